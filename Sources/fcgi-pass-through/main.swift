@@ -1,0 +1,3 @@
+import FCGIPassThrough
+
+print("fcgi-pass-through")
