@@ -209,7 +209,11 @@ def test_refuses_to_start_with_a_bad_config(gateway_binary, workdir, canaries):
     assert not socket_path.exists()
 
 
-@pytest.mark.parametrize("args", [["--no-such-flag"], ["-t", "--config"], ["--threads", "many", "-t", "--config", "x"]])
+@pytest.mark.parametrize(
+    "args",
+    [["--no-such-flag"], ["-t", "--config"], ["--threads", "many", "-t", "--config", "x"]],
+    ids=["unknown-flag", "missing-value", "non-numeric-threads"],
+)
 def test_bad_usage_exits_64(check, args):
     code, lines, _ = check(GOOD, args=args)
     assert code == EXIT_USAGE, (code, lines)
