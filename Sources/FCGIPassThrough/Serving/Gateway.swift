@@ -1,0 +1,108 @@
+import Foundation
+import Synchronization
+
+/// The request pipeline: path → built-in routes → route match → auth → rewrite → relay.
+public final class Gateway: RequestHandler, @unchecked Sendable {
+    /// Everything derived from one config; swapped whole on reload so a request keeps
+    /// the state it started with.
+    struct State: Sendable {
+        let config: GatewayConfig
+        let router: Router
+        let authenticator: Authenticator
+        let rewriter: RequestRewriter
+
+        init(config: GatewayConfig) {
+            self.config = config
+            self.router = Router(endpoints: config.endpoints)
+            self.authenticator = Authenticator(masterKey: config.masterKey, keyHeaderName: config.keyHeaderName)
+            self.rewriter = RequestRewriter(config: config)
+        }
+    }
+
+    public static let version = "0.1.0"
+
+    private let state: Mutex<State>
+    private let relay: UpstreamRelay
+    private let logger: Logger
+    private let draining = Atomic<Bool>(false)
+
+    public init(config: GatewayConfig, client: any UpstreamClient, logger: Logger, bufferLimit: Int = 8 << 20) {
+        self.state = Mutex(State(config: config))
+        self.relay = UpstreamRelay(client: client, bufferLimit: bufferLimit, pollInterval: .milliseconds(100))
+        self.logger = logger
+    }
+
+    /// Serves `config` from the next request on.
+    public func replace(config: GatewayConfig) {
+        let next = State(config: config)
+        state.withLock { $0 = next }
+    }
+
+    /// Readiness answers 503 from now on.
+    public func beginDraining() { draining.store(true, ordering: .relaxed) }
+
+    public func handle(_ request: GatewayRequest, writer: any ResponseWriter) {
+        let started = ContinuousClock.now
+        let requestID = request.requestID ?? UUID().uuidString.asciiLowercased
+        let state = state.withLock { $0 }
+        var route = "-"
+        let outcome: UpstreamRelay.Outcome = {
+            let path: RequestPath
+            do throws(GatewayError) { path = try RequestPath(raw: request.rawPath) } catch {
+                writer.write(error, requestID: requestID)
+                return .failed(error)
+            }
+            if let builtIn = BuiltInRoutes.answer(
+                path: path.decoded, method: request.method, ready: !draining.load(ordering: .relaxed),
+                version: Self.version)
+            {
+                route = path.decoded
+                var headers = builtIn.headers
+                headers.set("Content-Length", String(builtIn.body.count))
+                headers.set("x-litellm-call-id", requestID)
+                _ = writer.writeHead(status: builtIn.status, headers: headers)
+                    && (request.method == "HEAD" || writer.writeBody(builtIn.body, flush: false))
+                return .completed(status: builtIn.status)
+            }
+            switch state.router.match(path, method: request.method) {
+            case .notFound:
+                let error = GatewayError.notFound("Route not found.")
+                writer.write(error, requestID: requestID)
+                return .failed(error)
+            case .methodNotAllowed(let allow):
+                let error = GatewayError(
+                    status: 405, message: "Method \(request.method) is not allowed for this route.",
+                    headers: HTTPHeaders([("Allow", allow.joined(separator: ", "))]))
+                writer.write(error, requestID: requestID)
+                return .failed(error)
+            case .endpoint(let endpoint, let subpath):
+                route = endpoint.label
+                if let denied = state.authenticator.check(request.headers, for: endpoint) {
+                    writer.write(denied, requestID: requestID)
+                    return .failed(denied)
+                }
+                let upstream: UpstreamRequest
+                do throws(GatewayError) { upstream = try state.rewriter.rewrite(request, endpoint: endpoint, subpath: subpath) } catch {
+                    writer.write(error, requestID: requestID)
+                    return .failed(error)
+                }
+                return relay.run(upstream, requestID: requestID, writer: writer)
+            }
+        }()
+        log(outcome, request: request, route: route, requestID: requestID, duration: ContinuousClock.now - started)
+    }
+
+    private func log(_ outcome: UpstreamRelay.Outcome, request: GatewayRequest, route: String, requestID: String, duration: Duration) {
+        let ms = String(format: "%.1f", duration.seconds * 1000)
+        switch outcome {
+        case .completed(let status):
+            logger.info("request", ["route": route, "method": request.method, "status": String(status), "ms": ms, "request_id": requestID])
+        case .failed(let error):
+            logger.info("request", ["route": route, "method": request.method, "status": String(error.status), "ms": ms, "request_id": requestID, "error": error.message])
+        case .aborted(let status, let reason):
+            logger.warning("request aborted", ["route": route, "method": request.method, "status": String(status), "ms": ms, "request_id": requestID, "reason": reason])
+        case .clientGone(let status):
+            logger.info("client gone", ["route": route, "method": request.method, "status": status.map(String.init) ?? "-", "ms": ms, "request_id": requestID])
+        }
+    }
+}
