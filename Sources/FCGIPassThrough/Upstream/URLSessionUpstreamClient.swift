@@ -42,6 +42,11 @@ public final class URLSessionUpstreamClient: UpstreamClient, @unchecked Sendable
             channel.finish(.unreachable("invalid upstream URL"))
             return NoCall()
         }
+        // FoundationNetworking refuses a GET with a body ("GET method must not have a body").
+        if request.method == "GET" && !request.body.isEmpty {
+            channel.finish(.unsupported("a GET request with a body cannot be forwarded"))
+            return NoCall()
+        }
         var urlRequest = URLRequest(url: url)
         urlRequest.httpMethod = request.method
         urlRequest.timeoutInterval = 7 * 24 * 3600

@@ -24,6 +24,8 @@ public enum UpstreamFailure: Error, Sendable, Equatable {
     case timedOut
     /// The response head cannot be relayed safely (too large, invalid bytes): 502.
     case invalidResponse(String)
+    /// The transport cannot carry this request (400 to the client).
+    case unsupported(String)
     /// The gateway cancelled it (client gone, buffer bound exceeded, shutdown).
     case cancelled
 }
