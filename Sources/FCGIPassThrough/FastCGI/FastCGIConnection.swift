@@ -79,8 +79,15 @@ final class FastCGIConnection: ResponseWriter {
     func abort() {
         guard !broken else { return }
         broken = true
-        // Closing the connection without FCGI_END_REQUEST is the one signal nginx turns
-        // into a broken client response (no terminating chunk, or a short body).
+        // What was already relayed goes out first.
+        _ = FCGX_FFlush(request.pointee.out)
+        // Then an invalid record (protocol version 0) and the connection closes. A clean
+        // end of the stream, even without FCGI_END_REQUEST, lets nginx 1.22 finish the
+        // client's response as if it were complete (a chunked one gets its final chunk);
+        // a protocol error makes nginx fail the request and drop the client connection,
+        // so the client sees the truncation at once.
+        let invalidRecord: [UInt8] = [0, 6, 0, 1, 0, 0, 0, 0]
+        _ = invalidRecord.withUnsafeBytes { send(request.pointee.ipcFd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
         shutdown(request.pointee.ipcFd, Int32(SHUT_RDWR))
     }
 
