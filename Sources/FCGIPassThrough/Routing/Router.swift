@@ -85,7 +85,8 @@ struct RouteNode: Sendable {
     var children: [String: RouteNode] = [:]
 
     /// A route path split like `RequestPath`: `/` has no segments, `/a/b` has `a`, `b`.
-    /// Route paths are compared literally with the decoded request path.
+    /// Route paths are compared literally with the decoded request path (as Swift strings,
+    /// so a non-ASCII route also matches its canonically equivalent spelling).
     static func segments(of path: String) -> [String] {
         let body = path.utf8.first == UInt8(ascii: "/") ? path.dropFirst() : path[...]
         return body.isEmpty ? [] : body.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
