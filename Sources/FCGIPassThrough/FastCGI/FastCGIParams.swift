@@ -27,14 +27,19 @@ struct FastCGIParams {
 
     func gatewayRequest() -> GatewayRequest {
         var headers = HTTPHeaders()
-        for (name, value) in pairs {
-            if name == "CONTENT_TYPE" {
-                if !value.isEmpty { headers.append("content-type", value) }
-            } else if name.hasPrefix("HTTP_") {
-                // The snippet blanks HTTP_PROXY (httpoxy); a Proxy header is never used.
-                if name == "HTTP_PROXY" { continue }
-                headers.append(Self.headerName(fromParam: name), value)
+        for (name, value) in pairs where name.hasPrefix("HTTP_") {
+            switch name {
+            // The snippet blanks HTTP_PROXY (httpoxy); a Proxy header is never used.
+            case "HTTP_PROXY": continue
+            // Framing: the body is read whole, its length is what was read.
+            case "HTTP_CONTENT_LENGTH": continue
+            default: headers.append(Self.headerName(fromParam: name), value)
             }
+        }
+        // nginx sends the client's Content-Type both as HTTP_CONTENT_TYPE and as
+        // CONTENT_TYPE; other FastCGI front ends may send only the latter.
+        if !headers.contains("content-type"), let type = first("CONTENT_TYPE"), !type.isEmpty {
+            headers.append("content-type", type)
         }
         return GatewayRequest(
             method: first("REQUEST_METHOD") ?? "GET",

@@ -14,7 +14,7 @@ public final class Gateway: RequestHandler, @unchecked Sendable {
         init(config: GatewayConfig) {
             self.config = config
             self.router = Router(endpoints: config.endpoints)
-            self.authenticator = Authenticator(masterKey: config.masterKey, keyHeaderName: config.keyHeaderName)
+            self.authenticator = Authenticator(config: config)
             self.rewriter = RequestRewriter(config: config)
         }
     }
@@ -45,58 +45,47 @@ public final class Gateway: RequestHandler, @unchecked Sendable {
         let started = ContinuousClock.now
         let requestID = request.requestID ?? UUID().uuidString.asciiLowercased
         let state = state.withLock { $0 }
-        var route = "-"
-        let outcome: UpstreamRelay.Outcome = {
-            let path: RequestPath
-            do throws(GatewayError) { path = try RequestPath(raw: request.rawPath) } catch {
-                writer.write(error, requestID: requestID)
-                return .failed(error)
-            }
-            if let builtIn = BuiltInRoutes.answer(
-                path: path.decoded, method: request.method, ready: !draining.load(ordering: .relaxed),
-                version: Self.version)
-            {
-                route = path.decoded
-                var headers = builtIn.headers
-                headers.set("Content-Length", String(builtIn.body.count))
-                headers.set("x-litellm-call-id", requestID)
-                _ = writer.writeHead(status: builtIn.status, headers: headers)
-                    && (request.method == "HEAD" || writer.writeBody(builtIn.body, flush: false))
-                return .completed(status: builtIn.status)
-            }
-            switch state.router.match(path, method: request.method) {
-            case .notFound:
-                let error = GatewayError.notFound("Route not found.")
-                writer.write(error, requestID: requestID)
-                return .failed(error)
-            case .methodNotAllowed(let allow):
-                let error = GatewayError(
-                    status: 405, message: "Method \(request.method) is not allowed for this route.",
-                    headers: HTTPHeaders([("Allow", allow.joined(separator: ", "))]))
-                writer.write(error, requestID: requestID)
-                return .failed(error)
-            case .endpoint(let endpoint, let subpath):
-                route = endpoint.label
-                if let denied = state.authenticator.check(request.headers, for: endpoint) {
-                    writer.write(denied, requestID: requestID)
-                    return .failed(denied)
-                }
-                let upstream: UpstreamRequest
-                do throws(GatewayError) { upstream = try state.rewriter.rewrite(request, endpoint: endpoint, subpath: subpath) } catch {
-                    writer.write(error, requestID: requestID)
-                    return .failed(error)
-                }
-                return relay.run(upstream, requestID: requestID, writer: writer)
-            }
-        }()
-        log(outcome, request: request, route: route, requestID: requestID, duration: ContinuousClock.now - started)
+        var endpoint: Endpoint?
+        let outcome: UpstreamRelay.Outcome
+        do {
+            outcome = try serve(request, requestID: requestID, state: state, writer: writer, matched: &endpoint)
+        } catch {
+            writer.write(error, requestID: requestID)
+            outcome = .failed(error)
+        }
+        log(outcome, request: request, endpoint: endpoint, requestID: requestID, duration: ContinuousClock.now - started)
     }
 
-    private func log(_ outcome: UpstreamRelay.Outcome, request: GatewayRequest, route: String, requestID: String, duration: Duration) {
+    /// The pipeline in request order. Any refusal is thrown before an upstream is contacted.
+    private func serve(
+        _ request: GatewayRequest, requestID: String, state: State, writer: any ResponseWriter, matched: inout Endpoint?
+    ) throws(GatewayError) -> UpstreamRelay.Outcome {
+        let path = try RequestPath(raw: request.rawPath)
+        let ready = !draining.load(ordering: .relaxed)
+        if let builtIn = BuiltInRoutes.answer(path: path.decoded, method: request.method, ready: ready, version: Self.version) {
+            var headers = builtIn.headers
+            headers.set("Content-Length", String(builtIn.body.count))
+            headers.set("x-litellm-call-id", requestID)
+            _ = writer.writeHead(status: builtIn.status, headers: headers)
+                && (request.method == "HEAD" || writer.writeBody(builtIn.body, flush: false))
+            return .completed(status: builtIn.status)
+        }
+        let match = state.router.match(path, method: request.method)
+        guard case .endpoint(let endpoint, let subpath) = match else { throw match.error ?? .noRoute }
+        matched = endpoint
+        if let denied = state.authenticator.check(request.headers, for: endpoint) { throw denied }
+        let upstream = try state.rewriter.rewrite(request, endpoint: endpoint, subpath: subpath)
+        return relay.run(upstream, requestID: requestID, writer: writer)
+    }
+
+    /// One line per finished request: gateway-chosen fields only, never headers or bodies.
+    private func log(_ outcome: UpstreamRelay.Outcome, request: GatewayRequest, endpoint: Endpoint?, requestID: String, duration: Duration) {
+        let route = endpoint?.label ?? "-"
         let ms = String(format: "%.1f", duration.seconds * 1000)
+        let cost = endpoint?.costPerRequest.map { String($0) } ?? "0"
         switch outcome {
         case .completed(let status):
-            logger.info("request", ["route": route, "method": request.method, "status": String(status), "ms": ms, "request_id": requestID])
+            logger.info("request", ["route": route, "method": request.method, "status": String(status), "ms": ms, "cost": cost, "request_id": requestID])
         case .failed(let error):
             logger.info("request", ["route": route, "method": request.method, "status": String(error.status), "ms": ms, "request_id": requestID, "error": error.message])
         case .aborted(let status, let reason):
