@@ -1,5 +1,6 @@
 internal import CFCGI
 import Foundation
+import Synchronization
 #if canImport(Glibc)
     import Glibc
 #endif
@@ -15,6 +16,7 @@ public final class FastCGIServer: @unchecked Sendable {
     private let handler: any RequestHandler
     private let maxBodyBytes: Int
     private let finished = DispatchGroup()
+    private let stopping = Atomic<Bool>(false)
 
     public init(socket: ListenSocket, threads: Int, maxBodyBytes: Int, handler: any RequestHandler) {
         self.socket = socket
@@ -45,6 +47,7 @@ public final class FastCGIServer: @unchecked Sendable {
     /// Stops accepting: every thread blocked in accept wakes and exits; threads
     /// serving a request finish it first.
     public func stopAccepting() {
+        stopping.store(true, ordering: .relaxed)
         FCGX_ShutdownPending()
         socket.stopAccepting()
     }
@@ -59,7 +62,13 @@ public final class FastCGIServer: @unchecked Sendable {
         let request = UnsafeMutablePointer<FCGX_Request>.allocate(capacity: 1)
         defer { request.deallocate() }
         guard FCGX_InitRequest(request, socket.fd, 0) == 0 else { return }
-        while FCGX_Accept_r(request) >= 0 {
+        while !stopping.load(ordering: .relaxed) {
+            guard FCGX_Accept_r(request) >= 0 else {
+                // Shutdown, or a transient accept failure (EMFILE, ENOBUFS): a worker
+                // thread must not die of the latter, so back off briefly and retry.
+                if !stopping.load(ordering: .relaxed) { usleep(50_000) }
+                continue
+            }
             let connection = FastCGIConnection(request: request)
             switch connection.readRequest(maxBodyBytes: maxBodyBytes) {
             case .success(let gatewayRequest):
