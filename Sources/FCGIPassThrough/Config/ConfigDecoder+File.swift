@@ -12,7 +12,9 @@ extension ConfigDecoder {
             return nil
         }
         // An empty file has no endpoints: only the built-in health routes.
-        guard let root, !root.isNull else { return GatewayConfig() }
+        guard let root, !root.isNull else {
+            return GatewayConfig(masterKey: masterKeyFromEnvironment())
+        }
         guard case .mapping = root.kind else {
             problem("the file must be a YAML mapping with sections such as general_settings:, not \(root.kindDescription)",
                 at: "", line: root.line)

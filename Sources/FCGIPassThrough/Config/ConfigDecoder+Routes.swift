@@ -66,8 +66,11 @@ extension ConfigDecoder {
         let standard: Set<String> = ["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "QUERY"]
         let named = methods.intersection(standard).sorted()
         let others = methods.count - named.count
-        var parts = named
-        if others > 0 { parts.append(others == 1 ? "1 other method" : "\(others) other methods") }
-        return (methods.count == 1 ? "method " : "methods ") + parts.joined(separator: ", ")
+        switch (named.count, others) {
+        case (0, _): return "an overlapping method"
+        case (1, 0): return "method \(named[0])"
+        case (_, 0): return "methods \(named.joined(separator: ", "))"
+        default: return "methods \(named.joined(separator: ", ")) and \(others) other\(others == 1 ? "" : "s")"
+        }
     }
 }
