@@ -278,6 +278,18 @@ import Testing
         ])
     }
 
+    /// A quoted key can hold a newline; echoed raw it would forge a second log line.
+    @Test func keysInMessagesAreEscapedAndShortened() throws {
+        let long = String(repeating: "k", count: 100)
+        let yaml = "\"evil\\nsection\": 1\ngeneral_settings:\n  \(long): 1\n"
+        let (_, notices) = try Self.load(yaml)
+        #expect(notices == [
+            "c.yaml: ignored sections this gateway does not use: evil\\nsection",
+            "c.yaml:2: general_settings: ignored keys this gateway does not use: \(String(repeating: "k", count: 64))...",
+        ])
+        #expect(notices.allSatisfy { !$0.contains("\n") })
+    }
+
     @Test func suggestionsStayClose() {
         #expect(KeySuggestion.closest(to: "include_subpaths", among: ConfigDecoder.endpointKeys) == "include_subpath")
         #expect(KeySuggestion.closest(to: "forward_header", among: ConfigDecoder.endpointKeys) == "forward_headers")

@@ -39,7 +39,7 @@ extension ConfigDecoder {
             }
         }
         if !ignored.isEmpty {
-            let names = ignored.map { $0.key + KeySuggestion.hint(for: $0.key, among: ["general_settings", "environment_variables"]) }
+            let names = ignored.map { ConfigSyntax.displayKey($0.key) + KeySuggestion.hint(for: $0.key, among: ["general_settings", "environment_variables"]) }
             notice("ignored sections this gateway does not use: \(names.joined(separator: ", "))", at: "", line: nil)
         }
 

@@ -21,7 +21,7 @@ extension ConfigDecoder {
             case "litellm_key_header_name":
                 config.keyHeaderName = headerName(entry.value, at: entry.key)
             default:
-                ignored.append(entry.key + KeySuggestion.hint(for: entry.key, among: Self.generalKeys))
+                ignored.append(ConfigSyntax.displayKey(entry.key) + KeySuggestion.hint(for: entry.key, among: Self.generalKeys))
             }
         }
         if !ignored.isEmpty {

@@ -35,7 +35,8 @@ struct ConfigDecoder {
     }
 
     static func join(_ location: String, _ key: String) -> String {
-        location.isEmpty ? key : "\(location).\(key)"
+        let key = ConfigSyntax.displayKey(key)
+        return location.isEmpty ? key : "\(location).\(key)"
     }
 
     /// The entries of a mapping, in file order. A key written twice is a problem

@@ -41,6 +41,17 @@ enum ConfigSyntax {
         return first == 0x20 || first == 0x09 || last == 0x20 || last == 0x09
     }
 
+    /// A key as it may appear in a message: control characters escaped (a quoted YAML
+    /// key can hold a newline, which would forge a log line) and long keys shortened.
+    static func displayKey(_ key: String) -> String {
+        let limit = 64
+        var shown = ""
+        for scalar in key.unicodeScalars.prefix(limit) {
+            shown += scalar.value < 0x20 || scalar.value == 0x7F ? scalar.escaped(asASCII: true) : String(scalar)
+        }
+        return key.unicodeScalars.count > limit ? shown + "..." : shown
+    }
+
     static func asciiUppercased(_ text: String) -> String {
         String(decoding: text.utf8.map { ($0 >= 0x61 && $0 <= 0x7A) ? $0 & ~0x20 : $0 }, as: UTF8.self)
     }

@@ -3,6 +3,8 @@ enum KeySuggestion {
     /// The closest known key within a small edit distance, ignoring letter case.
     static func closest(to key: String, among known: [String]) -> String? {
         let word = Array(key.asciiLowercased.utf8)
+        // Known keys are short; a long key is no typo of one, and the table would be large.
+        guard word.count <= 64 else { return nil }
         let allowed = max(1, min(2, word.count / 4))
         let scored = known.map { ($0, distance(word, Array($0.utf8))) }
         guard let best = scored.min(by: { $0.1 < $1.1 }), best.1 <= allowed else { return nil }

@@ -54,20 +54,22 @@ enum YAMLReader {
     /// libyaml's own problem text with the line it points at.
     private static func syntaxFailure(_ parser: yaml_parser_t, bytes: UnsafeBufferPointer<UInt8>) -> Failure {
         let problem = parser.problem.map { String(cString: $0) } ?? "unknown error"
-        var line: Int
-        if parser.error == YAML_READER_ERROR {
+        let line: Int?
+        switch parser.error {
+        case YAML_READER_ERROR:
             // Reader errors (bad UTF-8, control characters) carry an offset, not a mark.
             let end = min(parser.problem_offset, bytes.count)
             line = 1 + bytes[..<end].reduce(0) { $0 + ($1 == UInt8(ascii: "\n") ? 1 : 0) }
-        } else {
+        case YAML_SCANNER_ERROR, YAML_PARSER_ERROR:
             line = parser.problem_mark.line + 1
+        default:
+            line = nil
         }
         var message = "invalid YAML: \(problem)"
         if let context = parser.context.map({ String(cString: $0) }) {
             message += " (\(context) that starts at line \(parser.context_mark.line + 1))"
         }
-        if parser.error == YAML_MEMORY_ERROR { line = 0 }
-        return Failure(line: line > 0 ? line : nil, message: message)
+        return Failure(line: line, message: message)
     }
 }
 
