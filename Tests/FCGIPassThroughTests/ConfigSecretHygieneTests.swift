@@ -95,7 +95,8 @@ import Testing
     func messagesNeverContainSecrets(_ index: Int) {
         var lines: [String] = []
         do {
-            let (_, notices) = try ConfigLoader.load(yaml: Self.configs[index], file: "c.yaml", environment: Environment(Self.secrets))
+            let (_, notices) = try ConfigLoader.load(
+                yaml: Self.configs[index], file: "c.yaml", environment: Environment(Self.secrets))
             lines = notices
         } catch {
             lines = error.problems.map(\.description)

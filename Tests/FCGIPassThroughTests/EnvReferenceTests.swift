@@ -36,7 +36,9 @@ import Testing
 
     @Test func unsetAndEmptyVariablesAreProblems() {
         #expect(resolve("bearer os.environ/MISSING") == .failed([.unset("MISSING")]))
-        #expect(resolve("os.environ/MISSING:os.environ/EMPTY:os.environ/A") == .failed([.unset("MISSING"), .empty("EMPTY")]))
+        #expect(
+            resolve("os.environ/MISSING:os.environ/EMPTY:os.environ/A")
+                == .failed([.unset("MISSING"), .empty("EMPTY")]))
     }
 
     @Test func controlCharactersInValuesAreProblemsButTabIsAllowed() {
@@ -56,8 +58,9 @@ import Testing
     @Test func messagesNameTheVariableOnly() {
         #expect(EnvReference.Problem.unset("K").message == "environment variable K is not set")
         #expect(EnvReference.Problem.empty("K").message == "environment variable K is empty")
-        #expect(EnvReference.Problem.controlCharacter("K").message
-            == "environment variable K contains a control character (CR, LF, NUL or similar)")
+        #expect(
+            EnvReference.Problem.controlCharacter("K").message
+                == "environment variable K contains a control character (CR, LF, NUL or similar)")
     }
 
     @Test func variableNames() {

@@ -11,7 +11,8 @@ import Testing
     }
 
     @Test func mappingKeepsOrderLinesAndScalarStyles() throws {
-        let root = try read("""
+        let root = try read(
+            """
             # comment
             b: plain
             a: "double"
@@ -21,14 +22,15 @@ import Testing
             e: !!str 42
             f: 42
             """)
-        let expected = YAMLNode(.mapping([
-            YAMLPair(key: .scalar("b", line: 2), value: .scalar("plain", line: 2)),
-            YAMLPair(key: .scalar("a", line: 3), value: .scalar("double", .quoted, line: 3)),
-            YAMLPair(key: .scalar("c", line: 4), value: .scalar("single", .quoted, line: 4)),
-            YAMLPair(key: .scalar("d", line: 5), value: .scalar("block\n", .quoted, line: 5)),
-            YAMLPair(key: .scalar("e", line: 7), value: .scalar("42", .quoted, line: 7)),
-            YAMLPair(key: .scalar("f", line: 8), value: .scalar("42", line: 8)),
-        ]), line: 2)
+        let expected = YAMLNode(
+            .mapping([
+                YAMLPair(key: .scalar("b", line: 2), value: .scalar("plain", line: 2)),
+                YAMLPair(key: .scalar("a", line: 3), value: .scalar("double", .quoted, line: 3)),
+                YAMLPair(key: .scalar("c", line: 4), value: .scalar("single", .quoted, line: 4)),
+                YAMLPair(key: .scalar("d", line: 5), value: .scalar("block\n", .quoted, line: 5)),
+                YAMLPair(key: .scalar("e", line: 7), value: .scalar("42", .quoted, line: 7)),
+                YAMLPair(key: .scalar("f", line: 8), value: .scalar("42", line: 8)),
+            ]), line: 2)
         #expect(root == expected)
     }
 
@@ -39,7 +41,8 @@ import Testing
     }
 
     @Test func aliasesAreExpanded() throws {
-        let root = try read("""
+        let root = try read(
+            """
             base: &auth
               Authorization: x
             copy: *auth
@@ -52,7 +55,8 @@ import Testing
     }
 
     @Test func mergeKeysLetWrittenKeysWinAndEarlierSourcesWin() throws {
-        let root = try read("""
+        let root = try read(
+            """
             a: &a {x: 1, y: 1}
             b: &b {y: 2, z: 2}
             c:
@@ -72,8 +76,10 @@ import Testing
     }
 
     @Test func mergeOfAScalarIsRefused() {
-        #expect(failure("a:\n  <<: 1\n") == YAMLReader.Failure(
-            line: 2, message: "invalid YAML: a << merge key needs a mapping or a list of mappings"))
+        #expect(
+            failure("a:\n  <<: 1\n")
+                == YAMLReader.Failure(
+                    line: 2, message: "invalid YAML: a << merge key needs a mapping or a list of mappings"))
     }
 
     @Test func quotedMergeKeyIsAnOrdinaryKey() throws {
@@ -110,26 +116,42 @@ import Testing
 
     /// An alias to the collection it sits in is never defined yet: no cycle can form.
     @Test func selfReferenceIsAnUndefinedAlias() {
-        #expect(failure("a: &a [*a]\n") == YAMLReader.Failure(
-            line: 1, message: "invalid YAML: alias names an anchor not defined before it"))
+        #expect(
+            failure("a: &a [*a]\n")
+                == YAMLReader.Failure(
+                    line: 1, message: "invalid YAML: alias names an anchor not defined before it"))
         #expect(failure("a: *nowhere\n")?.line == 1)
     }
 
     @Test func syntaxErrorsCarryLibyamlsTextAndLine() {
-        #expect(failure("a: 1\nb: [1, 2\nc: 3\n") == YAMLReader.Failure(
-            line: 3, message: "invalid YAML: did not find expected ',' or ']' (while parsing a flow sequence that starts at line 2)"))
-        #expect(failure("a:\n  b: 1\n c: 2\n") == YAMLReader.Failure(
-            line: 3, message: "invalid YAML: did not find expected key (while parsing a block mapping that starts at line 1)"))
+        #expect(
+            failure("a: 1\nb: [1, 2\nc: 3\n")
+                == YAMLReader.Failure(
+                    line: 3,
+                    message:
+                        "invalid YAML: did not find expected ',' or ']' (while parsing a flow sequence that starts at line 2)"
+                ))
+        #expect(
+            failure("a:\n  b: 1\n c: 2\n")
+                == YAMLReader.Failure(
+                    line: 3,
+                    message:
+                        "invalid YAML: did not find expected key (while parsing a block mapping that starts at line 1)")
+        )
         #expect(failure("a: 1\n\tb: 2\n")?.line == 2)
     }
 
     @Test func readerErrorsPointAtTheirLine() {
-        #expect(failure("a: 1\nb: \u{0}\n") == YAMLReader.Failure(line: 2, message: "invalid YAML: control characters are not allowed"))
+        #expect(
+            failure("a: 1\nb: \u{0}\n")
+                == YAMLReader.Failure(line: 2, message: "invalid YAML: control characters are not allowed"))
     }
 
     @Test func secondDocumentIsRefused() {
-        #expect(failure("a: 1\n---\nb: 2\n") == YAMLReader.Failure(
-            line: 2, message: "invalid YAML: expected a single document, found a second one"))
+        #expect(
+            failure("a: 1\n---\nb: 2\n")
+                == YAMLReader.Failure(
+                    line: 2, message: "invalid YAML: expected a single document, found a second one"))
     }
 
     @Test func scalarTypingFollowsYAML11() {

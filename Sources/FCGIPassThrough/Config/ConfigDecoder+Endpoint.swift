@@ -17,7 +17,8 @@ extension ConfigDecoder {
 
     mutating func decodeEndpoints(_ node: YAMLNode) -> [Endpoint] {
         guard case .sequence(let items) = node.kind else {
-            problem("must be a list of endpoints (- path: ... target: ...), not \(node.kindDescription)",
+            problem(
+                "must be a list of endpoints (- path: ... target: ...), not \(node.kindDescription)",
                 at: "pass_through_endpoints", line: node.line)
             return []
         }
@@ -31,15 +32,21 @@ extension ConfigDecoder {
 
     /// - Returns: `nil` when the entry has any problem (recorded).
     private mutating func decodeEndpoint(_ node: YAMLNode, at location: String) -> DecodedEndpoint? {
-        guard let entries = entries(of: node, at: location, what: "a mapping with path: and target:") else { return nil }
+        guard let entries = entries(of: node, at: location, what: "a mapping with path: and target:") else {
+            return nil
+        }
         let problemsBefore = problems.count
-        var path: String?, pathLine = node.line, idLine: Int?
+        var path: String?
+        var pathLine = node.line
+        var idLine: Int?
         var target: TargetURL?
         var headers = DecodedHeaders()
         var methods = Endpoint.defaultMethods
         var flags: [String: Bool] = [:]
         var queryParams: [(name: String, value: String)] = []
-        var id: String?, timeout: Double?, cost: Double?
+        var id: String?
+        var timeout: Double?
+        var cost: Double?
         for entry in entries {
             let here = Self.join(location, entry.key)
             // A null value (`timeout:` with nothing after it) means "not set".
@@ -69,7 +76,8 @@ extension ConfigDecoder {
             case let key where Self.unsupportedEndpointKeys.contains(key):
                 notice("LiteLLM setting not supported by this gateway, ignored", at: here, line: entry.line)
             default:
-                notice("unknown key, ignored" + KeySuggestion.hint(for: entry.key, among: Self.endpointKeys),
+                notice(
+                    "unknown key, ignored" + KeySuggestion.hint(for: entry.key, among: Self.endpointKeys),
                     at: here, line: entry.line)
             }
         }
@@ -94,7 +102,8 @@ extension ConfigDecoder {
     private mutating func targetURL(_ node: YAMLNode, at location: String) -> TargetURL? {
         guard let text = string(node, at: location) else { return nil }
         guard let url = TargetURL(parsing: text) else {
-            problem("must be an absolute http:// or https:// URL (no user:password@, #fragment or spaces)",
+            problem(
+                "must be an absolute http:// or https:// URL (no user:password@, #fragment or spaces)",
                 at: location, line: node.line)
             return nil
         }
@@ -104,7 +113,9 @@ extension ConfigDecoder {
     /// Upper-cased method names; an empty list means the default five.
     private mutating func decodeMethods(_ node: YAMLNode, at location: String) -> Set<String>? {
         guard case .sequence(let items) = node.kind else {
-            problem("must be a list of methods such as [GET, POST], not \(node.kindDescription)", at: location, line: node.line)
+            problem(
+                "must be a list of methods such as [GET, POST], not \(node.kindDescription)", at: location,
+                line: node.line)
             return nil
         }
         var methods = Set<String>()

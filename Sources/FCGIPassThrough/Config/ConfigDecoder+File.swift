@@ -16,7 +16,8 @@ extension ConfigDecoder {
             return GatewayConfig(masterKey: masterKeyFromEnvironment())
         }
         guard case .mapping = root.kind else {
-            problem("the file must be a YAML mapping with sections such as general_settings:, not \(root.kindDescription)",
+            problem(
+                "the file must be a YAML mapping with sections such as general_settings:, not \(root.kindDescription)",
                 at: "", line: root.line)
             return nil
         }
@@ -39,7 +40,10 @@ extension ConfigDecoder {
             }
         }
         if !ignored.isEmpty {
-            let names = ignored.map { ConfigSyntax.displayKey($0.key) + KeySuggestion.hint(for: $0.key, among: ["general_settings", "environment_variables"]) }
+            let names = ignored.map {
+                ConfigSyntax.displayKey($0.key)
+                    + KeySuggestion.hint(for: $0.key, among: ["general_settings", "environment_variables"])
+            }
             notice("ignored sections this gateway does not use: \(names.joined(separator: ", "))", at: "", line: nil)
         }
 
@@ -49,7 +53,8 @@ extension ConfigDecoder {
             config.masterKey = masterKeyFromEnvironment()
         }
         if config.masterKey == nil, config.endpoints.contains(where: \.auth) {
-            notice("no master_key and LITELLM_MASTER_KEY is not set: every endpoint is public, no client key is checked",
+            notice(
+                "no master_key and LITELLM_MASTER_KEY is not set: every endpoint is public, no client key is checked",
                 at: "", line: nil)
         }
         return config

@@ -21,15 +21,19 @@ extension ConfigDecoder {
             case "litellm_key_header_name":
                 config.keyHeaderName = headerName(entry.value, at: entry.key)
             default:
-                ignored.append(ConfigSyntax.displayKey(entry.key) + KeySuggestion.hint(for: entry.key, among: Self.generalKeys))
+                ignored.append(
+                    ConfigSyntax.displayKey(entry.key) + KeySuggestion.hint(for: entry.key, among: Self.generalKeys))
             }
         }
         if !ignored.isEmpty {
-            notice("ignored keys this gateway does not use: \(ignored.joined(separator: ", "))",
+            notice(
+                "ignored keys this gateway does not use: \(ignored.joined(separator: ", "))",
                 at: "general_settings", line: line)
         }
         if let masterKey {
-            if let key = string(masterKey.value, at: "master_key"), checkMasterKey(key, at: "master_key", line: masterKey.line, source: "") {
+            if let key = string(masterKey.value, at: "master_key"),
+                checkMasterKey(key, at: "master_key", line: masterKey.line, source: "")
+            {
                 config.masterKey = key
             }
         } else {
@@ -49,16 +53,20 @@ extension ConfigDecoder {
     /// A key clients must be able to send in a header, byte for byte. An empty key
     /// would fail open in LiteLLM (issue #1851); it refuses to start here.
     private mutating func checkMasterKey(_ key: String, at location: String, line: Int?, source: String) -> Bool {
-        let message: String? =
-            if key.isEmpty { "is empty" }
-            else if ConfigSyntax.hasControlCharacter(key) { "contains a control character (CR, LF, NUL or similar)" }
-            else if key.utf8.contains(0x09) { "contains a tab" }
-            else if !ConfigSyntax.isASCII(key) { "contains non-ASCII characters, which clients cannot send in a header" }
-            else if ConfigSyntax.hasOuterWhitespace(key) { "starts or ends with whitespace, which HTTP strips from header values" }
-            else { nil }
-        guard let message else { return true }
+        guard let message = Self.masterKeyProblem(key) else { return true }
         problem(source + message, at: location, line: line)
         return false
+    }
+
+    private static func masterKeyProblem(_ key: String) -> String? {
+        if key.isEmpty { return "is empty" }
+        if ConfigSyntax.hasControlCharacter(key) { return "contains a control character (CR, LF, NUL or similar)" }
+        if key.utf8.contains(0x09) { return "contains a tab" }
+        if !ConfigSyntax.isASCII(key) { return "contains non-ASCII characters, which clients cannot send in a header" }
+        if ConfigSyntax.hasOuterWhitespace(key) {
+            return "starts or ends with whitespace, which HTTP strips from header values"
+        }
+        return nil
     }
 
     /// A header name setting (`litellm_key_header_name`, `litellm_user_api_key`), lower-cased.

@@ -33,7 +33,8 @@ extension ConfigDecoder {
             let name = entry.key.asciiLowercased
             // YAML keys are case-sensitive, header names are not: both would be sent.
             if let first = firstLine[name] {
-                problem("header set twice (first at line \(first); names ignore letter case)", at: here, line: entry.line)
+                problem(
+                    "header set twice (first at line \(first); names ignore letter case)", at: here, line: entry.line)
                 continue
             }
             firstLine[name] = entry.line
@@ -51,21 +52,31 @@ extension ConfigDecoder {
                 result.headers.append(entry.key, value.value)
             }
         }
-        let authorization = entries.first { $0.key.asciiLowercased == "authorization" && result.headers.contains($0.key) }
+        let authorization = entries.first {
+            $0.key.asciiLowercased == "authorization" && result.headers.contains($0.key)
+        }
         addLangfuseAuthorization(langfuse, to: &result.headers, at: location, authorization: authorization)
         return result
     }
 
-    private mutating func checkHeaderValue(_ value: String, variables: [String], at location: String, line: Int) -> Bool {
+    private mutating func checkHeaderValue(
+        _ value: String, variables: [String], at location: String, line: Int
+    ) -> Bool {
         let origin = variables.isEmpty ? "" : " (after os.environ/\(variables.joined(separator: ", os.environ/")))"
-        let message: String? =
-            if !ConfigSyntax.isASCII(value) { "contains non-ASCII characters\(origin), which HTTP header values do not carry reliably" }
-            else if ConfigSyntax.hasOuterWhitespace(value) { "starts or ends with whitespace\(origin), which HTTP strips" }
-            else if value.utf8.count > Self.maxHeaderValueBytes { "is longer than \(Self.maxHeaderValueBytes) bytes\(origin)" }
-            else { nil }
-        guard let message else { return true }
+        guard let message = Self.headerValueProblem(value, origin: origin) else { return true }
         problem(message, at: location, line: line)
         return false
+    }
+
+    private static func headerValueProblem(_ value: String, origin: String) -> String? {
+        if !ConfigSyntax.isASCII(value) {
+            return "contains non-ASCII characters\(origin), which HTTP header values do not carry reliably"
+        }
+        if ConfigSyntax.hasOuterWhitespace(value) {
+            return "starts or ends with whitespace\(origin), which HTTP strips"
+        }
+        if value.utf8.count > maxHeaderValueBytes { return "is longer than \(maxHeaderValueBytes) bytes\(origin)" }
+        return nil
     }
 
     /// LiteLLM's Langfuse shortcut: `LANGFUSE_PUBLIC_KEY` + `LANGFUSE_SECRET_KEY` become
@@ -76,9 +87,11 @@ extension ConfigDecoder {
     ) {
         guard let user = pair["langfuse_public_key"], let password = pair["langfuse_secret_key"] else {
             guard let entry = pair.values.first?.entry else { return }
-            let (present, missing) = pair["langfuse_public_key"] != nil
+            let (present, missing) =
+                pair["langfuse_public_key"] != nil
                 ? ("LANGFUSE_PUBLIC_KEY", "LANGFUSE_SECRET_KEY") : ("LANGFUSE_SECRET_KEY", "LANGFUSE_PUBLIC_KEY")
-            problem("\(present) needs \(missing) too (the pair becomes Authorization: Basic)",
+            problem(
+                "\(present) needs \(missing) too (the pair becomes Authorization: Basic)",
                 at: Self.join(location, entry.key), line: entry.line)
             return
         }
@@ -89,12 +102,14 @@ extension ConfigDecoder {
         }
         // RFC 7617 §2: the user-id of Basic credentials cannot contain a colon.
         if user.value.contains(":") {
-            problem("must not contain ':' (it is the user name of Basic credentials)",
+            problem(
+                "must not contain ':' (it is the user name of Basic credentials)",
                 at: Self.join(location, user.entry.key), line: user.entry.line)
             usable = false
         }
         if let authorization {
-            problem("conflicts with the LANGFUSE_PUBLIC_KEY/LANGFUSE_SECRET_KEY pair, which sets Authorization; keep one",
+            problem(
+                "conflicts with the LANGFUSE_PUBLIC_KEY/LANGFUSE_SECRET_KEY pair, which sets Authorization; keep one",
                 at: Self.join(location, authorization.key), line: authorization.line)
             usable = false
         }

@@ -3,32 +3,43 @@
 extension ConfigDecoder {
     /// RFC 3986 `pchar` without `%`: routes match the percent-decoded request path,
     /// so an encoded configured path could never match.
-    private static let pathCharacters = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~!$&'()*+,;=:@/".utf8)
+    private static let pathCharacters = Set(
+        "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~!$&'()*+,;=:@/".utf8)
 
     /// A route path, stored without a trailing slash unless it is `/`.
     mutating func routePath(_ node: YAMLNode, at location: String) -> String? {
         guard let text = string(node, at: location) else { return nil }
-        let message: String? =
-            if !text.hasPrefix("/") { "must start with /" }
-            else if text.contains("?") || text.contains("#") { "must not contain ? or # (a route is a path only; see default_query_params)" }
-            else if text.utf8.contains(where: { $0 <= 0x20 || $0 == 0x7F }) { "must not contain spaces or control characters" }
-            else if !ConfigSyntax.isASCII(text) { "must be ASCII" }
-            else if text.contains("%") { "must not contain % (routes match the decoded request path; write it decoded)" }
-            else if !text.utf8.allSatisfy(Self.pathCharacters.contains) { "may contain only letters, digits, / and -._~!$&'()*+,;=:@" }
-            else { nil }
-        if let message {
+        if let message = Self.pathProblem(text) {
             problem(message, at: location, line: node.line)
             return nil
         }
         var path = text
         if path.count > 1, path.hasSuffix("/") { path.removeLast() }
-        guard path == "/" || !path.dropFirst().split(separator: "/", omittingEmptySubsequences: false)
-            .contains(where: { $0.isEmpty || $0 == "." || $0 == ".." })
+        guard
+            path == "/"
+                || !path.dropFirst().split(separator: "/", omittingEmptySubsequences: false)
+                    .contains(where: { $0.isEmpty || $0 == "." || $0 == ".." })
         else {
             problem("must not contain empty, . or .. segments", at: location, line: node.line)
             return nil
         }
         return path
+    }
+
+    private static func pathProblem(_ text: String) -> String? {
+        if !text.hasPrefix("/") { return "must start with /" }
+        if text.contains("?") || text.contains("#") {
+            return "must not contain ? or # (a route is a path only; see default_query_params)"
+        }
+        if text.utf8.contains(where: { $0 <= 0x20 || $0 == 0x7F }) {
+            return "must not contain spaces or control characters"
+        }
+        if !ConfigSyntax.isASCII(text) { return "must be ASCII" }
+        if text.contains("%") { return "must not contain % (routes match the decoded request path; write it decoded)" }
+        if !text.utf8.allSatisfy(pathCharacters.contains) {
+            return "may contain only letters, digits, / and -._~!$&'()*+,;=:@"
+        }
+        return nil
     }
 
     func isBuiltIn(_ path: String) -> Bool { GatewayConfig.builtInPaths.contains(path) }
@@ -46,12 +57,14 @@ extension ConfigDecoder {
                 $0.endpoint.path == endpoint.path && !$0.endpoint.methods.isDisjoint(with: endpoint.methods)
             }) {
                 let shared = Self.describe(earlier.endpoint.methods.intersection(endpoint.methods))
-                problem("same path and \(shared) as \(earlier.endpoint.location) (line \(earlier.pathLine)); give them disjoint methods",
+                problem(
+                    "same path and \(shared) as \(earlier.endpoint.location) (line \(earlier.pathLine)); give them disjoint methods",
                     at: pathLocation, line: current.pathLine)
             }
             if let id = endpoint.id {
                 if let earlier = seenIDs[id] {
-                    problem("id already used by \(earlier.endpoint.location) (line \(earlier.idLine ?? earlier.line))",
+                    problem(
+                        "id already used by \(earlier.endpoint.location) (line \(earlier.idLine ?? earlier.line))",
                         at: Self.join(endpoint.location, "id"), line: current.idLine)
                 } else {
                     seenIDs[id] = current

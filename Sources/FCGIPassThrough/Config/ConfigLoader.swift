@@ -19,7 +19,9 @@ public enum ConfigLoader {
     /// Loads and validates config text; `file` names it in problems and notices.
     /// - Returns: the config and notices (ignored sections, unknown keys) to log as warnings.
     /// - Throws: `ConfigErrors` listing every problem found, in line order.
-    public static func load(yaml text: String, file: String, environment: Environment) throws(ConfigErrors) -> (GatewayConfig, [String]) {
+    public static func load(yaml text: String, file: String, environment: Environment) throws(ConfigErrors) -> (
+        GatewayConfig, [String]
+    ) {
         var decoder = ConfigDecoder(file: file, environment: environment)
         let config = decoder.decodeFile(text)
         guard let config, decoder.problems.isEmpty else {

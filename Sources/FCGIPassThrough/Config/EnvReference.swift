@@ -53,7 +53,8 @@ enum EnvReference {
             switch environment[String(name)] {
             case nil: problems.append(.unset(String(name)))
             case let value? where value.isEmpty: problems.append(.empty(String(name)))
-            case let value? where ConfigSyntax.hasControlCharacter(value): problems.append(.controlCharacter(String(name)))
+            case let value? where ConfigSyntax.hasControlCharacter(value):
+                problems.append(.controlCharacter(String(name)))
             case let value?: output += value
             }
         }
@@ -63,7 +64,9 @@ enum EnvReference {
 
     /// The longest `[A-Za-z_][A-Za-z0-9_]*` at the start of `text`; empty when none.
     static func leadingName(_ text: Substring) -> Substring {
-        guard let first = text.utf8.first, ConfigSyntax.isNameStart(first) else { return text[text.startIndex..<text.startIndex] }
+        guard let first = text.utf8.first, ConfigSyntax.isNameStart(first) else {
+            return text[text.startIndex..<text.startIndex]
+        }
         let length = text.utf8.prefix { ConfigSyntax.isNameStart($0) || ($0 >= 0x30 && $0 <= 0x39) }.count
         // Cut by UTF-8 offset: a combining mark after the name must not join it.
         return text[..<text.utf8.index(text.startIndex, offsetBy: length)]

@@ -62,7 +62,8 @@ enum YAMLScalarRules {
     /// PyYAML's int and float patterns: what a plain scalar must look like to be a number.
     static func isYAMLNumber(_ text: String) -> Bool {
         let int = #/[-+]?(?:0b[0-1_]+|0[0-7_]+|0|[1-9][0-9_]*|0x[0-9a-fA-F_]+|[1-9][0-9_]*(?::[0-5]?[0-9])+)/#
-        let float = #/[-+]?(?:[0-9][0-9_]*\.[0-9_]*(?:[eE][-+][0-9]+)?|\.[0-9_]+(?:[eE][-+][0-9]+)?|[0-9][0-9_]*(?::[0-5]?[0-9])+\.[0-9_]*|\.(?:inf|Inf|INF))|\.(?:nan|NaN|NAN)/#
+        let float =
+            #/[-+]?(?:[0-9][0-9_]*\.[0-9_]*(?:[eE][-+][0-9]+)?|\.[0-9_]+(?:[eE][-+][0-9]+)?|[0-9][0-9_]*(?::[0-5]?[0-9])+\.[0-9_]*|\.(?:inf|Inf|INF))|\.(?:nan|NaN|NAN)/#
         return text.wholeMatch(of: int) != nil || text.wholeMatch(of: float) != nil
     }
 }

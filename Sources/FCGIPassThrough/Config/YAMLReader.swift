@@ -105,13 +105,16 @@ struct YAMLEvent: Sendable {
             self.init(kind: .alias, line: line, anchor: string(event.data.alias.anchor))
         case YAML_SCALAR_EVENT:
             let scalar = event.data.scalar
-            let text = scalar.value.map {
-                String(decoding: UnsafeBufferPointer(start: $0, count: scalar.length), as: UTF8.self)
-            } ?? ""
+            let text =
+                scalar.value.map {
+                    String(decoding: UnsafeBufferPointer(start: $0, count: scalar.length), as: UTF8.self)
+                } ?? ""
             let tag = string(scalar.tag)
             // YAML 1.1: quoting, a block style, `!` or `!!str` make a scalar a string.
             let isString = scalar.style != YAML_PLAIN_SCALAR_STYLE || tag == "!" || tag == "tag:yaml.org,2002:str"
-            self.init(kind: .scalar, line: line, anchor: string(scalar.anchor), text: text, style: isString ? .quoted : .plain)
+            self.init(
+                kind: .scalar, line: line, anchor: string(scalar.anchor), text: text, style: isString ? .quoted : .plain
+            )
         case YAML_SEQUENCE_START_EVENT:
             self.init(kind: .sequenceStart, line: line, anchor: string(event.data.sequence_start.anchor))
         case YAML_SEQUENCE_END_EVENT:

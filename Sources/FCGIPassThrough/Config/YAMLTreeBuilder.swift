@@ -30,11 +30,13 @@ struct YAMLTreeBuilder {
             documents += 1
             // As PyYAML's safe_load, which LiteLLM uses: one document per file.
             guard documents == 1 else {
-                throw YAMLReader.Failure(line: event.line, message: "invalid YAML: expected a single document, found a second one")
+                throw YAMLReader.Failure(
+                    line: event.line, message: "invalid YAML: expected a single document, found a second one")
             }
         case .alias:
             guard let name = event.anchor, let target = anchors[name] else {
-                throw YAMLReader.Failure(line: event.line, message: "invalid YAML: alias names an anchor not defined before it")
+                throw YAMLReader.Failure(
+                    line: event.line, message: "invalid YAML: alias names an anchor not defined before it")
             }
             try count(target.size, line: event.line)
             try add(target.node, size: target.size)
@@ -89,7 +91,8 @@ struct YAMLTreeBuilder {
         var written: [YAMLPair] = []
         var sources: [[YAMLPair]] = []
         for index in stride(from: 0, to: items.count - 1, by: 2) {
-            let key = items[index], value = items[index + 1]
+            let key = items[index]
+            let value = items[index + 1]
             guard case .scalar("<<", .plain) = key.kind else {
                 written.append(YAMLPair(key: key, value: value))
                 continue
