@@ -27,7 +27,7 @@ demo: release
 	  trap "kill $$standin 2>/dev/null" EXIT; \
 	  scripts/run-stack.sh demo/config.yaml $(INSTANCES)'
 
-test: build
+test: build lint
 	swift test $(SWIFT_BUILD_FLAGS) 2>&1 | tail -n 40; test $${PIPESTATUS[0]} -eq 0
 	GATEWAY_BIN=$$(swift build $(SWIFT_BUILD_FLAGS) --show-bin-path)/fcgi-pass-through \
 	  python3 -m pytest Tests/IntegrationTests -q -p no:cacheprovider

@@ -1,4 +1,5 @@
 import Testing
+
 @testable import FCGIPassThrough
 
 @Suite struct AuthenticatorTests {
@@ -17,80 +18,83 @@ import Testing
         return error.status == 401 ? "401:" + error.message : String(error.status)
     }
 
-    @Test(arguments: [
-        // Each standard header, and the Bearer forms each accepts.
-        ([("x-litellm-api-key", master)], "ok"),
-        ([("x-litellm-api-key", "Bearer " + master)], "ok"),
-        ([("x-litellm-api-key", "bearer " + master)], "ok"),
-        ([("authorization", "Bearer " + master)], "ok"),
-        ([("authorization", "bearer " + master)], "ok"),
-        ([("authorization", "BEARER " + master)], "ok"),
-        ([("authorization", "Bearer   " + master + " ")], "ok"),
-        ([("Authorization", "Bearer\t" + master)], "ok"),
-        ([("api-key", master)], "ok"),
-        ([("API-Key", master)], "ok"),
-        ([("x-api-key", master)], "ok"),
-        ([("x-goog-api-key", master)], "ok"),
-        ([("ocp-apim-subscription-key", master)], "ok"),
-        // Nothing usable.
-        ([], "401:" + missing),
-        ([("x-other", master)], "401:" + missing),
-        ([("x-api-key", "")], "401:" + missing),
-        ([("x-api-key", "  ")], "401:" + missing),
-        // Authorization needs the Bearer scheme.
-        ([("authorization", master)], "401:" + malformed),
-        ([("authorization", "Basic " + master)], "401:" + malformed),
-        ([("authorization", "Bearer")], "401:" + malformed),
-        ([("authorization", "Bearer" + master)], "401:" + malformed),
-        // Wrong keys.
-        ([("authorization", "Bearer sk-wrong")], "401:" + invalid),
-        ([("authorization", "Bearer " + master + "x")], "401:" + invalid),
-        ([("authorization", "Bearer " + String(master.dropLast()))], "401:" + invalid),
-        ([("x-api-key", "Bearer " + master)], "401:" + invalid),
-        ([("x-litellm-api-key", master.uppercased())], "401:" + invalid),
-        ([("x-api-key", master + ", " + master)], "401:" + invalid),
-        // First found wins, in LiteLLM's order.
-        ([("authorization", "Bearer " + master), ("x-litellm-api-key", "wrong")], "401:" + invalid),
-        ([("x-litellm-api-key", master), ("authorization", "garbage")], "ok"),
-        ([("authorization", "garbage"), ("x-api-key", master)], "401:" + malformed),
-        ([("authorization", "Bearer " + master), ("api-key", "wrong")], "ok"),
-        ([("x-api-key", master), ("api-key", "wrong")], "401:" + invalid),
-        ([("x-goog-api-key", "wrong"), ("x-api-key", master)], "ok"),
-        ([("ocp-apim-subscription-key", "wrong"), ("x-goog-api-key", master)], "ok"),
-        // A key header twice is ambiguous, whichever header it is and whatever the precedence.
-        ([("authorization", "Bearer " + master), ("authorization", "Bearer " + master)], "400"),
-        ([("x-litellm-api-key", master), ("x-api-key", "a"), ("X-Api-Key", "b")], "400"),
-        ([("ocp-apim-subscription-key", "a"), ("ocp-apim-subscription-key", "b")], "400"),
-        ([("x-api-key", master), ("x-other", "a"), ("x-other", "b")], "ok"),
-    ] as [([(String, String)], String)])
+    @Test(
+        arguments: [
+            // Each standard header, and the Bearer forms each accepts.
+            ([("x-litellm-api-key", master)], "ok"),
+            ([("x-litellm-api-key", "Bearer " + master)], "ok"),
+            ([("x-litellm-api-key", "bearer " + master)], "ok"),
+            ([("authorization", "Bearer " + master)], "ok"),
+            ([("authorization", "bearer " + master)], "ok"),
+            ([("authorization", "BEARER " + master)], "ok"),
+            ([("authorization", "Bearer   " + master + " ")], "ok"),
+            ([("Authorization", "Bearer\t" + master)], "ok"),
+            ([("api-key", master)], "ok"),
+            ([("API-Key", master)], "ok"),
+            ([("x-api-key", master)], "ok"),
+            ([("x-goog-api-key", master)], "ok"),
+            ([("ocp-apim-subscription-key", master)], "ok"),
+            // Nothing usable.
+            ([], "401:" + missing),
+            ([("x-other", master)], "401:" + missing),
+            ([("x-api-key", "")], "401:" + missing),
+            ([("x-api-key", "  ")], "401:" + missing),
+            // Authorization needs the Bearer scheme.
+            ([("authorization", master)], "401:" + malformed),
+            ([("authorization", "Basic " + master)], "401:" + malformed),
+            ([("authorization", "Bearer")], "401:" + malformed),
+            ([("authorization", "Bearer" + master)], "401:" + malformed),
+            // Wrong keys.
+            ([("authorization", "Bearer sk-wrong")], "401:" + invalid),
+            ([("authorization", "Bearer " + master + "x")], "401:" + invalid),
+            ([("authorization", "Bearer " + String(master.dropLast()))], "401:" + invalid),
+            ([("x-api-key", "Bearer " + master)], "401:" + invalid),
+            ([("x-litellm-api-key", master.uppercased())], "401:" + invalid),
+            ([("x-api-key", master + ", " + master)], "401:" + invalid),
+            // First found wins, in LiteLLM's order.
+            ([("authorization", "Bearer " + master), ("x-litellm-api-key", "wrong")], "401:" + invalid),
+            ([("x-litellm-api-key", master), ("authorization", "garbage")], "ok"),
+            ([("authorization", "garbage"), ("x-api-key", master)], "401:" + malformed),
+            ([("authorization", "Bearer " + master), ("api-key", "wrong")], "ok"),
+            ([("x-api-key", master), ("api-key", "wrong")], "401:" + invalid),
+            ([("x-goog-api-key", "wrong"), ("x-api-key", master)], "ok"),
+            ([("ocp-apim-subscription-key", "wrong"), ("x-goog-api-key", master)], "ok"),
+            // A key header twice is ambiguous, whichever header it is and whatever the precedence.
+            ([("authorization", "Bearer " + master), ("authorization", "Bearer " + master)], "400"),
+            ([("x-litellm-api-key", master), ("x-api-key", "a"), ("X-Api-Key", "b")], "400"),
+            ([("ocp-apim-subscription-key", "a"), ("ocp-apim-subscription-key", "b")], "400"),
+            ([("x-api-key", master), ("x-other", "a"), ("x-other", "b")], "ok"),
+        ] as [([(String, String)], String)])
     func standardHeaders(headers: [(String, String)], expected: String) {
         #expect(Self.outcome(Self.auth, headers) == expected)
     }
 
-    @Test(arguments: [
-        ([("x-my-key", master)], "ok"),
-        ([("X-My-Key", "Bearer " + master)], "ok"),
-        ([("x-my-key", "wrong"), ("x-litellm-api-key", master)], "401:" + invalid),
-        // Only the custom header counts: the standard ones are not read at all.
-        ([("authorization", "Bearer " + master)], "401:" + missing),
-        ([("x-litellm-api-key", master), ("x-api-key", master)], "401:" + missing),
-        ([("authorization", "garbage"), ("x-my-key", master)], "ok"),
-        ([("authorization", "a"), ("authorization", "b"), ("x-my-key", master)], "ok"),
-        ([("x-my-key", master), ("x-my-key", master)], "400"),
-    ] as [([(String, String)], String)])
+    @Test(
+        arguments: [
+            ([("x-my-key", master)], "ok"),
+            ([("X-My-Key", "Bearer " + master)], "ok"),
+            ([("x-my-key", "wrong"), ("x-litellm-api-key", master)], "401:" + invalid),
+            // Only the custom header counts: the standard ones are not read at all.
+            ([("authorization", "Bearer " + master)], "401:" + missing),
+            ([("x-litellm-api-key", master), ("x-api-key", master)], "401:" + missing),
+            ([("authorization", "garbage"), ("x-my-key", master)], "ok"),
+            ([("authorization", "a"), ("authorization", "b"), ("x-my-key", master)], "ok"),
+            ([("x-my-key", master), ("x-my-key", master)], "400"),
+        ] as [([(String, String)], String)])
     func customKeyHeaderIsTheOnlySource(headers: [(String, String)], expected: String) {
         let auth = Authenticator(masterKey: Self.master, keyHeaderName: "x-my-key")
         #expect(Self.outcome(auth, headers) == expected)
     }
 
-    @Test(arguments: [
-        ([("x-user-key", master)], "ok"),
-        ([("x-user-key", "Bearer " + master)], "ok"),
-        ([("x-user-key", master), ("authorization", "Bearer wrong")], "ok"),
-        ([("x-user-key", "wrong"), ("x-litellm-api-key", master)], "401:" + invalid),
-        ([("authorization", "Bearer " + master)], "ok"),
-        ([("x-user-key", "a"), ("x-user-key", "b")], "400"),
-    ] as [([(String, String)], String)])
+    @Test(
+        arguments: [
+            ([("x-user-key", master)], "ok"),
+            ([("x-user-key", "Bearer " + master)], "ok"),
+            ([("x-user-key", master), ("authorization", "Bearer wrong")], "ok"),
+            ([("x-user-key", "wrong"), ("x-litellm-api-key", master)], "401:" + invalid),
+            ([("authorization", "Bearer " + master)], "ok"),
+            ([("x-user-key", "a"), ("x-user-key", "b")], "400"),
+        ] as [([(String, String)], String)])
     func endpointUserKeyHeaderComesFirst(headers: [(String, String)], expected: String) {
         #expect(Self.outcome(Self.auth, headers, E.endpoint("/x", userKeyHeader: "x-user-key")) == expected)
     }

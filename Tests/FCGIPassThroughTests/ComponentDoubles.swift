@@ -1,5 +1,6 @@
 import Foundation
 import Synchronization
+
 @testable import FCGIPassThrough
 
 /// Records what the gateway writes, as nginx would receive it.

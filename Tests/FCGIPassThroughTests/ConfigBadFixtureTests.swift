@@ -1,4 +1,5 @@
 import Testing
+
 @testable import FCGIPassThrough
 
 /// Every `bad-*.yaml` is refused with exactly the lines of its `.expected` file:

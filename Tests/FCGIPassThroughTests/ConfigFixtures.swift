@@ -1,4 +1,5 @@
 import Foundation
+
 @testable import FCGIPassThrough
 
 /// Golden config files under `Fixtures/config/`: `NAME.yaml`, and for a config that must

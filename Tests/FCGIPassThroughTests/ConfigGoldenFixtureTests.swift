@@ -1,4 +1,5 @@
 import Testing
+
 @testable import FCGIPassThrough
 
 /// Configs that must load, compared field by field with what they mean.

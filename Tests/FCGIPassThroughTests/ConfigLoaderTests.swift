@@ -1,4 +1,5 @@
 import Testing
+
 @testable import FCGIPassThrough
 
 /// Decoding rules, on small inline configs.

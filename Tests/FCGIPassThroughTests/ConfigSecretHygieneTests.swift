@@ -1,4 +1,5 @@
 import Testing
+
 @testable import FCGIPassThrough
 
 /// No problem or notice may contain a secret or any value that came from the

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import FCGIPassThrough
 
 /// The request pipeline with a scripted upstream and a recording writer: no sockets.
@@ -7,7 +8,8 @@ import Testing
     static let config = GatewayConfig(
         masterKey: "sk-master",
         endpoints: [
-            TestSupport.endpoint("/v1/rerank", target: "https://api.cohere.test/v1/rerank", headers: [("Authorization", "bearer up-secret")], timeout: 0.3)
+            TestSupport.endpoint(
+                "/v1/rerank", target: "https://api.cohere.test/v1/rerank", headers: [("Authorization", "bearer up-secret")], timeout: 0.3)
         ])
 
     func run(_ request: GatewayRequest, upstream: ScriptedUpstream, config: GatewayConfig = config) -> RecordingWriter {
@@ -18,14 +20,20 @@ import Testing
     }
 
     func authorized(_ uri: String = "/v1/rerank", body: String = #"{"a" : 1}"#) -> GatewayRequest {
-        var request = TestSupport.request(uri, headers: [("authorization", "Bearer sk-master"), ("content-type", "application/json")], body: body)
+        var request = TestSupport.request(
+            uri, headers: [("authorization", "Bearer sk-master"), ("content-type", "application/json")], body: body)
         request.requestID = "req-1"
         return request
     }
 
     @Test func relaysStatusHeadersAndBodyWithTheCallID() {
         let upstream = ScriptedUpstream([
-            .head(201, [("Content-Type", "application/json"), ("Content-Length", "7"), ("Server", "up"), ("X-Accel-Redirect", "/x"), ("X-RateLimit", "9")]),
+            .head(
+                201,
+                [
+                    ("Content-Type", "application/json"), ("Content-Length", "7"), ("Server", "up"), ("X-Accel-Redirect", "/x"),
+                    ("X-RateLimit", "9"),
+                ]),
             .body("{\"ok\":1"), .end(nil),
         ])
         let writer = run(authorized(), upstream: upstream)

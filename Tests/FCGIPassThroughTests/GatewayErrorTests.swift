@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import FCGIPassThrough
 
 @Suite struct GatewayErrorTests {
@@ -19,7 +20,8 @@ import Testing
                 .check(HTTPHeaders([("authorization", "sk-1")]), for: TestSupport.endpoint("/x")))
         #expect(
             Self.body(error)
-                == #"{"error":{"code":"401","message":"Authentication Error, Malformed API Key passed in. Ensure Key has `Bearer ` prefix.","param":null,"type":"auth_error"}}"#)
+                == #"{"error":{"code":"401","message":"Authentication Error, Malformed API Key passed in. Ensure Key has `Bearer ` prefix.","param":null,"type":"auth_error"}}"#
+        )
     }
 
     @Test(arguments: [

@@ -1,4 +1,5 @@
 import Testing
+
 @testable import FCGIPassThrough
 
 @Suite struct QueryMergerTests {
@@ -10,48 +11,50 @@ import Testing
             client: try QueryMerger.normalizedClientQuery(client?[...]), target: target, defaults: defaults, merge: merge)
     }
 
-    @Test(arguments: [
-        // Reference §1.5: without merging the client's query replaces the target's...
-        ("q=litellm", "setLang=en-US", "q=litellm"),
-        // ...and the target's is kept when the client sent none, or an empty `?`.
-        (nil, "alt=sse", "alt=sse"),
-        ("", "alt=sse", "alt=sse"),
-        (nil, nil, nil),
-        ("", nil, nil),
-        (nil, "", nil),
-        // Forwarded exactly as written: order, repeats, `;`, encodings, empty pieces.
-        ("a=1&a=2;b=3", "x=1", "a=1&a=2;b=3"),
-        ("b=2&a=1&&c", nil, "b=2&a=1&&c"),
-        ("x=%2F%2f&y=a+b&z=%E2%82%AC", nil, "x=%2F%2f&y=a+b&z=%E2%82%AC"),
-        ("redirect=/a/b?c=d:e@f!$'()*,", nil, "redirect=/a/b?c=d:e@f!$'()*,"),
-        ("ids[]=1&ids[]=2", nil, "ids[]=1&ids[]=2"),
-    ] as [(String?, String?, String?)])
+    @Test(
+        arguments: [
+            // Reference §1.5: without merging the client's query replaces the target's...
+            ("q=litellm", "setLang=en-US", "q=litellm"),
+            // ...and the target's is kept when the client sent none, or an empty `?`.
+            (nil, "alt=sse", "alt=sse"),
+            ("", "alt=sse", "alt=sse"),
+            (nil, nil, nil),
+            ("", nil, nil),
+            (nil, "", nil),
+            // Forwarded exactly as written: order, repeats, `;`, encodings, empty pieces.
+            ("a=1&a=2;b=3", "x=1", "a=1&a=2;b=3"),
+            ("b=2&a=1&&c", nil, "b=2&a=1&&c"),
+            ("x=%2F%2f&y=a+b&z=%E2%82%AC", nil, "x=%2F%2f&y=a+b&z=%E2%82%AC"),
+            ("redirect=/a/b?c=d:e@f!$'()*,", nil, "redirect=/a/b?c=d:e@f!$'()*,"),
+            ("ids[]=1&ids[]=2", nil, "ids[]=1&ids[]=2"),
+        ] as [(String?, String?, String?)])
     func withoutMergingTheClientReplaces(client: String?, target: String?, expected: String?) throws {
         #expect(try Self.query(client: client, target: target) == expected)
     }
 
-    @Test(arguments: [
-        // Reference §1.5 merge example.
-        ("q=litellm", "setLang=en-US&mkt=en-US", "setLang=en-US&mkt=en-US&q=litellm"),
-        // The client wins; its key drops every target value of that key.
-        ("api-version=2", "api-version=1", "api-version=2"),
-        ("a=9", "a=1&a=2&b=3", "b=3&a=9"),
-        // Repeated client keys all stay, in order.
-        ("a=1&a=2", "a=0", "a=1&a=2"),
-        // Keys compare decoded (`%2D` is `-`, `+` and `%20` are spaces); raw text is kept.
-        ("api-version=2", "api%2Dversion=1&x=1", "x=1&api-version=2"),
-        ("a+b=1", "a%20b=2", "a+b=1"),
-        ("k%65y=1", "key=2", "k%65y=1"),
-        // A bare key counts as that key.
-        ("flag", "flag=1&other=2", "other=2&flag"),
-        // `;` is not a separator (Go CVE-2021-44716): the target pair's key is `a`.
-        ("b=3", "a=1;b=2", "a=1;b=2&b=3"),
-        // Empty pieces and an empty client query disappear.
-        ("a=1&&b=2", nil, "a=1&b=2"),
-        ("", "x=1", "x=1"),
-        (nil, nil, nil),
-        ("&", nil, nil),
-    ] as [(String?, String?, String?)])
+    @Test(
+        arguments: [
+            // Reference §1.5 merge example.
+            ("q=litellm", "setLang=en-US&mkt=en-US", "setLang=en-US&mkt=en-US&q=litellm"),
+            // The client wins; its key drops every target value of that key.
+            ("api-version=2", "api-version=1", "api-version=2"),
+            ("a=9", "a=1&a=2&b=3", "b=3&a=9"),
+            // Repeated client keys all stay, in order.
+            ("a=1&a=2", "a=0", "a=1&a=2"),
+            // Keys compare decoded (`%2D` is `-`, `+` and `%20` are spaces); raw text is kept.
+            ("api-version=2", "api%2Dversion=1&x=1", "x=1&api-version=2"),
+            ("a+b=1", "a%20b=2", "a+b=1"),
+            ("k%65y=1", "key=2", "k%65y=1"),
+            // A bare key counts as that key.
+            ("flag", "flag=1&other=2", "other=2&flag"),
+            // `;` is not a separator (Go CVE-2021-44716): the target pair's key is `a`.
+            ("b=3", "a=1;b=2", "a=1;b=2&b=3"),
+            // Empty pieces and an empty client query disappear.
+            ("a=1&&b=2", nil, "a=1&b=2"),
+            ("", "x=1", "x=1"),
+            (nil, nil, nil),
+            ("&", nil, nil),
+        ] as [(String?, String?, String?)])
     func mergingKeepsTargetUnlessTheClientSetsTheKey(client: String?, target: String?, expected: String?) throws {
         #expect(try Self.query(client: client, target: target, merge: true) == expected)
     }

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import FCGIPassThrough
 
 @Suite struct ResponseHeaderFilterTests {
@@ -11,12 +12,16 @@ import Testing
             ("Content-Type", "application/json"), ("Content-Length", "10"), ("Set-Cookie", "a=b"),
         ])
         let result = try ResponseHeaderFilter.filter(upstream, requestID: "id")
-        #expect(TestSupport.pairs(result.headers) == ["Content-Type: application/json", "Content-Length: 10", "Set-Cookie: a=b", "x-litellm-call-id: id"])
+        #expect(
+            TestSupport.pairs(result.headers) == [
+                "Content-Type: application/json", "Content-Length: 10", "Set-Cookie: a=b", "x-litellm-call-id: id",
+            ])
         #expect(!result.streaming)
     }
 
     @Test func decodedBodiesLoseTheirEncodingAndLengthAndStream() throws {
-        let result = try ResponseHeaderFilter.filter(HTTPHeaders([("Content-Encoding", "gzip"), ("Content-Length", "31")]), requestID: "id")
+        let result = try ResponseHeaderFilter.filter(
+            HTTPHeaders([("Content-Encoding", "gzip"), ("Content-Length", "31")]), requestID: "id")
         #expect(result.headers["Content-Encoding"] == nil)
         #expect(result.headers["Content-Length"] == nil)
         #expect(result.streaming)
@@ -24,7 +29,8 @@ import Testing
     }
 
     @Test func eventStreamsStreamEvenWithALength() throws {
-        let result = try ResponseHeaderFilter.filter(HTTPHeaders([("Content-Type", "Text/Event-Stream;charset=utf-8"), ("Content-Length", "5")]), requestID: "id")
+        let result = try ResponseHeaderFilter.filter(
+            HTTPHeaders([("Content-Type", "Text/Event-Stream;charset=utf-8"), ("Content-Length", "5")]), requestID: "id")
         #expect(result.streaming)
     }
 
@@ -34,7 +40,8 @@ import Testing
     }
 
     @Test func invalidFieldsAreDropped() throws {
-        let result = try ResponseHeaderFilter.filter(HTTPHeaders([("X-Ok", "a\tb"), ("X-Bad", "a\u{1}b"), ("Bad Name", "x")]), requestID: "id")
+        let result = try ResponseHeaderFilter.filter(
+            HTTPHeaders([("X-Ok", "a\tb"), ("X-Bad", "a\u{1}b"), ("Bad Name", "x")]), requestID: "id")
         #expect(result.headers["X-Ok"] == "a\tb")
         #expect(result.headers["X-Bad"] == nil)
         #expect(result.headers.count == 2 + 1)  // X-Ok, call id, X-Accel-Buffering
@@ -91,9 +98,10 @@ import Testing
         #expect(request.rawPath == "/v1/x")
         #expect(request.rawQuery == "a=1")
         #expect(request.requestID == "abc")
-        #expect(TestSupport.pairs(request.headers) == [
-            "content-type: application/json", "x-pass-anthropic-beta: b1", "authorization: Bearer a", "authorization: Bearer b",
-        ])
+        #expect(
+            TestSupport.pairs(request.headers) == [
+                "content-type: application/json", "x-pass-anthropic-beta: b1", "authorization: Bearer a", "authorization: Bearer b",
+            ])
         #expect(params.contentLength == 2)
     }
 
@@ -107,8 +115,10 @@ import Testing
 @Suite struct CommandLineOptionsTests {
     @Test func parsesEveryFlag() throws {
         let options = try CommandLineOptions.parse(
-            ["--config", "/etc/c.yaml", "--socket", "unix:/run/g.sock", "--threads", "8", "--max-body-size=2m",
-             "--drain-timeout", "5", "--log-level", "debug", "--log-format", "json", "-t", "--socket-mode", "0660"],
+            [
+                "--config", "/etc/c.yaml", "--socket", "unix:/run/g.sock", "--threads", "8", "--max-body-size=2m",
+                "--drain-timeout", "5", "--log-level", "debug", "--log-format", "json", "-t", "--socket-mode", "0660",
+            ],
             environment: Environment())
         #expect(options.configPath == "/etc/c.yaml")
         #expect(options.socket == .unix(path: "/run/g.sock"))

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import FCGIPassThrough
 
 @Suite struct RequestRewriterTests {
@@ -22,19 +23,24 @@ import Testing
         #expect(try Self.rewrite(GatewayRequest(method: "GET", requestURI: "/x"), E.endpoint("/x")).body.isEmpty)
     }
 
-    @Test(arguments: [
-        // (target, request URI, subpath, merge, expected URL)
-        ("https://api.cohere.com/v1/rerank", "/v1/rerank", nil, false, "https://api.cohere.com/v1/rerank"),
-        ("https://www.bing.com/search?setLang=en-US", "/bing?q=litellm", nil, false, "https://www.bing.com/search?q=litellm"),
-        ("https://www.bing.com/search?setLang=en-US", "/bing", nil, false, "https://www.bing.com/search?setLang=en-US"),
-        ("https://www.bing.com/search?setLang=en-US", "/bing?", nil, false, "https://www.bing.com/search?setLang=en-US"),
-        ("https://www.bing.com/search?setLang=en-US&mkt=en-US", "/bing?q=litellm", nil, true,
-         "https://www.bing.com/search?setLang=en-US&mkt=en-US&q=litellm"),
-        ("https://g.test/v1beta/models", "/gemini/m:streamGenerateContent?alt=sse", "m:streamGenerateContent", false,
-         "https://g.test/v1beta/models/m:streamGenerateContent?alt=sse"),
-        ("https://h.test", "/r/a%20b/?x=a b", "a%20b/", false, "https://h.test/a%20b/?x=a%20b"),
-        ("https://h.test/p?k=1", "/r/", "", true, "https://h.test/p/?k=1"),
-    ] as [(String, String, String?, Bool, String)])
+    @Test(
+        arguments: [
+            // (target, request URI, subpath, merge, expected URL)
+            ("https://api.cohere.com/v1/rerank", "/v1/rerank", nil, false, "https://api.cohere.com/v1/rerank"),
+            ("https://www.bing.com/search?setLang=en-US", "/bing?q=litellm", nil, false, "https://www.bing.com/search?q=litellm"),
+            ("https://www.bing.com/search?setLang=en-US", "/bing", nil, false, "https://www.bing.com/search?setLang=en-US"),
+            ("https://www.bing.com/search?setLang=en-US", "/bing?", nil, false, "https://www.bing.com/search?setLang=en-US"),
+            (
+                "https://www.bing.com/search?setLang=en-US&mkt=en-US", "/bing?q=litellm", nil, true,
+                "https://www.bing.com/search?setLang=en-US&mkt=en-US&q=litellm"
+            ),
+            (
+                "https://g.test/v1beta/models", "/gemini/m:streamGenerateContent?alt=sse", "m:streamGenerateContent", false,
+                "https://g.test/v1beta/models/m:streamGenerateContent?alt=sse"
+            ),
+            ("https://h.test", "/r/a%20b/?x=a b", "a%20b/", false, "https://h.test/a%20b/?x=a%20b"),
+            ("https://h.test/p?k=1", "/r/", "", true, "https://h.test/p/?k=1"),
+        ] as [(String, String, String?, Bool, String)])
     func urls(target: String, uri: String, subpath: String?, merge: Bool, expected: String) throws {
         let endpoint = E.endpoint("/r", target: target, includeSubpath: subpath != nil, mergeQueryParams: merge)
         #expect(try Self.rewrite(E.request(uri), endpoint, subpath: subpath).url == expected)

@@ -1,4 +1,5 @@
 import Foundation
+
 @testable import FCGIPassThrough
 
 /// Small builders so each table row states only what it is about.

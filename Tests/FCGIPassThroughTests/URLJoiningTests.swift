@@ -1,4 +1,5 @@
 import Testing
+
 @testable import FCGIPassThrough
 
 /// LiteLLM's `test_construct_target_url_with_subpath` table (reference §1.4), adapted:
@@ -10,32 +11,33 @@ import Testing
         return url.origin + url.path(appending: subpath)
     }
 
-    @Test(arguments: [
-        // LiteLLM rows.
-        ("http://example.com", nil, "http://example.com"),
-        ("http://example.com", "", "http://example.com/"),
-        ("http://example.com", "api/v1", "http://example.com/api/v1"),
-        ("http://example.com/", "api/v1", "http://example.com/api/v1"),
-        // Target paths, with and without their own trailing slash.
-        ("https://api.cohere.com/v1/rerank", nil, "https://api.cohere.com/v1/rerank"),
-        ("https://api.cohere.com/v1/rerank", "x", "https://api.cohere.com/v1/rerank/x"),
-        ("https://api.cohere.com/v1/rerank", "x/", "https://api.cohere.com/v1/rerank/x/"),
-        ("https://api.cohere.com/v1/rerank", "", "https://api.cohere.com/v1/rerank/"),
-        ("https://api.cohere.com/v1/", "", "https://api.cohere.com/v1/"),
-        ("https://api.cohere.com/v1/", "a/b", "https://api.cohere.com/v1/a/b"),
-        ("https://api.cohere.com/v1/", nil, "https://api.cohere.com/v1/"),
-        ("https://h:8443/p", "q", "https://h:8443/p/q"),
-        ("http://[::1]:9000", "q", "http://[::1]:9000/q"),
-        // The client's encoding is kept byte for byte.
-        ("https://h/base", "a%20b/%E2%82%AC/x%2Dy", "https://h/base/a%20b/%E2%82%AC/x%2Dy"),
-        ("https://h/base", "v1:generate;alt=sse", "https://h/base/v1:generate;alt=sse"),
-        // Bytes never valid raw in a path are escaped; nothing else is touched.
-        ("https://h/base", "{id}|x y^`\"<>", "https://h/base/%7Bid%7D%7Cx%20y%5E%60%22%3C%3E"),
-        // A subpath can never turn into an authority (PATH-04).
-        ("https://fakeup", "@sink", "https://fakeup/@sink"),
-        ("https://fakeup", ":8080@sink/x", "https://fakeup/:8080@sink/x"),
-        ("https://fakeup", "%40sink", "https://fakeup/%40sink"),
-    ] as [(String, String?, String)])
+    @Test(
+        arguments: [
+            // LiteLLM rows.
+            ("http://example.com", nil, "http://example.com"),
+            ("http://example.com", "", "http://example.com/"),
+            ("http://example.com", "api/v1", "http://example.com/api/v1"),
+            ("http://example.com/", "api/v1", "http://example.com/api/v1"),
+            // Target paths, with and without their own trailing slash.
+            ("https://api.cohere.com/v1/rerank", nil, "https://api.cohere.com/v1/rerank"),
+            ("https://api.cohere.com/v1/rerank", "x", "https://api.cohere.com/v1/rerank/x"),
+            ("https://api.cohere.com/v1/rerank", "x/", "https://api.cohere.com/v1/rerank/x/"),
+            ("https://api.cohere.com/v1/rerank", "", "https://api.cohere.com/v1/rerank/"),
+            ("https://api.cohere.com/v1/", "", "https://api.cohere.com/v1/"),
+            ("https://api.cohere.com/v1/", "a/b", "https://api.cohere.com/v1/a/b"),
+            ("https://api.cohere.com/v1/", nil, "https://api.cohere.com/v1/"),
+            ("https://h:8443/p", "q", "https://h:8443/p/q"),
+            ("http://[::1]:9000", "q", "http://[::1]:9000/q"),
+            // The client's encoding is kept byte for byte.
+            ("https://h/base", "a%20b/%E2%82%AC/x%2Dy", "https://h/base/a%20b/%E2%82%AC/x%2Dy"),
+            ("https://h/base", "v1:generate;alt=sse", "https://h/base/v1:generate;alt=sse"),
+            // Bytes never valid raw in a path are escaped; nothing else is touched.
+            ("https://h/base", "{id}|x y^`\"<>", "https://h/base/%7Bid%7D%7Cx%20y%5E%60%22%3C%3E"),
+            // A subpath can never turn into an authority (PATH-04).
+            ("https://fakeup", "@sink", "https://fakeup/@sink"),
+            ("https://fakeup", ":8080@sink/x", "https://fakeup/:8080@sink/x"),
+            ("https://fakeup", "%40sink", "https://fakeup/%40sink"),
+        ] as [(String, String?, String)])
     func joins(target: String, subpath: String?, expected: String) {
         #expect(Self.join(target, subpath) == expected)
     }

@@ -41,7 +41,8 @@ struct KeyExtractor: Sendable {
         if let keyHeaderName {
             sources = [(keyHeaderName, .optionalBearer)]
         } else if let userKeyHeader {
-            sources = [(userKeyHeader, .optionalBearer)]
+            sources =
+                [(userKeyHeader, .optionalBearer)]
                 + Self.standardSources.filter { !$0.name.caseInsensitiveEquals(userKeyHeader) }
         } else {
             sources = Self.standardSources

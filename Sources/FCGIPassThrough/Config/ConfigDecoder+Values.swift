@@ -55,8 +55,7 @@ extension ConfigDecoder {
 
     /// A finite decimal number, written as a number or a numeric string (`"30"`,
     /// `os.environ/TIMEOUT`), above `minimum` (or at least it when `orEqual`).
-    mutating func number(_ node: YAMLNode, at location: String, above minimum: Double, orEqual: Bool = false) -> Double?
-    {
+    mutating func number(_ node: YAMLNode, at location: String, above minimum: Double, orEqual: Bool = false) -> Double? {
         let rule =
             orEqual ? "a number, \(Self.format(minimum)) or more" : "a number greater than \(Self.format(minimum))"
         guard case .scalar(let text, let style) = node.kind,

@@ -1,5 +1,6 @@
 internal import CFCGI
 import Foundation
+
 #if canImport(Glibc)
     import Glibc
 #endif

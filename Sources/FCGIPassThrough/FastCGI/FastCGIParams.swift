@@ -54,12 +54,13 @@ struct FastCGIParams {
     /// and turns `-` into `_`; the original case is lost, and names containing `_`
     /// are dropped by nginx by default, so the mapping back is unambiguous.
     static func headerName(fromParam param: String) -> String {
-        String(decoding: param.utf8.dropFirst(5).map { byte -> UInt8 in
-            switch byte {
-            case UInt8(ascii: "_"): UInt8(ascii: "-")
-            case 0x41...0x5A: byte | 0x20
-            default: byte
-            }
-        }, as: UTF8.self)
+        String(
+            decoding: param.utf8.dropFirst(5).map { byte -> UInt8 in
+                switch byte {
+                case UInt8(ascii: "_"): UInt8(ascii: "-")
+                case 0x41...0x5A: byte | 0x20
+                default: byte
+                }
+            }, as: UTF8.self)
     }
 }

@@ -1,6 +1,7 @@
 internal import CFCGI
 import Foundation
 import Synchronization
+
 #if canImport(Glibc)
     import Glibc
 #endif

@@ -1,7 +1,8 @@
+import Foundation
+
 #if canImport(Glibc)
     import Glibc
 #endif
-import Foundation
 
 /// The socket the gateway accepts FastCGI connections on (SPEC §7).
 public struct ListenSocket: Sendable {

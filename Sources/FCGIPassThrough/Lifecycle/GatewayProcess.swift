@@ -1,4 +1,5 @@
 import Foundation
+
 #if canImport(Glibc)
     import Glibc
 #endif
@@ -38,7 +39,8 @@ public enum GatewayProcess {
             return .config
         }
         if options.testConfigOnly {
-            FileHandle.standardError.write(Data("fcgi-pass-through: \(options.configPath): configuration ok (\(config.endpoints.count) endpoints)\n".utf8))
+            FileHandle.standardError.write(
+                Data("fcgi-pass-through: \(options.configPath): configuration ok (\(config.endpoints.count) endpoints)\n".utf8))
             return .ok
         }
 
@@ -76,10 +78,12 @@ public enum GatewayProcess {
         }
         signals.start()
         server.start()
-        logger.info("ready", [
-            "socket": describe(socket.address), "threads": String(options.threads),
-            "endpoints": String(config.endpoints.count), "version": Gateway.version,
-        ])
+        logger.info(
+            "ready",
+            [
+                "socket": describe(socket.address), "threads": String(options.threads),
+                "endpoints": String(config.endpoints.count), "version": Gateway.version,
+            ])
         // Serve until a stop signal closes the listener; then give in-flight requests the drain time.
         signals.waitForStop()
         let drained = server.wait(until: .now() + options.drainTimeout)

@@ -82,7 +82,8 @@ struct UpstreamRelay {
                 }
                 switch failure {
                 case .timedOut: return fail(GatewayError(status: 504, message: "Upstream timed out."))
-                case .unreachable(let why), .invalidResponse(let why): return fail(GatewayError(status: 502, message: "Upstream unreachable: \(why)."))
+                case .unreachable(let why), .invalidResponse(let why):
+                    return fail(GatewayError(status: 502, message: "Upstream unreachable: \(why)."))
                 case .unsupported(let why): return fail(GatewayError.badRequest("Cannot forward this request: \(why)."))
                 case .cancelled: return fail(GatewayError(status: 502, message: "Upstream request was cancelled."))
                 }

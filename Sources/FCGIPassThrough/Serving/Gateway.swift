@@ -66,7 +66,8 @@ public final class Gateway: RequestHandler, @unchecked Sendable {
             var headers = builtIn.headers
             headers.set("Content-Length", String(builtIn.body.count))
             headers.set("x-litellm-call-id", requestID)
-            _ = writer.writeHead(status: builtIn.status, headers: headers)
+            _ =
+                writer.writeHead(status: builtIn.status, headers: headers)
                 && (request.method == "HEAD" || writer.writeBody(builtIn.body, flush: false))
             return .completed(status: builtIn.status)
         }
@@ -79,19 +80,31 @@ public final class Gateway: RequestHandler, @unchecked Sendable {
     }
 
     /// One line per finished request: gateway-chosen fields only, never headers or bodies.
-    private func log(_ outcome: UpstreamRelay.Outcome, request: GatewayRequest, endpoint: Endpoint?, requestID: String, duration: Duration) {
+    private func log(_ outcome: UpstreamRelay.Outcome, request: GatewayRequest, endpoint: Endpoint?, requestID: String, duration: Duration)
+    {
         let route = endpoint?.label ?? "-"
         let ms = String(format: "%.1f", duration.seconds * 1000)
         let cost = endpoint?.costPerRequest.map { String($0) } ?? "0"
         switch outcome {
         case .completed(let status):
-            logger.info("request", ["route": route, "method": request.method, "status": String(status), "ms": ms, "cost": cost, "request_id": requestID])
+            logger.info(
+                "request",
+                ["route": route, "method": request.method, "status": String(status), "ms": ms, "cost": cost, "request_id": requestID])
         case .failed(let error):
-            logger.info("request", ["route": route, "method": request.method, "status": String(error.status), "ms": ms, "request_id": requestID, "error": error.message])
+            logger.info(
+                "request",
+                [
+                    "route": route, "method": request.method, "status": String(error.status), "ms": ms, "request_id": requestID,
+                    "error": error.message,
+                ])
         case .aborted(let status, let reason):
-            logger.warning("request aborted", ["route": route, "method": request.method, "status": String(status), "ms": ms, "request_id": requestID, "reason": reason])
+            logger.warning(
+                "request aborted",
+                ["route": route, "method": request.method, "status": String(status), "ms": ms, "request_id": requestID, "reason": reason])
         case .clientGone(let status):
-            logger.info("client gone", ["route": route, "method": request.method, "status": status.map(String.init) ?? "-", "ms": ms, "request_id": requestID])
+            logger.info(
+                "client gone",
+                ["route": route, "method": request.method, "status": status.map(String.init) ?? "-", "ms": ms, "request_id": requestID])
         }
     }
 }

@@ -1,8 +1,9 @@
 import Foundation
+import Synchronization
+
 #if canImport(FoundationNetworking)
     import FoundationNetworking
 #endif
-import Synchronization
 
 /// Routes URLSession callbacks to each request's `ResponseChannel`.
 final class SessionDelegate: NSObject, URLSessionDataDelegate, @unchecked Sendable {

@@ -1,8 +1,9 @@
 import Foundation
+import Synchronization
+
 #if canImport(FoundationNetworking)
     import FoundationNetworking
 #endif
-import Synchronization
 
 /// The default transport: one URLSession per process, configured for a proxy rather
 /// than a browser (DESIGN.md, "URLSession on Linux").
