@@ -33,6 +33,10 @@ public final class Logger: Sendable {
     public func error(_ message: String, _ fields: KeyValuePairs<String, String> = [:]) { log(.error, message, fields) }
 
     public func log(_ level: Level, _ message: String, _ fields: KeyValuePairs<String, String>) {
+        log(level, message, fields.map { ($0.key, $0.value) })
+    }
+
+    public func log(_ level: Level, _ message: String, _ fields: [(String, String)]) {
         guard level >= self.level else { return }
         let line: String
         switch format {

@@ -45,24 +45,25 @@ public final class Gateway: RequestHandler, @unchecked Sendable {
         let started = ContinuousClock.now
         let requestID = request.requestID ?? UUID().uuidString.asciiLowercased
         let state = state.withLock { $0 }
-        var endpoint: Endpoint?
+        var servedBy = ServedBy.unmatched
         let outcome: UpstreamRelay.Outcome
         do {
-            outcome = try serve(request, requestID: requestID, state: state, writer: writer, matched: &endpoint)
+            outcome = try serve(request, requestID: requestID, state: state, writer: writer, servedBy: &servedBy)
         } catch {
             writer.write(error, requestID: requestID)
             outcome = .failed(error)
         }
-        log(outcome, request: request, endpoint: endpoint, requestID: requestID, duration: ContinuousClock.now - started)
+        log(outcome, request: request, servedBy: servedBy, requestID: requestID, duration: ContinuousClock.now - started)
     }
 
     /// The pipeline in request order. Any refusal is thrown before an upstream is contacted.
     private func serve(
-        _ request: GatewayRequest, requestID: String, state: State, writer: any ResponseWriter, matched: inout Endpoint?
+        _ request: GatewayRequest, requestID: String, state: State, writer: any ResponseWriter, servedBy: inout ServedBy
     ) throws(GatewayError) -> UpstreamRelay.Outcome {
         let path = try RequestPath(raw: request.rawPath)
         let ready = !draining.load(ordering: .relaxed)
         if let builtIn = BuiltInRoutes.answer(path: path.decoded, method: request.method, ready: ready, version: Self.version) {
+            servedBy = .builtIn(path: path.decoded)
             var headers = builtIn.headers
             headers.set("Content-Length", String(builtIn.body.count))
             headers.set("x-litellm-call-id", requestID)
@@ -73,38 +74,52 @@ public final class Gateway: RequestHandler, @unchecked Sendable {
         }
         let match = state.router.match(path, method: request.method)
         guard case .endpoint(let endpoint, let subpath) = match else { throw match.error ?? .noRoute }
-        matched = endpoint
+        servedBy = .endpoint(endpoint)
         if let denied = state.authenticator.check(request.headers, for: endpoint) { throw denied }
         let upstream = try state.rewriter.rewrite(request, endpoint: endpoint, subpath: subpath)
         return relay.run(upstream, requestID: requestID, writer: writer)
     }
 
+    /// What answered a request, for its log line.
+    enum ServedBy {
+        case unmatched
+        case builtIn(path: String)
+        case endpoint(Endpoint)
+    }
+
     /// One line per finished request: gateway-chosen fields only, never headers or bodies.
-    private func log(_ outcome: UpstreamRelay.Outcome, request: GatewayRequest, endpoint: Endpoint?, requestID: String, duration: Duration)
-    {
-        let route = endpoint?.label ?? "-"
-        let ms = String(format: "%.1f", duration.seconds * 1000)
-        let cost = endpoint?.costPerRequest.map { String($0) } ?? "0"
+    private func log(
+        _ outcome: UpstreamRelay.Outcome, request: GatewayRequest, servedBy: ServedBy, requestID: String, duration: Duration
+    ) {
+        var level = Logger.Level.info
+        var fields: [(String, String)] = []
+        switch servedBy {
+        case .unmatched: fields.append(("route", "-"))
+        case .builtIn(let path):
+            fields.append(("route", path))
+            level = .debug  // health probes would drown the request log
+        case .endpoint(let endpoint):
+            fields.append(("route", endpoint.label))
+            if let cost = endpoint.costPerRequest { fields.append(("cost", String(cost))) }
+        }
+        fields += [("method", request.method), ("ms", String(format: "%.1f", duration.seconds * 1000))]
+        let message: String
         switch outcome {
         case .completed(let status):
-            logger.info(
-                "request",
-                ["route": route, "method": request.method, "status": String(status), "ms": ms, "cost": cost, "request_id": requestID])
+            message = "request"
+            fields.append(("status", String(status)))
         case .failed(let error):
-            logger.info(
-                "request",
-                [
-                    "route": route, "method": request.method, "status": String(error.status), "ms": ms, "request_id": requestID,
-                    "error": error.message,
-                ])
+            message = "request"
+            fields += [("status", String(error.status)), ("error", error.message)]
         case .aborted(let status, let reason):
-            logger.warning(
-                "request aborted",
-                ["route": route, "method": request.method, "status": String(status), "ms": ms, "request_id": requestID, "reason": reason])
+            message = "request aborted"
+            level = .warning
+            fields += [("status", String(status)), ("reason", reason)]
         case .clientGone(let status):
-            logger.info(
-                "client gone",
-                ["route": route, "method": request.method, "status": status.map(String.init) ?? "-", "ms": ms, "request_id": requestID])
+            message = "client gone"
+            fields.append(("status", status.map(String.init) ?? "-"))
         }
+        fields.append(("request_id", requestID))
+        logger.log(level, message, fields)
     }
 }
