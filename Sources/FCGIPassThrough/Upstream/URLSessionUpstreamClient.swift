@@ -40,7 +40,7 @@ public final class URLSessionUpstreamClient: UpstreamClient, @unchecked Sendable
 
     public func start(_ request: UpstreamRequest, into channel: ResponseChannel) -> any UpstreamCall {
         guard let url = URL(string: request.url) else {
-            channel.finish(.unreachable("invalid upstream URL"))
+            channel.finish(.unsupported("the upstream URL is not valid"))
             return NoCall()
         }
         // FoundationNetworking refuses a GET with a body ("GET method must not have a body").
