@@ -1,3 +1,4 @@
 import FCGIPassThrough
+import Foundation
 
-print("fcgi-pass-through")
+exit(GatewayProcess.run(arguments: Array(CommandLine.arguments.dropFirst())).rawValue)

@@ -14,6 +14,11 @@ public struct GatewayConfig: Sendable {
 
     public static let defaultRequestTimeout: Double = 600
 
+    /// Routes the gateway answers itself, without a key (SPEC §7); no endpoint may use them.
+    public static let builtInPaths: Set<String> = [
+        "/health/liveliness", "/health/liveness", "/health/readiness", "/metrics",
+    ]
+
     public init(
         masterKey: String? = nil,
         endpoints: [Endpoint] = [],

@@ -42,3 +42,26 @@ public struct GatewayError: Error, Sendable, Equatable {
     public static func notFound(_ message: String) -> GatewayError { GatewayError(status: 404, message: message) }
     public static func unauthorized(_ message: String) -> GatewayError { GatewayError(status: 401, message: message) }
 }
+
+extension GatewayError {
+    /// 405 with the `Allow` header RFC 9110 §15.5.6 requires.
+    public static func methodNotAllowed(allow: [String]) -> GatewayError {
+        GatewayError(
+            status: 405, message: "Method not allowed for this endpoint.",
+            headers: HTTPHeaders([("Allow", allow.joined(separator: ", "))]))
+    }
+
+    /// 404 when no pass-through endpoint matches; the path is not echoed.
+    public static let noRoute = GatewayError.notFound("No pass-through endpoint matches this path.")
+}
+
+extension Router.Match {
+    /// The error to answer for a failed match; `nil` for `.endpoint`.
+    public var error: GatewayError? {
+        switch self {
+        case .endpoint: nil
+        case .methodNotAllowed(let allow): .methodNotAllowed(allow: allow)
+        case .notFound: .noRoute
+        }
+    }
+}

@@ -1,0 +1,46 @@
+# The two commands a newcomer needs:
+#   make run    install what is missing, build, serve config.yaml on http://127.0.0.1:4000
+#   make test   install what is missing, run the whole suite (unit + integration)
+# and `make demo` to try the README's request offline against a local Cohere stand-in.
+
+SHELL := /bin/bash
+SWIFT_BUILD_FLAGS ?=
+INSTANCES ?= 2
+
+.PHONY: run demo test unit integration build release deps lint clean
+
+deps:
+	@scripts/install-deps.sh
+
+release: deps
+	swift build -c release $(SWIFT_BUILD_FLAGS)
+
+build: deps
+	swift build $(SWIFT_BUILD_FLAGS)
+
+run: release
+	scripts/run-stack.sh config.yaml $(INSTANCES)
+
+demo: release
+	@COHERE_API_KEY=$${COHERE_API_KEY:-demo-cohere-key} bash -c '\
+	  python3 demo/cohere_standin.py 4090 & standin=$$!; \
+	  trap "kill $$standin 2>/dev/null" EXIT; \
+	  scripts/run-stack.sh demo/config.yaml $(INSTANCES)'
+
+test: build lint
+	swift test $(SWIFT_BUILD_FLAGS) 2>&1 | tail -n 40; test $${PIPESTATUS[0]} -eq 0
+	GATEWAY_BIN=$$(swift build $(SWIFT_BUILD_FLAGS) --show-bin-path)/fcgi-pass-through \
+	  python3 -m pytest Tests/IntegrationTests -q -p no:cacheprovider
+
+unit: build
+	swift test $(SWIFT_BUILD_FLAGS)
+
+integration: build
+	GATEWAY_BIN=$$(swift build $(SWIFT_BUILD_FLAGS) --show-bin-path)/fcgi-pass-through \
+	  python3 -m pytest Tests/IntegrationTests -q -p no:cacheprovider
+
+lint:
+	swift format lint --recursive --strict Sources Tests Package.swift
+
+clean:
+	rm -rf .build .run

@@ -1,0 +1,81 @@
+/// `general_settings`: the master key, timeouts, the key header and the endpoints.
+/// LiteLLM has dozens of other general settings (`database_url`, `alerting`, ...);
+/// they are listed in one notice and not read, not even for `os.environ/` references.
+extension ConfigDecoder {
+    static let generalKeys = [
+        "master_key", "pass_through_endpoints", "pass_through_request_timeout", "litellm_key_header_name",
+    ]
+
+    mutating func decodeGeneralSettings(_ node: YAMLNode, line: Int, into config: inout GatewayConfig) {
+        guard let entries = entries(of: node, at: "general_settings") else { return }
+        var masterKey: Entry?
+        var ignored: [String] = []
+        for entry in entries where !entry.value.isNull {
+            switch entry.key {
+            case "master_key":
+                masterKey = entry
+            case "pass_through_endpoints":
+                config.endpoints = decodeEndpoints(entry.value)
+            case "pass_through_request_timeout":
+                if let seconds = number(entry.value, at: entry.key, above: 0) { config.defaultTimeout = seconds }
+            case "litellm_key_header_name":
+                config.keyHeaderName = headerName(entry.value, at: entry.key)
+            default:
+                ignored.append(
+                    ConfigSyntax.displayKey(entry.key) + KeySuggestion.hint(for: entry.key, among: Self.generalKeys))
+            }
+        }
+        if !ignored.isEmpty {
+            notice(
+                "ignored keys this gateway does not use: \(ignored.joined(separator: ", "))",
+                at: "general_settings", line: line)
+        }
+        if let masterKey {
+            if let key = string(masterKey.value, at: "master_key"),
+                checkMasterKey(key, at: "master_key", line: masterKey.line, source: "")
+            {
+                config.masterKey = key
+            }
+        } else {
+            config.masterKey = masterKeyFromEnvironment()
+        }
+    }
+
+    /// LiteLLM's fallback when `master_key` is absent or null: `LITELLM_MASTER_KEY`,
+    /// read after `environment_variables` were applied.
+    mutating func masterKeyFromEnvironment() -> String? {
+        guard let key = environment["LITELLM_MASTER_KEY"] else { return nil }
+        let source = "LITELLM_MASTER_KEY (used because master_key is not set) "
+        guard checkMasterKey(key, at: "master_key", line: nil, source: source) else { return nil }
+        return key
+    }
+
+    /// A key clients must be able to send in a header, byte for byte. An empty key
+    /// would fail open in LiteLLM (issue #1851); it refuses to start here.
+    private mutating func checkMasterKey(_ key: String, at location: String, line: Int?, source: String) -> Bool {
+        guard let message = Self.masterKeyProblem(key) else { return true }
+        problem(source + message, at: location, line: line)
+        return false
+    }
+
+    private static func masterKeyProblem(_ key: String) -> String? {
+        if key.isEmpty { return "is empty" }
+        if ConfigSyntax.hasControlCharacter(key) { return "contains a control character (CR, LF, NUL or similar)" }
+        if key.utf8.contains(0x09) { return "contains a tab" }
+        if !ConfigSyntax.isASCII(key) { return "contains non-ASCII characters, which clients cannot send in a header" }
+        if ConfigSyntax.hasOuterWhitespace(key) {
+            return "starts or ends with whitespace, which HTTP strips from header values"
+        }
+        return nil
+    }
+
+    /// A header name setting (`litellm_key_header_name`, `litellm_user_api_key`), lower-cased.
+    mutating func headerName(_ node: YAMLNode, at location: String) -> String? {
+        guard let name = string(node, at: location) else { return nil }
+        guard ConfigSyntax.isToken(name) else {
+            problem("must be a header name (letters, digits and !#$%&'*+-.^_`|~)", at: location, line: node.line)
+            return nil
+        }
+        return name.asciiLowercased
+    }
+}

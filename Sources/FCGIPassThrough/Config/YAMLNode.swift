@@ -1,0 +1,54 @@
+/// A YAML document as plain Swift values, so that nothing past the reader sees libyaml.
+///
+/// Aliases are already expanded and `<<` merge keys applied. Scalars keep their text
+/// untyped: whether `yes` is a bool or a string depends on the key it belongs to, and
+/// only the loader knows that (see `YAMLNode+Scalar.swift`).
+struct YAMLNode: Sendable, Equatable {
+    enum Kind: Sendable, Equatable {
+        case scalar(String, ScalarStyle)
+        case mapping([YAMLPair])
+        case sequence([YAMLNode])
+    }
+
+    /// Whether YAML's implicit typing applies to a scalar.
+    enum ScalarStyle: Sendable, Equatable {
+        /// Unquoted and untagged: `null`, `true`, `42` get their YAML 1.1 types.
+        case plain
+        /// Quoted, block (`|`, `>`) or tagged: always a string.
+        case quoted
+    }
+
+    var kind: Kind
+    /// 1-based line where the node starts.
+    var line: Int
+
+    init(_ kind: Kind, line: Int) {
+        self.kind = kind
+        self.line = line
+    }
+
+    static func scalar(_ text: String, _ style: ScalarStyle = .plain, line: Int) -> YAMLNode {
+        YAMLNode(.scalar(text, style), line: line)
+    }
+
+    /// The scalar's text, or `nil` for a mapping or sequence.
+    var scalarText: String? {
+        if case .scalar(let text, _) = kind { return text }
+        return nil
+    }
+
+    /// A word for messages: "a mapping", "a list", "a value".
+    var kindDescription: String {
+        switch kind {
+        case .scalar: "a single value"
+        case .mapping: "a mapping"
+        case .sequence: "a list"
+        }
+    }
+}
+
+/// One `key: value` entry of a mapping, in file order.
+struct YAMLPair: Sendable, Equatable {
+    var key: YAMLNode
+    var value: YAMLNode
+}

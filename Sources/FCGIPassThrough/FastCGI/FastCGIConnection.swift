@@ -1,0 +1,121 @@
+internal import CFCGI
+import Foundation
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// POLLRDHUP (Linux); Glibc only exports it under _GNU_SOURCE.
+private let pollReadHangUp: Int16 = 0x2000
+
+/// One accepted FastCGI request: reads its params and body, writes its response.
+final class FastCGIConnection: ResponseWriter {
+    private let request: UnsafeMutablePointer<FCGX_Request>
+    private var broken = false
+
+    init(request: UnsafeMutablePointer<FCGX_Request>) {
+        self.request = request
+    }
+
+    struct ReadError: Error {
+        let error: GatewayError
+        let requestID: String
+    }
+
+    // MARK: reading
+
+    /// Builds the request from every param (duplicates included) and the full body.
+    func readRequest(maxBodyBytes: Int) -> Result<GatewayRequest, ReadError> {
+        let params = FastCGIParams(envp: request.pointee.envp)
+        var gatewayRequest = params.gatewayRequest()
+        let requestID = gatewayRequest.requestID ?? UUID().uuidString.asciiLowercased
+        gatewayRequest.requestID = requestID
+        let declared = params.contentLength
+        if let declared, declared > maxBodyBytes {
+            drainBody()
+            return .failure(ReadError(error: GatewayError(status: 413, message: "Request body too large."), requestID: requestID))
+        }
+        var body = Data(capacity: min(declared ?? 0, maxBodyBytes))
+        var buffer = [CChar](repeating: 0, count: 64 * 1024)
+        while true {
+            let count = buffer.withUnsafeMutableBufferPointer {
+                FCGX_GetStr($0.baseAddress, Int32($0.count), request.pointee.in)
+            }
+            guard count > 0 else { break }
+            if body.count + Int(count) > maxBodyBytes {
+                drainBody()
+                return .failure(ReadError(error: GatewayError(status: 413, message: "Request body too large."), requestID: requestID))
+            }
+            buffer.withUnsafeBytes { body.append(contentsOf: $0.prefix(Int(count))) }
+        }
+        gatewayRequest.body = body
+        return .success(gatewayRequest)
+    }
+
+    /// Reads and discards the rest of the body so nginx can finish sending it and
+    /// read our answer instead of failing on a reset connection.
+    private func drainBody() {
+        var buffer = [CChar](repeating: 0, count: 64 * 1024)
+        while buffer.withUnsafeMutableBufferPointer({ FCGX_GetStr($0.baseAddress, Int32($0.count), request.pointee.in) }) > 0 {}
+    }
+
+    // MARK: writing
+
+    func writeHead(status: Int, headers: HTTPHeaders) -> Bool {
+        var head = "Status: \(status)"
+        if let reason = HTTPStatus.reason(status) { head += " \(reason)" }
+        head += "\r\n"
+        for field in headers {
+            head += "\(field.name): \(field.value)\r\n"
+        }
+        head += "\r\n"
+        return put(Data(head.utf8)) && flush()
+    }
+
+    func writeBody(_ data: Data, flush shouldFlush: Bool) -> Bool {
+        guard put(data) else { return false }
+        return shouldFlush ? flush() : true
+    }
+
+    func abort() {
+        guard !broken else { return }
+        broken = true
+        // What was already relayed goes out first.
+        _ = FCGX_FFlush(request.pointee.out)
+        // Then an invalid record (protocol version 0) and the connection closes. A clean
+        // end of the stream, even without FCGI_END_REQUEST, lets nginx 1.22 finish the
+        // client's response as if it were complete (a chunked one gets its final chunk);
+        // a protocol error makes nginx fail the request and drop the client connection,
+        // so the client sees the truncation at once.
+        let invalidRecord: [UInt8] = [0, 6, 0, 1, 0, 0, 0, 0]
+        _ = invalidRecord.withUnsafeBytes { send(request.pointee.ipcFd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+        shutdown(request.pointee.ipcFd, Int32(SHUT_RDWR))
+    }
+
+    func clientHasGone() -> Bool {
+        guard !broken else { return true }
+        // nginx closes the FastCGI connection when its client goes away (keep_conn off);
+        // the request body was read completely, so anything readable now is that EOF.
+        var pfd = pollfd(fd: request.pointee.ipcFd, events: Int16(POLLIN) | pollReadHangUp, revents: 0)
+        guard poll(&pfd, 1, 0) > 0 else { return false }
+        if pfd.revents & (pollReadHangUp | Int16(POLLHUP) | Int16(POLLERR)) != 0 { return true }
+        var byte: UInt8 = 0
+        return recv(request.pointee.ipcFd, &byte, 1, Int32(MSG_PEEK) | Int32(MSG_DONTWAIT)) == 0
+    }
+
+    private func put(_ data: Data) -> Bool {
+        guard !broken else { return false }
+        if data.isEmpty { return true }
+        let written = data.withUnsafeBytes { raw in
+            FCGX_PutStr(raw.baseAddress?.assumingMemoryBound(to: CChar.self), Int32(raw.count), request.pointee.out)
+        }
+        if written != Int32(data.count) { broken = true }
+        return !broken
+    }
+
+    private func flush() -> Bool {
+        guard !broken else { return false }
+        if FCGX_FFlush(request.pointee.out) != 0 { broken = true }
+        return !broken
+    }
+}

@@ -1,0 +1,66 @@
+import Foundation
+
+/// The FastCGI params of one request, read from libfcgi's `envp` array.
+struct FastCGIParams {
+    /// Every `NAME=value` pair in the order nginx sent them, duplicates included.
+    let pairs: [(name: String, value: String)]
+
+    init(envp: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) {
+        var pairs: [(String, String)] = []
+        var cursor = envp
+        while let entry = cursor?.pointee {
+            let text = String(decoding: UnsafeRawBufferPointer(start: entry, count: strlen(entry)), as: UTF8.self)
+            if let eq = text.firstIndex(of: "=") {
+                pairs.append((String(text[..<eq]), String(text[text.index(after: eq)...])))
+            }
+            cursor = cursor?.advanced(by: 1)
+        }
+        self.pairs = pairs
+    }
+
+    init(pairs: [(name: String, value: String)]) { self.pairs = pairs }
+
+    func first(_ name: String) -> String? { pairs.first { $0.name == name }?.value }
+
+    /// `CONTENT_LENGTH`, empty on GET (DESIGN.md).
+    var contentLength: Int? { first("CONTENT_LENGTH").flatMap { Int($0) } }
+
+    func gatewayRequest() -> GatewayRequest {
+        var headers = HTTPHeaders()
+        for (name, value) in pairs where name.hasPrefix("HTTP_") {
+            switch name {
+            // The snippet blanks HTTP_PROXY (httpoxy); a Proxy header is never used.
+            case "HTTP_PROXY": continue
+            // Framing: the body is read whole, its length is what was read.
+            case "HTTP_CONTENT_LENGTH": continue
+            default: headers.append(Self.headerName(fromParam: name), value)
+            }
+        }
+        // nginx sends the client's Content-Type both as HTTP_CONTENT_TYPE and as
+        // CONTENT_TYPE; other FastCGI front ends may send only the latter.
+        if !headers.contains("content-type"), let type = first("CONTENT_TYPE"), !type.isEmpty {
+            headers.append("content-type", type)
+        }
+        return GatewayRequest(
+            method: first("REQUEST_METHOD") ?? "GET",
+            requestURI: first("REQUEST_URI") ?? "/",
+            headers: headers,
+            requestID: first("REQUEST_ID").flatMap { $0.isEmpty ? nil : $0 },
+            remoteAddress: first("REMOTE_ADDR")
+        )
+    }
+
+    /// `HTTP_X_PASS_ANTHROPIC_BETA` → `x-pass-anthropic-beta`. nginx upper-cases names
+    /// and turns `-` into `_`; the original case is lost, and names containing `_`
+    /// are dropped by nginx by default, so the mapping back is unambiguous.
+    static func headerName(fromParam param: String) -> String {
+        String(
+            decoding: param.utf8.dropFirst(5).map { byte -> UInt8 in
+                switch byte {
+                case UInt8(ascii: "_"): UInt8(ascii: "-")
+                case 0x41...0x5A: byte | 0x20
+                default: byte
+                }
+            }, as: UTF8.self)
+    }
+}

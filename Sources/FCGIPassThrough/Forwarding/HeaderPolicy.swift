@@ -1,0 +1,124 @@
+/// Decides which headers go upstream (SPEC §3). Built once per config.
+///
+/// Order of the rules, after the design note on header pipelines: reject unsafe values,
+/// drop hop-by-hop and framing headers, drop client credentials, then add the configured
+/// headers, which always win over client-derived ones of the same name.
+struct HeaderPolicy: Sendable {
+    let masterKey: String?
+    /// `litellm_key_header_name`, lower-cased.
+    let keyHeaderName: String?
+
+    init(masterKey: String?, keyHeaderName: String?) {
+        self.masterKey = masterKey.flatMap { $0.isEmpty ? nil : $0 }
+        self.keyHeaderName = keyHeaderName?.asciiLowercased
+    }
+
+    /// Hop-by-hop fields (RFC 9110 §7.6.1), plus `proxy-*` and the fields a `Connection`
+    /// header names, checked separately.
+    static let hopByHop: Set<String> = ["connection", "keep-alive", "te", "trailer", "transfer-encoding", "upgrade"]
+
+    /// Fields the transport owns: it sets `Host` from the target and frames the body, and
+    /// the gateway neither negotiates encodings it would have to undo (LiteLLM PR #37058)
+    /// nor sends `100-continue` for a body it already holds.
+    static let framing: Set<String> = ["host", "content-length", "accept-encoding", "expect"]
+
+    /// Every standard header that can carry the gateway key (`KeyExtractor.standardSources`).
+    static let credentials: Set<String> = Set(KeyExtractor.standardSources.map(\.name))
+
+    static let passPrefix = "x-pass-"
+
+    /// The headers to send upstream for `request` on `endpoint`: the configured ones first,
+    /// in file order, then client-derived ones in the client's order.
+    /// - Throws: 400 when a client header value holds CR, LF or NUL (RFC 9110 §5.5), or a
+    ///   header to forward has a name that is not a token (RFC 9110 §5.6.2). Never echoes it.
+    func upstreamHeaders(for request: GatewayRequest, endpoint: Endpoint) throws(GatewayError) -> HTTPHeaders {
+        let client = request.headers
+        for field in client where field.value.utf8.contains(where: { $0 == 0x0D || $0 == 0x0A || $0 == 0x00 }) {
+            throw .badRequest("Invalid request header value.")
+        }
+        let configured = Set(endpoint.headers.map { $0.name.asciiLowercased })
+        let connectionNamed = Self.connectionTokens(client)
+        let endpointKeyHeaders = [keyHeaderName, endpoint.userKeyHeader?.asciiLowercased].compactMap { $0 }
+        // SPEC §3: on an endpoint that authenticates, no header that can carry the gateway
+        // key leaves; configured names are dropped from the client side anyway.
+        let stripped: Set<String> =
+            masterKey != nil && endpoint.auth ? Self.credentials.union(endpointKeyHeaders) : []
+
+        var derived: [(field: HTTPHeaders.Field, passed: Bool)] = []
+        for field in client {
+            let name = field.name.asciiLowercased
+            if connectionNamed.contains(name) || configured.contains(name) { continue }
+            if name.hasPrefix(Self.passPrefix) {
+                // `x-pass-NAME: v` → `NAME: v` whatever `forward_headers` says (LiteLLM).
+                let target = String(name.dropFirst(Self.passPrefix.count))
+                let refused =
+                    target.isEmpty || Self.isTransportOwned(target) || Self.credentials.contains(target)
+                    || endpointKeyHeaders.contains(target) || target.hasPrefix("x-amz-")
+                    || connectionNamed.contains(target) || configured.contains(target)
+                if !refused { derived.append((HTTPHeaders.Field(name: target, value: field.value), true)) }
+                continue
+            }
+            if endpoint.forwardHeaders {
+                if Self.isTransportOwned(name) || stripped.contains(name) { continue }
+            } else {
+                // The body goes byte for byte, so its type must too; otherwise the transport
+                // would invent a form `Content-Type` (design notes, URLSession on Linux).
+                guard name == "content-type", !request.body.isEmpty else { continue }
+            }
+            derived.append((field, false))
+        }
+
+        // An explicit `x-pass-NAME` replaces a forwarded `NAME`, never both.
+        let passedNames = Set(derived.filter(\.passed).map { $0.field.name })
+        var headers = endpoint.headers
+        for (field, passed) in derived where passed || !passedNames.contains(field.name.asciiLowercased) {
+            // SPEC §3: a header holding the master key never leaves, on any endpoint.
+            if let masterKey, Self.containsBytes(field.value, masterKey) { continue }
+            guard Self.isToken(field.name) else { throw .badRequest("Invalid request header name.") }
+            headers.append(field.name, field.value)
+        }
+        return headers
+    }
+
+    /// Hop-by-hop, `proxy-*`, `Proxy` (httpoxy: never let a client name an outbound proxy)
+    /// and framing fields.
+    static func isTransportOwned(_ name: String) -> Bool {
+        hopByHop.contains(name) || framing.contains(name) || name == "proxy" || name.hasPrefix("proxy-")
+    }
+
+    /// The field names listed in every `Connection` header (RFC 9110 §7.6.1), lower-cased.
+    static func connectionTokens(_ headers: HTTPHeaders) -> Set<String> {
+        var names: Set<String> = []
+        for value in headers.values("connection") {
+            for token in value.split(separator: ",") {
+                let name = KeyExtractor.trimmed(token)
+                if !name.isEmpty { names.insert(String(name).asciiLowercased) }
+            }
+        }
+        return names
+    }
+
+    /// Byte-wise substring search. `String.contains` compares grapheme clusters, so a key
+    /// followed by a combining mark (`sk-key\u{301}`) would not be found by it.
+    static func containsBytes(_ haystack: String, _ needle: String) -> Bool {
+        let h = Array(haystack.utf8), n = Array(needle.utf8)
+        guard !n.isEmpty, h.count >= n.count else { return n.isEmpty }
+        for start in 0...(h.count - n.count) where h[start] == n[0] && h[start..<start + n.count].elementsEqual(n) {
+            return true
+        }
+        return false
+    }
+
+    /// RFC 9110 §5.6.2 `token`: the only valid field names.
+    static func isToken(_ name: String) -> Bool {
+        !name.isEmpty
+            && name.utf8.allSatisfy { byte in
+                switch byte {
+                case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
+                    UInt8(ascii: "0")...UInt8(ascii: "9"):
+                    true
+                default: "!#$%&'*+-.^_`|~".utf8.contains(byte)
+                }
+            }
+    }
+}

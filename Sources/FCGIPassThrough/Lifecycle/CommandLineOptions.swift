@@ -1,0 +1,126 @@
+import Foundation
+
+/// The command line (SPEC §7). Errors name the flag and what was expected; exit code 64.
+public struct CommandLineOptions: Sendable, Equatable {
+    public var configPath = "config.yaml"
+    public var socket: ListenSocket.Address = .inherited
+    public var socketMode: UInt32 = 0o666
+    public var threads = 64
+    public var maxBodyBytes = 64 << 20
+    public var drainTimeout: Double = 30
+    public var logLevel: Logger.Level = .info
+    public var logFormat: Logger.Format = .text
+    public var testConfigOnly = false
+    public var showHelp = false
+    public var showVersion = false
+
+    public struct UsageError: Error, CustomStringConvertible, Equatable {
+        public let description: String
+    }
+
+    public static let usage = """
+        Usage: fcgi-pass-through [options]
+
+        A LiteLLM-compatible pass-through gateway served over FastCGI behind nginx.
+
+          -c, --config PATH        config file (default: $CONFIG_FILE_PATH or ./config.yaml)
+          -t, --test-config        check the config and exit (0 ok, 78 problems found)
+              --socket ADDRESS     unix:/path or tcp:HOST:PORT (default: the socket on fd 0)
+              --socket-mode MODE   octal mode of a created Unix socket (default 0666)
+              --threads N          concurrent requests per instance (default 64)
+              --max-body-size N    largest request body in bytes, k/m suffix allowed (default 64m)
+              --drain-timeout S    seconds in-flight requests get after SIGTERM (default 30)
+              --log-level LEVEL    debug, info, warning or error (default info)
+              --log-format FORMAT  text or json (default text)
+          -h, --help               show this help
+              --version            show the version
+
+        Signals: SIGTERM/SIGINT drain and exit 0; SIGHUP reloads the config.
+        Exit codes: 0 ok, 64 bad usage, 78 bad configuration.
+        """
+
+    public init() {}
+
+    public static func parse(_ arguments: [String], environment: Environment) throws(UsageError) -> CommandLineOptions {
+        var options = CommandLineOptions()
+        if let path = environment["CONFIG_FILE_PATH"], !path.isEmpty { options.configPath = path }
+        var index = 0
+        func value(for flag: String) throws(UsageError) -> String {
+            index += 1
+            guard index < arguments.count else { throw UsageError(description: "\(flag) needs a value") }
+            return arguments[index]
+        }
+        while index < arguments.count {
+            var argument = arguments[index]
+            var inlineValue: String?
+            if argument.hasPrefix("--"), let eq = argument.firstIndex(of: "=") {
+                inlineValue = String(argument[argument.index(after: eq)...])
+                argument = String(argument[..<eq])
+            }
+            func next() throws(UsageError) -> String {
+                if let inlineValue { return inlineValue }
+                return try value(for: argument)
+            }
+            switch argument {
+            case "-c", "--config": options.configPath = try next()
+            case "-t", "--test-config": options.testConfigOnly = true
+            case "-h", "--help": options.showHelp = true
+            case "--version": options.showVersion = true
+            case "--socket":
+                let text = try next()
+                guard let address = ListenSocket.Address(parsing: text) else {
+                    throw UsageError(description: "--socket expects unix:/path or tcp:HOST:PORT")
+                }
+                options.socket = address
+            case "--socket-mode":
+                guard let mode = UInt32(try next(), radix: 8), mode <= 0o777 else {
+                    throw UsageError(description: "--socket-mode expects an octal mode such as 0660")
+                }
+                options.socketMode = mode
+            case "--threads":
+                guard let n = Int(try next()), (1...4096).contains(n) else {
+                    throw UsageError(description: "--threads expects a number from 1 to 4096")
+                }
+                options.threads = n
+            case "--max-body-size":
+                guard let n = Self.byteCount(try next()), n > 0 else {
+                    throw UsageError(description: "--max-body-size expects a byte count such as 65536, 512k or 64m")
+                }
+                options.maxBodyBytes = n
+            case "--drain-timeout":
+                guard let s = Double(try next()), s >= 0, s.isFinite else {
+                    throw UsageError(description: "--drain-timeout expects seconds (a number ≥ 0)")
+                }
+                options.drainTimeout = s
+            case "--log-level":
+                guard let level = Logger.Level(name: try next()) else {
+                    throw UsageError(description: "--log-level expects debug, info, warning or error")
+                }
+                options.logLevel = level
+            case "--log-format":
+                guard let format = Logger.Format(rawValue: try next()) else {
+                    throw UsageError(description: "--log-format expects text or json")
+                }
+                options.logFormat = format
+            default:
+                throw UsageError(description: "unknown option \(argument) (see --help)")
+            }
+            index += 1
+        }
+        return options
+    }
+
+    static func byteCount(_ text: String) -> Int? {
+        let lower = text.asciiLowercased
+        let multiplier: Int
+        var digits = Substring(lower)
+        switch lower.last {
+        case "k": multiplier = 1 << 10; digits = digits.dropLast()
+        case "m": multiplier = 1 << 20; digits = digits.dropLast()
+        case "g": multiplier = 1 << 30; digits = digits.dropLast()
+        default: multiplier = 1
+        }
+        guard let n = Int(digits), n >= 0, n <= Int.max / multiplier else { return nil }
+        return n * multiplier
+    }
+}

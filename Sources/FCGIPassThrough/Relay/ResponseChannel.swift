@@ -1,0 +1,112 @@
+import Foundation
+
+/// The per-request hand-off between the transport's callback thread and the
+/// request's worker thread.
+///
+/// The transport side never blocks: it appends and signals. The worker side waits,
+/// takes everything buffered at once and writes it to the client. The buffer is
+/// bounded: a client that stops reading while the upstream keeps sending makes the
+/// channel refuse more data (`append` returns false) and the transport cancels.
+public final class ResponseChannel: @unchecked Sendable {
+    public enum Event: Sendable {
+        case head(status: Int, headers: HTTPHeaders)
+        case body(Data)
+        /// The upstream finished: `nil` is a clean end.
+        case end(UpstreamFailure?)
+    }
+
+    /// Largest number of body bytes held for a client that is not reading.
+    public let bufferLimit: Int
+
+    private let condition = NSCondition()
+    // Guarded by `condition`.
+    private var head: (status: Int, headers: HTTPHeaders)?
+    private var headTaken = false
+    private var pending = Data()
+    private var ending: UpstreamFailure??
+    private var overflowed = false
+    private var lastProgress: ContinuousClock.Instant
+
+    public init(bufferLimit: Int = 8 << 20) {
+        self.bufferLimit = bufferLimit
+        self.lastProgress = .now
+    }
+
+    // MARK: transport side
+
+    public func receiveHead(status: Int, headers: HTTPHeaders) {
+        condition.lock()
+        head = (status, headers)
+        lastProgress = .now
+        condition.signal()
+        condition.unlock()
+    }
+
+    /// - Returns: false when the bound is exceeded; the caller must cancel the transfer.
+    @discardableResult
+    public func receiveBody(_ data: Data) -> Bool {
+        condition.lock()
+        defer { condition.unlock() }
+        lastProgress = .now
+        guard pending.count + data.count <= bufferLimit else {
+            overflowed = true
+            condition.signal()
+            return false
+        }
+        pending.append(data)
+        condition.signal()
+        return true
+    }
+
+    public func finish(_ failure: UpstreamFailure?) {
+        condition.lock()
+        if ending == nil { ending = .some(failure) }
+        condition.signal()
+        condition.unlock()
+    }
+
+    // MARK: worker side
+
+    /// True once the bound was exceeded (the client stalled).
+    public var didOverflow: Bool {
+        condition.lock()
+        defer { condition.unlock() }
+        return overflowed
+    }
+
+    /// The time since the upstream last made progress (head or body bytes).
+    public func idleTime() -> Duration {
+        condition.lock()
+        defer { condition.unlock() }
+        return ContinuousClock.now - lastProgress
+    }
+
+    /// Waits up to `timeout` for the next event; `nil` when none arrived in time.
+    /// The head comes first, then all buffered body bytes as one event, then the end.
+    public func next(timeout: Duration) -> Event? {
+        condition.lock()
+        defer { condition.unlock() }
+        let deadline = Date(timeIntervalSinceNow: timeout.seconds)
+        while true {
+            if !headTaken, let head {
+                headTaken = true
+                return .head(status: head.status, headers: head.headers)
+            }
+            if !pending.isEmpty {
+                let chunk = pending
+                pending = Data()
+                return .body(chunk)
+            }
+            if overflowed { return .end(.cancelled) }
+            if let ending { return .end(ending) }
+            if !condition.wait(until: deadline) { return nil }
+        }
+    }
+}
+
+extension Duration {
+    var seconds: Double {
+        let (s, atto) = components
+        return Double(s) + Double(atto) / 1e18
+    }
+}

@@ -1,0 +1,71 @@
+/// Decides which upstream response headers reach the client (SPEC §5).
+enum ResponseHeaderFilter {
+    /// Hop-by-hop headers (RFC 9110 §7.6.1) plus the ones that would let an upstream
+    /// steer nginx (`Status`, `X-Accel-*`) or duplicate what nginx sets (`Server`, `Date`).
+    static let dropped: Set<String> = [
+        "connection", "keep-alive", "proxy-connection", "proxy-authenticate", "proxy-authorization",
+        "te", "trailer", "trailers", "transfer-encoding", "upgrade", "server", "date", "status",
+    ]
+
+    /// Limits on what goes into the FastCGI header block: nginx fails the whole
+    /// response with "upstream sent too big header" past its fastcgi_buffer_size (32k
+    /// in the snippet), so the gateway answers 502 itself well before that.
+    static let maxTotalBytes = 24 * 1024
+    static let maxFields = 100
+
+    struct Result {
+        var headers: HTTPHeaders
+        /// The body goes out chunk by chunk with a flush each (SSE or unknown length).
+        var streaming: Bool
+    }
+
+    enum Failure: Error { case tooLarge }
+
+    /// - Parameter decoded: the transport decoded a `Content-Encoding`, so the upstream's
+    ///   `Content-Encoding` and `Content-Length` no longer describe the body.
+    static func filter(_ upstream: HTTPHeaders, requestID: String) throws(Failure) -> Result {
+        let connectionListed = Set(
+            upstream.values("connection").flatMap { $0.split(separator: ",") }
+                .map { $0.trimmingCharacters(in: .whitespaces).asciiLowercased })
+        // URLSession always decodes gzip/deflate/br and leaves the original headers.
+        let decoded = upstream.contains("content-encoding")
+        var headers = HTTPHeaders()
+        var total = 0
+        for field in upstream {
+            let name = field.name.asciiLowercased
+            if dropped.contains(name) || connectionListed.contains(name) || name.hasPrefix("x-accel-") { continue }
+            if decoded && (name == "content-encoding" || name == "content-length") { continue }
+            if name == "x-litellm-call-id" { continue }
+            guard isToken(field.name), isFieldValue(field.value) else { continue }
+            headers.append(field.name, field.value)
+            total += field.name.utf8.count + field.value.utf8.count + 4
+        }
+        guard total <= maxTotalBytes, headers.count <= maxFields else { throw .tooLarge }
+        headers.append("x-litellm-call-id", requestID)
+        let contentType = upstream["content-type"]?.asciiLowercased ?? ""
+        let streaming = contentType.hasPrefix("text/event-stream") || !headers.contains("content-length")
+        if streaming {
+            // Makes nginx pass each flushed chunk on at once, even with fastcgi_buffering on.
+            headers.append("X-Accel-Buffering", "no")
+        }
+        return Result(headers: headers, streaming: streaming)
+    }
+
+    /// RFC 9110 §5.6.2 token.
+    static func isToken(_ text: String) -> Bool {
+        !text.isEmpty
+            && text.utf8.allSatisfy { byte in
+                switch byte {
+                case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
+                    UInt8(ascii: "0")...UInt8(ascii: "9"):
+                    true
+                default: "!#$%&'*+-.^_`|~".utf8.contains(byte)
+                }
+            }
+    }
+
+    /// No CR, LF, NUL or other control bytes (tab allowed): they would break the header block.
+    static func isFieldValue(_ text: String) -> Bool {
+        text.utf8.allSatisfy { $0 == 0x09 || ($0 >= 0x20 && $0 != 0x7F) }
+    }
+}

@@ -1,0 +1,80 @@
+import Foundation
+import Synchronization
+
+#if canImport(FoundationNetworking)
+    import FoundationNetworking
+#endif
+
+/// Routes URLSession callbacks to each request's `ResponseChannel`.
+final class SessionDelegate: NSObject, URLSessionDataDelegate, @unchecked Sendable {
+    private let channels = Mutex<[Int: ResponseChannel]>([:])
+
+    func register(_ task: URLSessionTask, _ channel: ResponseChannel) {
+        channels.withLock { $0[task.taskIdentifier] = channel }
+    }
+
+    private func channel(for task: URLSessionTask) -> ResponseChannel? {
+        channels.withLock { $0[task.taskIdentifier] }
+    }
+
+    func urlSession(
+        _ session: URLSession, dataTask: URLSessionDataTask, didReceive response: URLResponse,
+        completionHandler: @escaping (URLSession.ResponseDisposition) -> Void
+    ) {
+        guard let http = response as? HTTPURLResponse, let channel = channel(for: dataTask) else {
+            completionHandler(.cancel)
+            return
+        }
+        channel.receiveHead(status: http.statusCode, headers: Self.headers(of: http))
+        completionHandler(.allow)
+    }
+
+    func urlSession(_ session: URLSession, dataTask: URLSessionDataTask, didReceive data: Data) {
+        guard let channel = channel(for: dataTask) else { return }
+        if !channel.receiveBody(data) {
+            // The client stopped reading and the bound is reached: stop the upstream.
+            dataTask.cancel()
+        }
+    }
+
+    // Redirects are relayed, never followed: following one would send the injected
+    // secret to whatever host the upstream names (SPEC §3).
+    func urlSession(
+        _ session: URLSession, task: URLSessionTask, willPerformHTTPRedirection response: HTTPURLResponse,
+        newRequest request: URLRequest, completionHandler: @escaping (URLRequest?) -> Void
+    ) {
+        completionHandler(nil)
+    }
+
+    func urlSession(_ session: URLSession, task: URLSessionTask, didCompleteWithError error: Error?) {
+        let channel = channels.withLock { $0.removeValue(forKey: task.taskIdentifier) }
+        channel?.finish(error.map(Self.failure(for:)))
+    }
+
+    static func failure(for error: Error) -> UpstreamFailure {
+        guard let urlError = error as? URLError else { return .unreachable("upstream request failed") }
+        switch urlError.code {
+        case .timedOut: return .timedOut
+        case .cancelled: return .cancelled
+        case .cannotFindHost, .dnsLookupFailed: return .unreachable("upstream host not found")
+        case .cannotConnectToHost: return .unreachable("upstream refused the connection")
+        case .secureConnectionFailed, .serverCertificateUntrusted, .serverCertificateHasBadDate,
+            .serverCertificateNotYetValid, .serverCertificateHasUnknownRoot, .clientCertificateRejected:
+            return .unreachable("TLS handshake with the upstream failed")
+        case .networkConnectionLost: return .unreachable("upstream closed the connection")
+        case .badServerResponse: return .unreachable("upstream sent an invalid response")
+        default: return .unreachable("upstream request failed")
+        }
+    }
+
+    /// The header fields as received. FoundationNetworking folds duplicates into one
+    /// comma-joined field, except Set-Cookie which it keeps separated by ", " as well.
+    static func headers(of response: HTTPURLResponse) -> HTTPHeaders {
+        var headers = HTTPHeaders()
+        for (name, value) in response.allHeaderFields {
+            guard let name = name as? String, let value = value as? String else { continue }
+            headers.append(name, value)
+        }
+        return headers
+    }
+}

@@ -1,0 +1,78 @@
+import Foundation
+import Synchronization
+
+@testable import FCGIPassThrough
+
+/// Records what the gateway writes, as nginx would receive it.
+final class RecordingWriter: ResponseWriter, @unchecked Sendable {
+    private(set) var status: Int?
+    private(set) var headers = HTTPHeaders()
+    private(set) var body = Data()
+    private(set) var flushes = 0
+    private(set) var aborted = false
+    /// Simulates the client going away: writes fail and the client reads as gone.
+    var clientGone = false
+
+    func writeHead(status: Int, headers: HTTPHeaders) -> Bool {
+        guard !clientGone else { return false }
+        self.status = status
+        self.headers = headers
+        return true
+    }
+
+    func writeBody(_ data: Data, flush: Bool) -> Bool {
+        guard !clientGone else { return false }
+        body.append(data)
+        if flush { flushes += 1 }
+        return true
+    }
+
+    func abort() { aborted = true }
+    func clientHasGone() -> Bool { clientGone }
+
+    var bodyText: String { String(decoding: body, as: UTF8.self) }
+}
+
+/// An upstream whose answer each test scripts; it records the requests it was given.
+final class ScriptedUpstream: UpstreamClient, @unchecked Sendable {
+    enum Step: Sendable {
+        case head(Int, [(String, String)])
+        case body(String)
+        case wait(Duration)
+        case end(UpstreamFailure?)
+    }
+
+    let steps: [Step]
+    let received = Mutex<[UpstreamRequest]>([])
+    let cancelled = Atomic<Int>(0)
+
+    init(_ steps: [Step]) { self.steps = steps }
+
+    func start(_ request: UpstreamRequest, into channel: ResponseChannel) -> any UpstreamCall {
+        received.withLock { $0.append(request) }
+        let call = Call(owner: self)
+        let steps = self.steps
+        Thread.detachNewThread {
+            for step in steps {
+                if call.isCancelled { channel.finish(.cancelled); return }
+                switch step {
+                case .head(let status, let headers): channel.receiveHead(status: status, headers: HTTPHeaders(headers))
+                case .body(let text): _ = channel.receiveBody(Data(text.utf8))
+                case .wait(let duration): Thread.sleep(forTimeInterval: duration.seconds)
+                case .end(let failure): channel.finish(failure); return
+                }
+            }
+        }
+        return call
+    }
+
+    final class Call: UpstreamCall, @unchecked Sendable {
+        let owner: ScriptedUpstream
+        private let flag = Atomic<Bool>(false)
+        init(owner: ScriptedUpstream) { self.owner = owner }
+        var isCancelled: Bool { flag.load(ordering: .relaxed) }
+        func cancel() {
+            if !flag.exchange(true, ordering: .relaxed) { owner.cancelled.add(1, ordering: .relaxed) }
+        }
+    }
+}

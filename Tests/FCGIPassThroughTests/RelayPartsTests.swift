@@ -1,0 +1,158 @@
+import Foundation
+import Testing
+
+@testable import FCGIPassThrough
+
+@Suite struct ResponseHeaderFilterTests {
+    @Test func dropsHopByHopAndNginxSteeringHeaders() throws {
+        let upstream = HTTPHeaders([
+            ("Connection", "keep-alive, X-Secret-Hop"), ("X-Secret-Hop", "1"), ("Keep-Alive", "timeout=5"),
+            ("Transfer-Encoding", "chunked"), ("Server", "u"), ("Date", "d"), ("Status", "500"),
+            ("X-Accel-Redirect", "/internal"), ("x-accel-limit-rate", "1"), ("Upgrade", "h2c"),
+            ("Content-Type", "application/json"), ("Content-Length", "10"), ("Set-Cookie", "a=b"),
+        ])
+        let result = try ResponseHeaderFilter.filter(upstream, requestID: "id")
+        #expect(
+            TestSupport.pairs(result.headers) == [
+                "Content-Type: application/json", "Content-Length: 10", "Set-Cookie: a=b", "x-litellm-call-id: id",
+            ])
+        #expect(!result.streaming)
+    }
+
+    @Test func decodedBodiesLoseTheirEncodingAndLengthAndStream() throws {
+        let result = try ResponseHeaderFilter.filter(
+            HTTPHeaders([("Content-Encoding", "gzip"), ("Content-Length", "31")]), requestID: "id")
+        #expect(result.headers["Content-Encoding"] == nil)
+        #expect(result.headers["Content-Length"] == nil)
+        #expect(result.streaming)
+        #expect(result.headers["X-Accel-Buffering"] == "no")
+    }
+
+    @Test func eventStreamsStreamEvenWithALength() throws {
+        let result = try ResponseHeaderFilter.filter(
+            HTTPHeaders([("Content-Type", "Text/Event-Stream;charset=utf-8"), ("Content-Length", "5")]), requestID: "id")
+        #expect(result.streaming)
+    }
+
+    @Test func upstreamCallIDIsReplaced() throws {
+        let result = try ResponseHeaderFilter.filter(HTTPHeaders([("x-litellm-call-id", "spoofed")]), requestID: "ours")
+        #expect(result.headers.values("x-litellm-call-id") == ["ours"])
+    }
+
+    @Test func invalidFieldsAreDropped() throws {
+        let result = try ResponseHeaderFilter.filter(
+            HTTPHeaders([("X-Ok", "a\tb"), ("X-Bad", "a\u{1}b"), ("Bad Name", "x")]), requestID: "id")
+        #expect(result.headers["X-Ok"] == "a\tb")
+        #expect(result.headers["X-Bad"] == nil)
+        #expect(result.headers.count == 2 + 1)  // X-Ok, call id, X-Accel-Buffering
+    }
+
+    @Test func tooManyFieldsIsRefused() {
+        let many = HTTPHeaders((0..<101).map { ("X-H\($0)", "v") })
+        #expect(throws: ResponseHeaderFilter.Failure.self) { try ResponseHeaderFilter.filter(many, requestID: "id") }
+    }
+}
+
+@Suite struct ResponseChannelTests {
+    @Test func deliversHeadThenCoalescedBodyThenEnd() {
+        let channel = ResponseChannel(bufferLimit: 100)
+        channel.receiveHead(status: 200, headers: HTTPHeaders())
+        channel.receiveBody(Data("ab".utf8))
+        channel.receiveBody(Data("cd".utf8))
+        channel.finish(nil)
+        guard case .head(200, _) = channel.next(timeout: .zero) else { Issue.record("head"); return }
+        guard case .body(let data) = channel.next(timeout: .zero) else { Issue.record("body"); return }
+        #expect(data == Data("abcd".utf8))
+        guard case .end(nil) = channel.next(timeout: .zero) else { Issue.record("end"); return }
+    }
+
+    @Test func boundRefusesMoreDataAndEndsAsCancelled() {
+        let channel = ResponseChannel(bufferLimit: 4)
+        channel.receiveHead(status: 200, headers: HTTPHeaders())
+        #expect(channel.receiveBody(Data("abcd".utf8)))
+        #expect(!channel.receiveBody(Data("e".utf8)))
+        #expect(channel.didOverflow)
+        _ = channel.next(timeout: .zero)
+        _ = channel.next(timeout: .zero)
+        guard case .end(.cancelled) = channel.next(timeout: .zero) else { Issue.record("end"); return }
+    }
+
+    @Test func waitsNoLongerThanTheTimeout() {
+        let channel = ResponseChannel()
+        let started = ContinuousClock.now
+        #expect(channel.next(timeout: .milliseconds(50)) == nil)
+        #expect(ContinuousClock.now - started < .milliseconds(500))
+    }
+}
+
+@Suite struct FastCGIParamsTests {
+    @Test func headersComeFromHTTPParamsWithDuplicatesAndOneContentType() {
+        let params = FastCGIParams(pairs: [
+            ("REQUEST_METHOD", "POST"), ("REQUEST_URI", "/v1/x?a=1"), ("CONTENT_TYPE", "application/json"),
+            ("CONTENT_LENGTH", "2"), ("HTTP_CONTENT_TYPE", "application/json"), ("HTTP_CONTENT_LENGTH", "2"),
+            ("HTTP_X_PASS_ANTHROPIC_BETA", "b1"), ("HTTP_AUTHORIZATION", "Bearer a"), ("HTTP_AUTHORIZATION", "Bearer b"),
+            ("HTTP_PROXY", ""), ("REQUEST_ID", "abc"), ("REMOTE_ADDR", "127.0.0.1"),
+        ])
+        let request = params.gatewayRequest()
+        #expect(request.method == "POST")
+        #expect(request.rawPath == "/v1/x")
+        #expect(request.rawQuery == "a=1")
+        #expect(request.requestID == "abc")
+        #expect(
+            TestSupport.pairs(request.headers) == [
+                "content-type: application/json", "x-pass-anthropic-beta: b1", "authorization: Bearer a", "authorization: Bearer b",
+            ])
+        #expect(params.contentLength == 2)
+    }
+
+    @Test func contentTypeParamIsUsedWhenNoHeaderParamCarriesIt() {
+        let request = FastCGIParams(pairs: [("CONTENT_TYPE", "text/plain"), ("CONTENT_LENGTH", "")]).gatewayRequest()
+        #expect(request.headers["content-type"] == "text/plain")
+        #expect(FastCGIParams(pairs: [("CONTENT_LENGTH", "")]).contentLength == nil)
+    }
+}
+
+@Suite struct CommandLineOptionsTests {
+    @Test func parsesEveryFlag() throws {
+        let options = try CommandLineOptions.parse(
+            [
+                "--config", "/etc/c.yaml", "--socket", "unix:/run/g.sock", "--threads", "8", "--max-body-size=2m",
+                "--drain-timeout", "5", "--log-level", "debug", "--log-format", "json", "-t", "--socket-mode", "0660",
+            ],
+            environment: Environment())
+        #expect(options.configPath == "/etc/c.yaml")
+        #expect(options.socket == .unix(path: "/run/g.sock"))
+        #expect(options.threads == 8)
+        #expect(options.maxBodyBytes == 2 << 20)
+        #expect(options.drainTimeout == 5)
+        #expect(options.logLevel == .debug)
+        #expect(options.logFormat == .json)
+        #expect(options.testConfigOnly)
+        #expect(options.socketMode == 0o660)
+    }
+
+    @Test func configPathFallsBackToTheEnvironment() throws {
+        #expect(try CommandLineOptions.parse([], environment: Environment(["CONFIG_FILE_PATH": "/x.yaml"])).configPath == "/x.yaml")
+        #expect(try CommandLineOptions.parse([], environment: Environment()).configPath == "config.yaml")
+    }
+
+    @Test(arguments: [
+        (["--threads", "0"], "--threads"), (["--socket", "http://x"], "--socket"), (["--bogus"], "--bogus"),
+        (["--config"], "--config"), (["--log-level", "loud"], "--log-level"), (["--max-body-size", "lots"], "--max-body-size"),
+    ])
+    func usageErrorsNameTheFlag(arguments: [String], flag: String) {
+        #expect {
+            try CommandLineOptions.parse(arguments, environment: Environment())
+        } throws: { error in
+            (error as? CommandLineOptions.UsageError)?.description.contains(flag) == true
+        }
+    }
+
+    @Test func socketAddresses() {
+        #expect(ListenSocket.Address(parsing: "tcp:127.0.0.1:9000") == .tcp(host: "127.0.0.1", port: 9000))
+        #expect(ListenSocket.Address(parsing: "tcp:[::1]:9000") == .tcp(host: "::1", port: 9000))
+        #expect(ListenSocket.Address(parsing: "tcp:host:0") == nil)
+        #expect(ListenSocket.Address(parsing: "unix:relative.sock") == nil)
+        #expect(ListenSocket.Address(parsing: "unix:/" + String(repeating: "a", count: 200)) == nil)
+    }
+}
