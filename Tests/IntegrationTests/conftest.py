@@ -128,6 +128,7 @@ class StackFactory:
         instances: int = 1,
         threads: int = 8,
         extra_args: list[str] | None = None,
+        listen: str = "unix",
         start: bool = True,
     ) -> Stack:
         workdir = self.workdir()
@@ -139,6 +140,7 @@ class StackFactory:
             instances=instances,
             threads=threads,
             extra_args=extra_args,
+            listen=listen,
         )
         self._stacks.append(stack)
         LEAKS.watch(*stack.log_files())

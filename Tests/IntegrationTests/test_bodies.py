@@ -6,6 +6,7 @@ import hashlib
 
 import pytest
 
+from harness.assertions import assert_error_envelope
 from harness.mock_upstream import big_body
 
 CONFIG = """
@@ -121,3 +122,16 @@ def test_body_over_the_limit_is_413_and_not_forwarded(stack, mock, key):
     resp = stack.request("POST", "/body", headers)
     assert resp.status == 413
     assert mock.requests == []
+
+
+@pytest.fixture(scope="module")
+def small_limit_stack(stacks):
+    return stacks(CONFIG, extra_args=["--max-body-size", "1k"])
+
+
+def test_gateway_body_limit_is_413_envelope_and_not_forwarded(small_limit_stack, mock, key):
+    resp = small_limit_stack.request("POST", "/body", key + [("Content-Type", "text/plain")], b"x" * 2048)
+    assert_error_envelope(resp, 413)
+    assert mock.requests == []
+    resp = small_limit_stack.request("POST", "/body", key + [("Content-Type", "text/plain")], b"x" * 1024)
+    assert resp.status == 200, resp

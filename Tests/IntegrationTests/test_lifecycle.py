@@ -48,7 +48,7 @@ def served_by(stack, key, count: int) -> set[str]:
 def test_two_instances_both_serve(fresh_stacks, mock, canaries):
     stack = fresh_stacks(CONFIG, instances=2)
     addresses = served_by(stack, bearer(canaries.master_key), 6)
-    assert addresses == {f"unix:{g.socket_path}" for g in stack.gateways}
+    assert addresses == {g.nginx_server for g in stack.gateways}
 
 
 @pytest.mark.timeout_s(60)
@@ -58,7 +58,7 @@ def test_requests_still_succeed_when_one_instance_is_gone(fresh_stacks, mock, ca
     key = bearer(canaries.master_key)
     for _ in range(6):
         assert stack.request("GET", "/echo", key).status == 200
-    assert served_by(stack, key, 2) == {f"unix:{stack.gateways[1].socket_path}"}
+    assert served_by(stack, key, 2) == {stack.gateways[1].nginx_server}
 
 
 @pytest.mark.timeout_s(30)
@@ -75,11 +75,27 @@ def test_sigterm_finishes_in_flight_requests_and_exits_0(fresh_stacks, mock, can
 
 
 @pytest.mark.timeout_s(30)
-def test_sigterm_when_idle_exits_0_promptly(fresh_stacks, mock):
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_stop_signal_when_idle_exits_0_promptly(fresh_stacks, mock, sig):
     stack = fresh_stacks(CONFIG)
     gateway = stack.gateways[0]
-    gateway.signal(signal.SIGTERM)
+    gateway.signal(sig)
     assert gateway.wait_exit(timeout=5) == EXIT_OK
+
+
+@pytest.mark.timeout_s(30)
+@pytest.mark.parametrize("listen", ["tcp", "inherited"])
+def test_listening_on_tcp_and_on_an_inherited_socket(fresh_stacks, mock, canaries, listen):
+    stack = fresh_stacks(CONFIG, listen=listen)
+    resp = stack.request("GET", "/echo", bearer(canaries.master_key))
+    assert resp.status == 200, resp
+    assert mock.only_request().path == "/echo/lifecycle"
+
+
+@pytest.mark.timeout_s(60)
+def test_two_tcp_instances_both_serve(fresh_stacks, mock, canaries):
+    stack = fresh_stacks(CONFIG, instances=2, listen="tcp")
+    assert served_by(stack, bearer(canaries.master_key), 6) == {g.nginx_server for g in stack.gateways}
 
 
 @pytest.mark.timeout_s(30)

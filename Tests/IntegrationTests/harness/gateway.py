@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 from pathlib import Path
 
-from .ports import accepts_unix
+from .ports import accepts_tcp, accepts_unix, free_port
 from .waiting import wait_until
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
@@ -46,6 +47,14 @@ def run_cli(binary: Path, args: list[str], env: dict[str, str], timeout: float =
 
 
 class GatewayProcess:
+    """One instance. `listen` is how it gets its socket:
+
+    - "unix": `--socket unix:<workdir>/<name>.sock` (the gateway creates it)
+    - "tcp": `--socket tcp:127.0.0.1:<free port>`
+    - "inherited": a listening unix socket made here and passed on fd 0, no `--socket`
+      (as spawn-fcgi and systemd `StandardInput=socket` do)
+    """
+
     def __init__(
         self,
         binary: Path,
@@ -55,31 +64,49 @@ class GatewayProcess:
         env: dict[str, str],
         threads: int = 8,
         extra_args: list[str] | None = None,
+        listen: str = "unix",
     ) -> None:
         self.binary = binary
         self.name = name
+        self.listen = listen
         self.socket_path = workdir / f"{name}.sock"
         self.log_path = workdir / f"{name}.stderr"
-        self.args = [
-            str(binary),
-            "--config", str(config_path),
-            "--socket", f"unix:{self.socket_path}",
-            "--threads", str(threads),
-            *(extra_args or []),
-        ]
+        self.port = free_port() if listen == "tcp" else None
+        self._inherited: socket.socket | None = None
+        self.args = [str(binary), "--config", str(config_path)]
+        if listen == "unix":
+            self.args += ["--socket", f"unix:{self.socket_path}"]
+        elif listen == "tcp":
+            self.args += ["--socket", f"tcp:127.0.0.1:{self.port}"]
+        elif listen != "inherited":
+            raise ValueError(f"unknown listen mode {listen!r}")
+        self.args += ["--threads", str(threads), *(extra_args or [])]
         self.env = env
         self.proc: subprocess.Popen | None = None
 
+    @property
+    def nginx_server(self) -> str:
+        """The address for this instance's line in nginx's upstream block."""
+        return f"127.0.0.1:{self.port}" if self.listen == "tcp" else f"unix:{self.socket_path}"
+
     def start(self) -> "GatewayProcess":
+        stdin = subprocess.DEVNULL
+        if self.listen == "inherited":
+            self._inherited = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            self._inherited.bind(str(self.socket_path))
+            self._inherited.listen(128)
+            stdin = self._inherited.fileno()
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(
                 self.args,
-                stdin=subprocess.DEVNULL,
+                stdin=stdin,
                 stdout=log,
                 stderr=log,
                 env=self.env,
                 start_new_session=True,
             )
+        if self._inherited is not None:
+            self._inherited.close()  # the gateway holds its own copy on fd 0
         return self
 
     def wait_ready(self, timeout: float = 20) -> "GatewayProcess":
@@ -88,9 +115,11 @@ class GatewayProcess:
                 raise RuntimeError(
                     f"gateway {self.name} exited with {self.proc.returncode} before listening:\n{self.log_text()}"
                 )
+            if self.listen == "tcp":
+                return accepts_tcp(self.port)
             return self.socket_path.exists() and accepts_unix(str(self.socket_path))
 
-        wait_until(ready, timeout, f"gateway {self.name} to accept on {self.socket_path}")
+        wait_until(ready, timeout, f"gateway {self.name} to accept on {self.nginx_server}")
         return self
 
     @property

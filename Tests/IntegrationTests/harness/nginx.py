@@ -73,9 +73,10 @@ class Nginx:
         )
 
     @classmethod
-    def for_gateway(cls, workdir: Path, sockets: list[Path], snippet: Path) -> "Nginx":
-        servers = "\n".join(f"        server unix:{s};" for s in sockets)
-        upstream = f"    upstream fcgi_pass_through {{\n{servers}\n    }}\n"
+    def for_gateway(cls, workdir: Path, servers: list[str | Path], snippet: Path) -> "Nginx":
+        """`servers`: upstream addresses ("unix:/path", "127.0.0.1:9000"); a Path means a unix socket."""
+        lines = "\n".join(f"        server {f'unix:{s}' if isinstance(s, Path) else s};" for s in servers)
+        upstream = f"    upstream fcgi_pass_through {{\n{lines}\n    }}\n"
         return cls(workdir, f"        include {snippet};", upstream)
 
     @classmethod

@@ -23,15 +23,16 @@ class Stack:
         instances: int = 1,
         threads: int = 8,
         extra_args: list[str] | None = None,
+        listen: str = "unix",
     ) -> None:
         self.dir = workdir
         self.config_path = workdir / "config.yaml"
         self.config_path.write_text(config_text)
         self.gateways = [
-            GatewayProcess(binary, workdir, f"gw-{i}", self.config_path, env, threads, extra_args)
+            GatewayProcess(binary, workdir, f"gw-{i}", self.config_path, env, threads, extra_args, listen)
             for i in range(1, instances + 1)
         ]
-        self.nginx = Nginx.for_gateway(workdir / "nginx", [g.socket_path for g in self.gateways], SNIPPET)
+        self.nginx = Nginx.for_gateway(workdir / "nginx", [g.nginx_server for g in self.gateways], SNIPPET)
 
     @property
     def port(self) -> int:
