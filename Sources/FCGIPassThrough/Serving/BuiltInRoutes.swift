@@ -4,12 +4,19 @@ import Foundation
 enum BuiltInRoutes {
     static let liveness: Set<String> = ["/health/liveliness", "/health/liveness"]
     static let readiness = "/health/readiness"
+    static let metrics = "/metrics"
 
     /// The answer for `path`, or `nil` when it is not a built-in route.
-    static func answer(path: String, method: String, ready: Bool, version: String) -> (status: Int, headers: HTTPHeaders, body: Data)? {
+    static func answer(path: String, method: String, ready: Bool, version: String, metrics: Metrics) -> (
+        status: Int, headers: HTTPHeaders, body: Data
+    )? {
         let body: Data
         var status = 200
-        if liveness.contains(path) {
+        var contentType = "application/json"
+        if path == Self.metrics {
+            body = Data(metrics.render(version: version).utf8)
+            contentType = "text/plain; version=0.0.4; charset=utf-8"
+        } else if liveness.contains(path) {
             // LiteLLM answers the JSON string "I'm alive!" (quotes included).
             body = Data(#""I'm alive!""#.utf8)
         } else if path == readiness {
@@ -22,6 +29,6 @@ enum BuiltInRoutes {
         guard method == "GET" || method == "HEAD" else {
             return (405, HTTPHeaders([("Allow", "GET, HEAD")]), GatewayError(status: 405, message: "Method Not Allowed").body)
         }
-        return (status, HTTPHeaders([("Content-Type", "application/json"), ("Cache-Control", "no-store")]), body)
+        return (status, HTTPHeaders([("Content-Type", contentType), ("Cache-Control", "no-store")]), body)
     }
 }

@@ -23,7 +23,8 @@ public final class Gateway: RequestHandler, @unchecked Sendable {
 
     private let state: Mutex<State>
     private let relay: UpstreamRelay
-    private let logger: Logger
+    let logger: Logger
+    let metrics = Metrics()
     private let draining = Atomic<Bool>(false)
 
     public init(config: GatewayConfig, client: any UpstreamClient, logger: Logger, bufferLimit: Int = 8 << 20) {
@@ -43,6 +44,7 @@ public final class Gateway: RequestHandler, @unchecked Sendable {
 
     public func handle(_ request: GatewayRequest, writer: any ResponseWriter) {
         let started = ContinuousClock.now
+        metrics.requestStarted()
         let requestID = request.requestID ?? UUID().uuidString.asciiLowercased
         let state = state.withLock { $0 }
         var servedBy = ServedBy.unmatched
@@ -53,7 +55,7 @@ public final class Gateway: RequestHandler, @unchecked Sendable {
             writer.write(error, requestID: requestID)
             outcome = .failed(error)
         }
-        log(outcome, request: request, servedBy: servedBy, requestID: requestID, duration: ContinuousClock.now - started)
+        account(outcome, request: request, servedBy: servedBy, requestID: requestID, duration: ContinuousClock.now - started)
     }
 
     /// The pipeline in request order. Any refusal is thrown before an upstream is contacted.
@@ -62,7 +64,9 @@ public final class Gateway: RequestHandler, @unchecked Sendable {
     ) throws(GatewayError) -> UpstreamRelay.Outcome {
         let path = try RequestPath(raw: request.rawPath)
         let ready = !draining.load(ordering: .relaxed)
-        if let builtIn = BuiltInRoutes.answer(path: path.decoded, method: request.method, ready: ready, version: Self.version) {
+        if let builtIn = BuiltInRoutes.answer(
+            path: path.decoded, method: request.method, ready: ready, version: Self.version, metrics: metrics)
+        {
             servedBy = .builtIn(path: path.decoded)
             var headers = builtIn.headers
             headers.set("Content-Length", String(builtIn.body.count))
@@ -78,48 +82,5 @@ public final class Gateway: RequestHandler, @unchecked Sendable {
         if let denied = state.authenticator.check(request.headers, for: endpoint) { throw denied }
         let upstream = try state.rewriter.rewrite(request, endpoint: endpoint, subpath: subpath)
         return relay.run(upstream, requestID: requestID, writer: writer)
-    }
-
-    /// What answered a request, for its log line.
-    enum ServedBy {
-        case unmatched
-        case builtIn(path: String)
-        case endpoint(Endpoint)
-    }
-
-    /// One line per finished request: gateway-chosen fields only, never headers or bodies.
-    private func log(
-        _ outcome: UpstreamRelay.Outcome, request: GatewayRequest, servedBy: ServedBy, requestID: String, duration: Duration
-    ) {
-        var level = Logger.Level.info
-        var fields: [(String, String)] = []
-        switch servedBy {
-        case .unmatched: fields.append(("route", "-"))
-        case .builtIn(let path):
-            fields.append(("route", path))
-            level = .debug  // health probes would drown the request log
-        case .endpoint(let endpoint):
-            fields.append(("route", endpoint.label))
-            if let cost = endpoint.costPerRequest { fields.append(("cost", String(cost))) }
-        }
-        fields += [("method", request.method), ("ms", String(format: "%.1f", duration.seconds * 1000))]
-        let message: String
-        switch outcome {
-        case .completed(let status):
-            message = "request"
-            fields.append(("status", String(status)))
-        case .failed(let error):
-            message = "request"
-            fields += [("status", String(error.status)), ("error", error.message)]
-        case .aborted(let status, let reason):
-            message = "request aborted"
-            level = .warning
-            fields += [("status", String(status)), ("reason", reason)]
-        case .clientGone(let status):
-            message = "client gone"
-            fields.append(("status", status.map(String.init) ?? "-"))
-        }
-        fields.append(("request_id", requestID))
-        logger.log(level, message, fields)
     }
 }
