@@ -122,7 +122,7 @@ extension ConfigDecoder {
         for (index, item) in items.enumerated() {
             let here = "\(location)[\(index)]"
             guard let name = string(item, at: here) else { continue }
-            guard ConfigSyntax.isToken(name) else {
+            guard HTTPSyntax.isToken(name) else {
                 problem("must be an HTTP method name such as GET", at: here, line: item.line)
                 continue
             }
@@ -143,7 +143,7 @@ extension ConfigDecoder {
         var params: [(name: String, value: String)] = []
         for entry in entries {
             let here = Self.join(location, entry.key)
-            guard !entry.key.isEmpty, !ConfigSyntax.hasControlCharacter(entry.key) else {
+            guard !entry.key.isEmpty, !HTTPSyntax.hasControlCharacter(entry.key) else {
                 problem("parameter names must not be empty or contain control characters", at: here, line: entry.line)
                 continue
             }

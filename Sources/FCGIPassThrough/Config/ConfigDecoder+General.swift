@@ -60,7 +60,7 @@ extension ConfigDecoder {
 
     private static func masterKeyProblem(_ key: String) -> String? {
         if key.isEmpty { return "is empty" }
-        if ConfigSyntax.hasControlCharacter(key) { return "contains a control character (CR, LF, NUL or similar)" }
+        if HTTPSyntax.hasControlCharacter(key) { return "contains a control character (CR, LF, NUL or similar)" }
         if key.utf8.contains(0x09) { return "contains a tab" }
         if !ConfigSyntax.isASCII(key) { return "contains non-ASCII characters, which clients cannot send in a header" }
         if ConfigSyntax.hasOuterWhitespace(key) {
@@ -72,7 +72,7 @@ extension ConfigDecoder {
     /// A header name setting (`litellm_key_header_name`, `litellm_user_api_key`), lower-cased.
     mutating func headerName(_ node: YAMLNode, at location: String) -> String? {
         guard let name = string(node, at: location) else { return nil }
-        guard ConfigSyntax.isToken(name) else {
+        guard HTTPSyntax.isToken(name) else {
             problem("must be a header name (letters, digits and !#$%&'*+-.^_`|~)", at: location, line: node.line)
             return nil
         }

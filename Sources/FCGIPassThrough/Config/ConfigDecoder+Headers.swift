@@ -26,7 +26,7 @@ extension ConfigDecoder {
         var langfuse: [String: (entry: Entry, value: String)] = [:]
         for entry in entries {
             let here = Self.join(location, entry.key)
-            guard ConfigSyntax.isToken(entry.key) else {
+            guard HTTPSyntax.isToken(entry.key) else {
                 problem("is not a valid header name (RFC 9110 token)", at: here, line: entry.line)
                 continue
             }

@@ -73,7 +73,7 @@ struct ConfigDecoder {
             for failure in failures { problem(failure.message, at: location, line: line) }
             return nil
         case .resolved(let value, let names):
-            guard !ConfigSyntax.hasControlCharacter(value) else {
+            guard !HTTPSyntax.hasControlCharacter(value) else {
                 problem("contains a control character (CR, LF, NUL or similar)", at: location, line: line)
                 return nil
             }

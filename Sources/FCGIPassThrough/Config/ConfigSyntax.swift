@@ -1,21 +1,6 @@
-/// Character rules shared by the config checks: header tokens, variable names,
-/// control characters.
+/// Character rules of the config checks beyond HTTP's own (`HTTPSyntax`): variable
+/// names, ASCII, whitespace, and keys as messages may show them.
 enum ConfigSyntax {
-    /// RFC 9110 §5.6.2 `token`: what a header name or a method must be.
-    static func isToken(_ text: String) -> Bool {
-        !text.isEmpty && text.utf8.allSatisfy(isTokenCharacter)
-    }
-
-    static func isTokenCharacter(_ byte: UInt8) -> Bool {
-        switch byte {
-        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
-            UInt8(ascii: "0")...UInt8(ascii: "9"):
-            true
-        default:
-            "!#$%&'*+-.^_`|~".utf8.contains(byte)
-        }
-    }
-
     /// An environment variable name as `os.environ/NAME` accepts it.
     static func isVariableName(_ text: String) -> Bool {
         !text.isEmpty && EnvReference.leadingName(Substring(text)).utf8.count == text.utf8.count
@@ -23,12 +8,6 @@ enum ConfigSyntax {
 
     static func isNameStart(_ byte: UInt8) -> Bool {
         (byte | 0x20 >= UInt8(ascii: "a") && byte | 0x20 <= UInt8(ascii: "z")) || byte == UInt8(ascii: "_")
-    }
-
-    /// C0 controls and DEL, except horizontal tab (allowed in field values, RFC 9110 §5.5).
-    /// A CR or LF in a header value would split the request (header injection).
-    static func hasControlCharacter(_ text: String) -> Bool {
-        text.utf8.contains { ($0 < 0x20 && $0 != 0x09) || $0 == 0x7F }
     }
 
     static func isASCII(_ text: String) -> Bool {

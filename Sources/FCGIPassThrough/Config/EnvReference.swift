@@ -53,7 +53,7 @@ enum EnvReference {
             switch environment[String(name)] {
             case nil: problems.append(.unset(String(name)))
             case let value? where value.isEmpty: problems.append(.empty(String(name)))
-            case let value? where ConfigSyntax.hasControlCharacter(value):
+            case let value? where HTTPSyntax.hasControlCharacter(value):
                 problems.append(.controlCharacter(String(name)))
             case let value?: output += value
             }

@@ -74,7 +74,7 @@ struct HeaderPolicy: Sendable {
         for (field, passed) in derived where passed || !passedNames.contains(field.name.asciiLowercased) {
             // SPEC §3: a header holding the master key never leaves, on any endpoint.
             if let masterKey, Self.containsBytes(field.value, masterKey) { continue }
-            guard Self.isToken(field.name) else { throw .badRequest("Invalid request header name.") }
+            guard HTTPSyntax.isToken(field.name) else { throw .badRequest("Invalid request header name.") }
             headers.append(field.name, field.value)
         }
         return headers
@@ -107,18 +107,5 @@ struct HeaderPolicy: Sendable {
             return true
         }
         return false
-    }
-
-    /// RFC 9110 §5.6.2 `token`: the only valid field names.
-    static func isToken(_ name: String) -> Bool {
-        !name.isEmpty
-            && name.utf8.allSatisfy { byte in
-                switch byte {
-                case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
-                    UInt8(ascii: "0")...UInt8(ascii: "9"):
-                    true
-                default: "!#$%&'*+-.^_`|~".utf8.contains(byte)
-                }
-            }
     }
 }

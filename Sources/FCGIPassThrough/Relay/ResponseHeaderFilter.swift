@@ -36,7 +36,7 @@ enum ResponseHeaderFilter {
             if dropped.contains(name) || connectionListed.contains(name) || name.hasPrefix("x-accel-") { continue }
             if decoded && (name == "content-encoding" || name == "content-length") { continue }
             if name == "x-litellm-call-id" { continue }
-            guard isToken(field.name), isFieldValue(field.value) else { continue }
+            guard HTTPSyntax.isToken(field.name), !HTTPSyntax.hasControlCharacter(field.value) else { continue }
             headers.append(field.name, field.value)
             total += field.name.utf8.count + field.value.utf8.count + 4
         }
@@ -49,23 +49,5 @@ enum ResponseHeaderFilter {
             headers.append("X-Accel-Buffering", "no")
         }
         return Result(headers: headers, streaming: streaming)
-    }
-
-    /// RFC 9110 §5.6.2 token.
-    static func isToken(_ text: String) -> Bool {
-        !text.isEmpty
-            && text.utf8.allSatisfy { byte in
-                switch byte {
-                case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
-                    UInt8(ascii: "0")...UInt8(ascii: "9"):
-                    true
-                default: "!#$%&'*+-.^_`|~".utf8.contains(byte)
-                }
-            }
-    }
-
-    /// No CR, LF, NUL or other control bytes (tab allowed): they would break the header block.
-    static func isFieldValue(_ text: String) -> Bool {
-        text.utf8.allSatisfy { $0 == 0x09 || ($0 >= 0x20 && $0 != 0x7F) }
     }
 }
