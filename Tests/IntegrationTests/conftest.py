@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from harness.assertions import bearer
 from harness.gateway import base_env, configured_binary
 from harness.http_client import clear_transcript, transcript_snapshot
 from harness.leaks import Canaries, LeakWatch
@@ -176,6 +177,12 @@ def fresh_stacks(gateway_binary, mock, sink, closed_port, canaries):
         yield factory
     finally:
         factory.close()
+
+
+@pytest.fixture
+def key(canaries):
+    """Headers that authenticate with this run's master key."""
+    return bearer(canaries.master_key)
 
 
 @pytest.fixture

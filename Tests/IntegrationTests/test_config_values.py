@@ -53,10 +53,6 @@ def stack(stacks, mock):
     return stacks(CONFIG, env=env)
 
 
-@pytest.fixture
-def key(canaries):
-    return bearer(canaries.master_key)
-
 
 def test_references_inside_values_are_substituted(stack, mock, key, canaries):
     assert stack.request("GET", "/refs", key).status == 200

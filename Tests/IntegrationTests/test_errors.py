@@ -29,10 +29,6 @@ def stack(stacks):
     return stacks(CONFIG)
 
 
-@pytest.fixture
-def key(canaries):
-    return bearer(canaries.master_key)
-
 
 def assert_no_secrets(resp, canaries, *extra: bytes):
     for secret in (canaries.master_key.encode(), canaries.upstream_key.encode(), *extra):

@@ -6,7 +6,6 @@ import uuid
 
 import pytest
 
-from harness.assertions import bearer
 from harness.mock_upstream import (
     GZIP_PLAIN,
     MOCK_DATE,
@@ -45,10 +44,6 @@ general_settings:
 def stack(stacks):
     return stacks(CONFIG)
 
-
-@pytest.fixture
-def key(canaries):
-    return bearer(canaries.master_key)
 
 
 # --- status and body ------------------------------------------------------------------

@@ -44,10 +44,6 @@ def stack(stacks):
     return stacks(CONFIG)
 
 
-@pytest.fixture
-def key(canaries):
-    return bearer(canaries.master_key)
-
 
 def upstream_target(stack, mock, key, target, method="GET"):
     resp = stack.request(method, target, key)

@@ -6,7 +6,6 @@ import time
 
 import pytest
 
-from harness.assertions import bearer
 from harness.mock_upstream import chunk_piece, sse_event
 
 CONFIG = """
@@ -36,10 +35,6 @@ EVENT_LATENCY = 0.1
 def stack(stacks):
     return stacks(CONFIG)
 
-
-@pytest.fixture
-def key(canaries):
-    return bearer(canaries.master_key)
 
 
 def timed_events(stack, method, target, headers, body=None):

@@ -32,10 +32,6 @@ def stack(stacks):
     return stacks(CONFIG)
 
 
-@pytest.fixture
-def key(canaries):
-    return bearer(canaries.master_key)
-
 
 def test_endpoint_timeout_is_504_in_about_a_second(stack, mock, key):
     resp = stack.request("GET", "/slow?delay=3", key)

@@ -47,18 +47,10 @@ public enum GatewayProcess {
         // Before any thread exists and before our own signal handling (DESIGN.md).
         FastCGIServer.initialize()
         signal(SIGPIPE, SIG_IGN)
-        let socket: ListenSocket
-        do {
-            socket = try ListenSocket.open(options.socket, mode: mode_t(options.socketMode))
-        } catch {
-            logger.error("cannot listen", ["reason": error.description])
-            return .failure
-        }
+        signal(SIGUSR1, SIG_IGN)  // libfcgi's handler would stop accepting behind our back
         let gateway = Gateway(
             config: config, client: URLSessionUpstreamClient(maxConnectionsPerHost: options.threads), logger: logger)
-        let server = FastCGIServer(socket: socket, threads: options.threads, maxBodyBytes: options.maxBodyBytes, handler: gateway)
-        let signals = SignalWatcher()
-        signals.onReload = {
+        let signals = SignalWatcher {
             guard let next = loadConfig(options.configPath, environment: Environment.process(), logger: logger) else {
                 logger.error("reload rejected, previous configuration still serving", ["config": options.configPath])
                 return
@@ -66,17 +58,16 @@ public enum GatewayProcess {
             gateway.replace(config: next)
             logger.info("configuration reloaded", ["config": options.configPath, "endpoints": String(next.endpoints.count)])
         }
-        signals.onStop = { repeated in
-            if repeated {
-                logger.warning("second stop signal: exiting without waiting for in-flight requests")
-                socket.close()
-                exit(ExitCode.ok.rawValue)
-            }
-            logger.info("stopping: draining in-flight requests", ["drain_timeout_s": String(options.drainTimeout)])
-            gateway.beginDraining()
-            server.stopAccepting()
-        }
         signals.start()
+
+        let socket: ListenSocket
+        do {
+            socket = try ListenSocket.open(options.socket, mode: mode_t(options.socketMode))
+        } catch {
+            logger.error("cannot listen", ["reason": error.description])
+            return .failure
+        }
+        let server = FastCGIServer(socket: socket, threads: options.threads, maxBodyBytes: options.maxBodyBytes, handler: gateway)
         server.start()
         logger.info(
             "ready",
@@ -84,13 +75,31 @@ public enum GatewayProcess {
                 "socket": describe(socket.address), "threads": String(options.threads),
                 "endpoints": String(config.endpoints.count), "version": Gateway.version,
             ])
-        // Serve until a stop signal closes the listener; then give in-flight requests the drain time.
+
         signals.waitForStop()
-        let drained = server.wait(until: .now() + options.drainTimeout)
-        if !drained { logger.warning("drain timeout reached, ending remaining requests") }
+        logger.info("stopping: draining in-flight requests", ["drain_timeout_s": String(options.drainTimeout)])
+        gateway.beginDraining()
+        server.stopAccepting()
+        drain(server, signals: signals, timeout: options.drainTimeout, logger: logger)
         socket.close()
         logger.info("stopped")
         return .ok
+    }
+
+    /// Gives in-flight requests (streams included) up to `timeout` to finish; a second
+    /// stop signal ends the wait at once.
+    static func drain(_ server: FastCGIServer, signals: SignalWatcher, timeout: Double, logger: Logger) {
+        let deadline = DispatchTime.now() + timeout
+        while !server.wait(until: min(deadline, .now() + 0.1)) {
+            if signals.stops > 1 {
+                logger.warning("second stop signal: exiting without waiting for in-flight requests")
+                return
+            }
+            if DispatchTime.now() >= deadline {
+                logger.warning("drain timeout reached, ending remaining requests")
+                return
+            }
+        }
     }
 
     /// Loads the config, logging notices, or every problem (one line each) and `nil`.

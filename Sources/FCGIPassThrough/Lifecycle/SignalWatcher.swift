@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 #if canImport(Glibc)
     import Glibc
@@ -7,17 +8,26 @@ import Foundation
 /// Write end of the self-pipe the signal handler writes to; set once before the handler is installed.
 nonisolated(unsafe) private var signalPipeWriteFD: Int32 = -1
 
-/// Turns SIGTERM/SIGINT/SIGHUP into callbacks on a dedicated thread.
+/// Watches SIGTERM/SIGINT (stop) and SIGHUP (reload) on a dedicated thread.
 ///
-/// The handlers are installed with sigaction before `start()` returns, so a signal sent
-/// the moment the gateway reports ready is never lost (a DispatchSource signal source
-/// is armed asynchronously). The handler only writes the signal number to a pipe.
+/// The handlers are installed with sigaction before `start()` returns, and `start()`
+/// runs before the socket exists, so a signal sent the moment the gateway accepts
+/// connections is never lost (a DispatchSource signal source is armed asynchronously,
+/// and libfcgi's own SIGTERM handler would silently stop accepting). The handler only
+/// writes the signal number to a pipe.
 final class SignalWatcher: @unchecked Sendable {
-    /// Called on every stop signal; `true` from the second one on.
-    var onStop: (@Sendable (_ repeated: Bool) -> Void)?
-    var onReload: (@Sendable () -> Void)?
+    /// Runs on the watcher thread for each SIGHUP.
+    let onReload: @Sendable () -> Void
 
     private let stopped = DispatchSemaphore(value: 0)
+    private let stopCount = Atomic<Int>(0)
+
+    init(onReload: @escaping @Sendable () -> Void) {
+        self.onReload = onReload
+    }
+
+    /// Stop signals received so far.
+    var stops: Int { stopCount.load(ordering: .relaxed) }
 
     func start() {
         var fds: [Int32] = [0, 0]
@@ -41,21 +51,19 @@ final class SignalWatcher: @unchecked Sendable {
     }
 
     private func watch(_ fd: Int32) {
-        var stops = 0
         var byte: UInt8 = 0
         while true {
             let n = read(fd, &byte, 1)
             if n < 0 && errno == EINTR { continue }
             guard n == 1 else { return }
             if Int32(byte) == SIGHUP {
-                onReload?()
-                continue
+                onReload()
+            } else if stopCount.add(1, ordering: .relaxed).newValue == 1 {
+                stopped.signal()
             }
-            stops += 1
-            onStop?(stops > 1)
-            if stops == 1 { stopped.signal() }
         }
     }
 
+    /// Blocks until the first stop signal (returns at once if it already came).
     func waitForStop() { stopped.wait() }
 }
