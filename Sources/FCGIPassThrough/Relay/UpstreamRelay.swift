@@ -20,7 +20,14 @@ struct UpstreamRelay {
         case clientGone(status: Int?)
     }
 
-    func run(_ request: UpstreamRequest, requestID: String, writer: any ResponseWriter) -> Outcome {
+    /// What the relay measured, for the request log and metrics.
+    struct Stats {
+        var timeToFirstByte: Duration?
+        var bytesOut = 0
+    }
+
+    func run(_ request: UpstreamRequest, requestID: String, writer: any ResponseWriter, stats: inout Stats) -> Outcome {
+        let started = ContinuousClock.now
         let channel = ResponseChannel(bufferLimit: bufferLimit)
         let call = client.start(request, into: channel)
         let idleLimit = Duration.milliseconds(Int64(request.timeout * 1000))
@@ -61,11 +68,13 @@ struct UpstreamRelay {
                 }
                 status = upstreamStatus
                 streaming = filtered.streaming
+                stats.timeToFirstByte = ContinuousClock.now - started
                 guard writer.writeHead(status: upstreamStatus, headers: filtered.headers) else {
                     call.cancel()
                     return .clientGone(status: status)
                 }
             case .body(let data):
+                stats.bytesOut += data.count
                 guard writer.writeBody(data, flush: streaming) else {
                     call.cancel()
                     return .clientGone(status: status)
