@@ -43,6 +43,8 @@ struct MetricCounters: Sendable, Equatable {
     var bytesOut: [String: Int] = [:]
     var duration: [String: Histogram] = [:]
     var timeToFirstByte: [String: Histogram] = [:]
+    /// A gauge, not a counter: what the process was serving when it published.
+    var inFlight = 0
 
     mutating func merge(_ other: MetricCounters) {
         requests.merge(other.requests, uniquingKeysWith: +)
@@ -52,12 +54,13 @@ struct MetricCounters: Sendable, Equatable {
         bytesOut.merge(other.bytesOut, uniquingKeysWith: +)
         for (route, histogram) in other.duration { duration[route, default: Histogram()].merge(histogram) }
         for (route, histogram) in other.timeToFirstByte { timeToFirstByte[route, default: Histogram()].merge(histogram) }
+        inFlight += other.inFlight
     }
 
     // MARK: text encoding (one record per line, tab-separated, fields percent-escaped)
 
     func encoded() -> Data {
-        var lines: [String] = []
+        var lines: [String] = [Self.line("i", String(inFlight))]
         for (key, n) in requests { lines.append(Self.line("r", key.route, key.method, String(key.status), String(n))) }
         for (key, n) in upstreamErrors { lines.append(Self.line("e", key.route, key.kind, String(n))) }
         for (route, value) in cost { lines.append(Self.line("c", route, String(value))) }
@@ -78,6 +81,7 @@ struct MetricCounters: Sendable, Equatable {
         for raw in String(decoding: data, as: UTF8.self).split(separator: "\n") {
             let f = raw.split(separator: "\t", omittingEmptySubsequences: false).map { Self.unescape(String($0)) }
             switch (f.first, f.count) {
+            case ("i", 2): inFlight += Int(f[1]) ?? 0
             case ("r", 5):
                 if let s = Int(f[3]), let n = Int(f[4]) { requests[RequestKey(route: f[1], method: f[2], status: s), default: 0] += n }
             case ("e", 4): if let n = Int(f[3]) { upstreamErrors[ErrorKey(route: f[1], kind: f[2]), default: 0] += n }

@@ -34,7 +34,9 @@ public final class Metrics: Sendable {
     public init(shared: (region: MetricsRegion, slot: Int)? = nil) {
         self.shared = shared
         if let shared {
-            live.withLock { $0 = MetricCounters(decoding: shared.region.read(slot: shared.slot)) }
+            var inherited = MetricCounters(decoding: shared.region.read(slot: shared.slot))
+            inherited.inFlight = 0  // the predecessor's requests ended with it
+            live.withLock { $0 = inherited }
         }
     }
 
@@ -59,7 +61,11 @@ public final class Metrics: Sendable {
     /// Writes this worker's counters to its slot; called periodically and before exit.
     public func publish() {
         guard let shared else { return }
-        publishing.withLock { _ in _ = shared.region.publish(live.withLock { $0 }.encoded(), slot: shared.slot) }
+        publishing.withLock { _ in
+            var snapshot = live.withLock { $0 }
+            snapshot.inFlight = inFlight.load(ordering: .relaxed)
+            shared.region.publish(snapshot.encoded(), slot: shared.slot)
+        }
     }
 
     /// Starts publishing every `interval` on a background thread.
@@ -78,6 +84,7 @@ public final class Metrics: Sendable {
     /// Every worker's counters added up (this one's live, the others' last published).
     func instanceTotals() -> MetricCounters {
         var totals = live.withLock { $0 }
+        totals.inFlight = inFlight.load(ordering: .relaxed)
         if let shared {
             for slot in 0..<shared.region.slotCount where slot != shared.slot {
                 totals.merge(MetricCounters(decoding: shared.region.read(slot: slot)))
@@ -100,8 +107,8 @@ public final class Metrics: Sendable {
             out.family("fcgi_pass_through_worker_restarts_total", "counter", "Worker processes started again after exiting.")
             out.sample("fcgi_pass_through_worker_restarts_total", [:], Double(region.restarts))
         }
-        out.family("fcgi_pass_through_requests_in_flight", "gauge", "Requests being served by the answering process.")
-        out.sample("fcgi_pass_through_requests_in_flight", [:], Double(inFlight.load(ordering: .relaxed)))
+        out.family("fcgi_pass_through_requests_in_flight", "gauge", "Requests being served (other workers as of their last publication).")
+        out.sample("fcgi_pass_through_requests_in_flight", [:], Double(c.inFlight))
         out.family("fcgi_pass_through_requests_total", "counter", "Finished requests by route, method and status.")
         for (key, n) in c.requests.sorted(by: { $0.key < $1.key }) {
             out.sample(

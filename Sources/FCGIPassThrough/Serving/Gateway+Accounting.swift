@@ -29,7 +29,7 @@ extension Gateway {
         var fields: [(String, String)] = [("route", route), ("method", request.method)]
         let message: String
         let status: Int
-        var failure: String?
+        let failure = stats.failure
         var upstreamStatus: Int?
         switch outcome {
         case .completed(let answered):
@@ -39,20 +39,17 @@ extension Gateway {
         case .failed(let error):
             message = "request"
             status = error.status
-            failure = [502: "unreachable", 504: "timeout"][error.status]
             fields.append(("error", error.message))
         case .aborted(let answered, let reason):
             message = "request aborted"
             level = .warning
             status = answered
             upstreamStatus = answered
-            failure = "aborted"
             fields.append(("reason", reason))
         case .clientGone(let answered):
             message = "client gone"
             status = answered ?? 499  // nginx's code for a client that closed first
             upstreamStatus = answered
-            failure = "client_gone"
         }
         fields.append(("status", String(status)))
         if let upstreamStatus { fields.append(("upstream_status", String(upstreamStatus))) }
