@@ -14,6 +14,9 @@ bin="$root/.build/release/fcgi-pass-through"
 sockets=/tmp/fcgi-pass-through
 prefix="$root/.run/nginx"
 threads=${GATEWAY_THREADS:-64}
+# Two instances (one per nginx upstream line) of this many supervised worker processes;
+# workers are replaced after --max-requests (default 100000) to bound memory growth.
+workers=${GATEWAY_WORKERS:-2}
 
 # Refuse early, naming every problem (unset variables included), exactly as the gateway would.
 if ! "$bin" --test-config --config "$config"; then
@@ -33,7 +36,7 @@ cleanup() {
 trap cleanup INT TERM EXIT
 
 for i in $(seq 1 "$instances"); do
-    "$bin" --config "$config" --socket "unix:$sockets/gateway-$i.sock" --threads "$threads" &
+    "$bin" --config "$config" --socket "unix:$sockets/gateway-$i.sock" --threads "$threads" --workers "$workers" &
     pids+=($!)
 done
 for i in $(seq 1 "$instances"); do
@@ -43,5 +46,5 @@ done
 
 nginx -p "$prefix/" -c "$root/nginx/nginx.conf" -e stderr &
 pids+=($!)
-echo "serving on http://127.0.0.1:4000 ($instances gateway instances); Ctrl-C stops"
+echo "serving on http://127.0.0.1:4000 ($instances gateway instances × $workers workers × $threads threads); Ctrl-C stops"
 wait -n "${pids[@]}" || true

@@ -64,7 +64,7 @@ import Testing
     }
 
     @Test func failureBeforeTheHeadIsA502Envelope() {
-        let writer = run(authorized(), upstream: ScriptedUpstream([.end(.unreachable("upstream refused the connection"))]))
+        let writer = run(authorized(), upstream: ScriptedUpstream([.end(.unreachable(.connect))]))
         #expect(writer.status == 502)
         #expect(writer.bodyText.contains(#""code":"502""#))
         #expect(writer.bodyText.contains("internal_server_error"))
@@ -82,7 +82,7 @@ import Testing
     @Test func failureAfterTheHeadAbortsWithoutAnErrorBody() {
         let upstream = ScriptedUpstream([
             .head(200, [("Content-Type", "text/event-stream")]), .body("data: 1\n\n"),
-            .end(.unreachable("upstream closed the connection")),
+            .end(.unreachable(.reset)),
         ])
         let writer = run(authorized(), upstream: upstream)
         #expect(writer.status == 200)
@@ -139,6 +139,15 @@ import Testing
         let draining = RecordingWriter()
         gateway.handle(TestSupport.request("/health/readiness", method: "GET"), writer: draining)
         #expect(draining.status == 503)
+    }
+
+    @Test func failuresAreCountedByKind() {
+        let gateway = Gateway(config: Self.config, client: ScriptedUpstream([.end(.unreachable(.tls))]), logger: Logger(level: .error))
+        gateway.handle(authorized(), writer: RecordingWriter())
+        let text = gateway.metrics.render(version: "test")
+        #expect(text.contains(#"fcgi_pass_through_upstream_errors_total{kind="tls",route="/v1/rerank"} 1"#))
+        #expect(text.contains(#"fcgi_pass_through_requests_total{method="POST",route="/v1/rerank",status="502"} 1"#))
+        #expect(text.contains("fcgi_pass_through_requests_in_flight 0"))
     }
 
     @Test func oversizedUpstreamHeaderBlockIsA502() {

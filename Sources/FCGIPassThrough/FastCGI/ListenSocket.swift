@@ -142,7 +142,10 @@ public struct ListenSocket: Sendable {
     }
 
     /// Stops new connections: they are refused, so nginx moves on to the next instance.
+    /// An inherited socket is left alone: it belongs to whoever passed it (systemd keeps
+    /// it across restarts, and connections waiting in its backlog are the next process's).
     public func stopAccepting() {
+        guard address != .inherited else { return }
         shutdown(fd, Int32(SHUT_RD))
     }
 

@@ -8,6 +8,14 @@ public struct CommandLineOptions: Sendable, Equatable {
     public var threads = 64
     public var maxBodyBytes = 64 << 20
     public var drainTimeout: Double = 30
+    /// Worker processes under a supervisor; 1 = a single process, no supervisor.
+    public var workers = 1
+    /// Requests a supervised worker serves before it is replaced (php-fpm's pm.max_requests).
+    /// `nil`: the default below when supervised; an explicit value with one worker
+    /// still starts a supervisor, since only a supervisor can replace a worker.
+    public var maxRequests: Int?
+    /// Internal: set by the supervisor on the workers it spawns (socket on fd 0, metrics on fd 3).
+    public var workerSlot: Int?
     public var logLevel: Logger.Level = .info
     public var logFormat: Logger.Format = .text
     public var testConfigOnly = false
@@ -30,6 +38,10 @@ public struct CommandLineOptions: Sendable, Equatable {
               --threads N          concurrent requests per instance (default 64)
               --max-body-size N    largest request body in bytes, k/m suffix allowed (default 64m)
               --drain-timeout S    seconds in-flight requests get after SIGTERM (default 30)
+              --workers N          worker processes sharing the socket under a supervisor
+                                   that restarts them (default 1: a single process)
+              --max-requests N     replace a worker after N requests (default 100000 with
+                                   --workers > 1; bounds memory growth in Foundation)
               --log-level LEVEL    debug, info, warning or error (default info)
               --log-format FORMAT  text or json (default text)
           -h, --help               show this help
@@ -40,6 +52,14 @@ public struct CommandLineOptions: Sendable, Equatable {
         """
 
     public init() {}
+
+    public static let defaultMaxRequests = 100_000
+
+    /// True when this process should be a supervisor of worker processes.
+    public var supervises: Bool { workerSlot == nil && (workers > 1 || maxRequests != nil) }
+
+    /// The request budget of a supervised worker.
+    public var workerMaxRequests: Int? { workerSlot == nil ? nil : (maxRequests ?? Self.defaultMaxRequests) }
 
     public static func parse(_ arguments: [String], environment: Environment) throws(UsageError) -> CommandLineOptions {
         var options = CommandLineOptions()
@@ -92,6 +112,21 @@ public struct CommandLineOptions: Sendable, Equatable {
                     throw UsageError(description: "--drain-timeout expects seconds (a number ≥ 0)")
                 }
                 options.drainTimeout = s
+            case "--workers":
+                guard let n = Int(try next()), (1...256).contains(n) else {
+                    throw UsageError(description: "--workers expects a number from 1 to 256")
+                }
+                options.workers = n
+            case "--max-requests":
+                guard let n = Int(try next()), n >= 1 else {
+                    throw UsageError(description: "--max-requests expects a number ≥ 1")
+                }
+                options.maxRequests = n
+            case "--worker-slot":
+                guard let n = Int(try next()), (0..<256).contains(n) else {
+                    throw UsageError(description: "--worker-slot is internal to the supervisor")
+                }
+                options.workerSlot = n
             case "--log-level":
                 guard let level = Logger.Level(name: try next()) else {
                     throw UsageError(description: "--log-level expects debug, info, warning or error")

@@ -3,11 +3,9 @@ import Foundation
 #if canImport(Glibc)
     import Glibc
 #endif
-#if canImport(FoundationNetworking)
-    import FoundationNetworking
-#endif
 
-/// One gateway process from start to exit: config → socket → workers → signals → drain.
+/// One gateway process from start to exit: command line → config → (supervisor, or
+/// socket → workers → signals → drain).
 public enum GatewayProcess {
     public enum ExitCode: Int32 {
         case ok = 0
@@ -34,7 +32,7 @@ public enum GatewayProcess {
             print("fcgi-pass-through \(Gateway.version)")
             return .ok
         }
-        let logger = Logger(level: options.logLevel, format: options.logFormat)
+        let logger = Logger(level: options.logLevel, format: options.logFormat, process: options.workerSlot.map { "worker-\($0)" })
         guard let config = loadConfig(options.configPath, environment: environment, logger: logger) else {
             return .config
         }
@@ -43,63 +41,10 @@ public enum GatewayProcess {
                 Data("fcgi-pass-through: \(options.configPath): configuration ok (\(config.endpoints.count) endpoints)\n".utf8))
             return .ok
         }
-
-        // Before any thread exists and before our own signal handling (DESIGN.md).
-        FastCGIServer.initialize()
-        signal(SIGPIPE, SIG_IGN)
-        signal(SIGUSR1, SIG_IGN)  // libfcgi's handler would stop accepting behind our back
-        let gateway = Gateway(
-            config: config, client: URLSessionUpstreamClient(maxConnectionsPerHost: options.threads), logger: logger)
-        let signals = SignalWatcher {
-            guard let next = loadConfig(options.configPath, environment: Environment.process(), logger: logger) else {
-                logger.error("reload rejected, previous configuration still serving", ["config": options.configPath])
-                return
-            }
-            gateway.replace(config: next)
-            logger.info("configuration reloaded", ["config": options.configPath, "endpoints": String(next.endpoints.count)])
+        if options.supervises {
+            return Supervisor(options: options, arguments: arguments, logger: logger).run()
         }
-        signals.start()
-
-        let socket: ListenSocket
-        do {
-            socket = try ListenSocket.open(options.socket, mode: mode_t(options.socketMode))
-        } catch {
-            logger.error("cannot listen", ["reason": error.description])
-            return .failure
-        }
-        let server = FastCGIServer(socket: socket, threads: options.threads, maxBodyBytes: options.maxBodyBytes, handler: gateway)
-        server.start()
-        logger.info(
-            "ready",
-            [
-                "socket": describe(socket.address), "threads": String(options.threads),
-                "endpoints": String(config.endpoints.count), "version": Gateway.version,
-            ])
-
-        signals.waitForStop()
-        logger.info("stopping: draining in-flight requests", ["drain_timeout_s": String(options.drainTimeout)])
-        gateway.beginDraining()
-        server.stopAccepting()
-        drain(server, signals: signals, timeout: options.drainTimeout, logger: logger)
-        socket.close()
-        logger.info("stopped")
-        return .ok
-    }
-
-    /// Gives in-flight requests (streams included) up to `timeout` to finish; a second
-    /// stop signal ends the wait at once.
-    static func drain(_ server: FastCGIServer, signals: SignalWatcher, timeout: Double, logger: Logger) {
-        let deadline = DispatchTime.now() + timeout
-        while !server.wait(until: min(deadline, .now() + 0.1)) {
-            if signals.stops > 1 {
-                logger.warning("second stop signal: exiting without waiting for in-flight requests")
-                return
-            }
-            if DispatchTime.now() >= deadline {
-                logger.warning("drain timeout reached, ending remaining requests")
-                return
-            }
-        }
+        return WorkerProcess(options: options, config: config, logger: logger).run()
     }
 
     /// Loads the config, logging notices, or every problem (one line each) and `nil`.
@@ -110,9 +55,9 @@ public enum GatewayProcess {
             return config
         } catch {
             for problem in error.problems {
-                FileHandle.standardError.write(Data("fcgi-pass-through: \(problem)\n".utf8))
+                logger.error("config problem: \(problem)")
             }
-            FileHandle.standardError.write(Data("fcgi-pass-through: \(path): \(error.problems.count) problem(s), refusing to start\n".utf8))
+            logger.error("\(path): \(error.problems.count) problem(s), configuration refused")
             return nil
         }
     }

@@ -16,15 +16,28 @@ nonisolated(unsafe) private var signalPipeWriteFD: Int32 = -1
 /// and libfcgi's own SIGTERM handler would silently stop accepting). The handler only
 /// writes the signal number to a pipe.
 final class SignalWatcher: @unchecked Sendable {
+    enum Wake {
+        /// SIGTERM or SIGINT.
+        case stop
+        /// The process asked to end itself (a worker's request budget is spent).
+        case retire
+    }
+
     /// Runs on the watcher thread for each SIGHUP.
     let onReload: @Sendable () -> Void
+    /// Runs on the watcher thread for every stop signal, with the count so far.
+    let onStop: (@Sendable (_ count: Int) -> Void)?
 
-    private let stopped = DispatchSemaphore(value: 0)
+    private let woken = DispatchSemaphore(value: 0)
+    private let firstWake = Mutex<Wake?>(nil)
     private let stopCount = Atomic<Int>(0)
 
-    init(onReload: @escaping @Sendable () -> Void) {
+    init(onStop: (@Sendable (_ count: Int) -> Void)? = nil, onReload: @escaping @Sendable () -> Void) {
+        self.onStop = onStop
         self.onReload = onReload
     }
+
+    static let watched = [SIGTERM, SIGINT, SIGHUP]
 
     /// Stop signals received so far.
     var stops: Int { stopCount.load(ordering: .relaxed) }
@@ -35,7 +48,7 @@ final class SignalWatcher: @unchecked Sendable {
         for fd in fds { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
         signalPipeWriteFD = fds[1]
         let readFD = fds[0]
-        for signo in [SIGTERM, SIGINT, SIGHUP] {
+        for signo in Self.watched {
             var action = sigaction()
             action.__sigaction_handler.sa_handler = { signo in
                 var byte = UInt8(truncatingIfNeeded: signo)
@@ -45,9 +58,33 @@ final class SignalWatcher: @unchecked Sendable {
             sigemptyset(&action.sa_mask)
             sigaction(signo, &action, nil)
         }
+        // A supervisor starts its workers with these blocked; anything that arrived
+        // meanwhile is delivered now, to the handlers above.
+        var watchedSet = sigset_t()
+        sigemptyset(&watchedSet)
+        for signo in Self.watched { sigaddset(&watchedSet, signo) }
+        pthread_sigmask(SIG_UNBLOCK, &watchedSet, nil)
         let thread = Thread { [self] in watch(readFD) }
         thread.name = "fcgi-signals"
         thread.start()
+    }
+
+    /// Ends `waitForStopOrRetirement()` with `.retire` (unless a stop came first).
+    func requestRetirement() { wake(.retire) }
+
+    /// Blocks until the first stop signal or retirement request, and says which came first.
+    func waitForStopOrRetirement() -> Wake {
+        woken.wait()
+        return firstWake.withLock { $0 } ?? .stop
+    }
+
+    private func wake(_ reason: Wake) {
+        let first = firstWake.withLock { current -> Bool in
+            guard current == nil else { return false }
+            current = reason
+            return true
+        }
+        if first { woken.signal() }
     }
 
     private func watch(_ fd: Int32) {
@@ -58,12 +95,11 @@ final class SignalWatcher: @unchecked Sendable {
             guard n == 1 else { return }
             if Int32(byte) == SIGHUP {
                 onReload()
-            } else if stopCount.add(1, ordering: .relaxed).newValue == 1 {
-                stopped.signal()
+                continue
             }
+            let count = stopCount.add(1, ordering: .relaxed).newValue
+            onStop?(count)
+            wake(.stop)
         }
     }
-
-    /// Blocks until the first stop signal (returns at once if it already came).
-    func waitForStop() { stopped.wait() }
 }

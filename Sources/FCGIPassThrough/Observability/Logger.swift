@@ -20,11 +20,14 @@ public final class Logger: Sendable {
 
     public let level: Level
     public let format: Format
+    /// Names the process in every line when several share one stderr (`supervisor`, `worker-2`).
+    public let process: String?
     private let lock = Mutex(())
 
-    public init(level: Level = .info, format: Format = .text) {
+    public init(level: Level = .info, format: Format = .text, process: String? = nil) {
         self.level = level
         self.format = format
+        self.process = process
     }
 
     public func debug(_ message: String, _ fields: KeyValuePairs<String, String> = [:]) { log(.debug, message, fields) }
@@ -41,11 +44,12 @@ public final class Logger: Sendable {
         let line: String
         switch format {
         case .text:
-            var text = "\(Self.timestamp()) \(level.name) \(message)"
+            var text = "\(Self.timestamp()) \(level.name)" + (process.map { " [\($0)]" } ?? "") + " \(message)"
             for (key, value) in fields { text += " \(key)=\(Self.quotedIfNeeded(value))" }
             line = text + "\n"
         case .json:
             var object: [String: String] = ["ts": Self.timestamp(), "level": level.name, "msg": message]
+            if let process { object["process"] = process }
             for (key, value) in fields { object[key] = value }
             let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data()
             line = String(decoding: data, as: UTF8.self) + "\n"

@@ -1,79 +1,171 @@
 import Foundation
 import Synchronization
 
-/// This process's counters, rendered in Prometheus text format at `GET /metrics`.
+/// The instance's counters, rendered in Prometheus text format at `GET /metrics`.
 ///
 /// Labels are low-cardinality by construction: the route label is the endpoint's `id`
-/// or configured path, never the client's subpath; statuses and kinds are gateway-chosen.
+/// or configured path, never the client's subpath; methods outside the standard set
+/// are folded into `OTHER`; statuses and kinds are gateway-chosen. Under a supervisor,
+/// each worker publishes its counters to a `MetricsRegion` slot and a scrape adds up
+/// every slot, so the numbers describe the whole instance.
 public final class Metrics: Sendable {
-    struct RequestKey: Hashable {
-        let route: String
-        let method: String
-        let status: Int
+    /// A finished request, as the pipeline reports it.
+    struct Sample {
+        var route: String
+        var method: String
+        var status: Int
+        var failure: String?
+        var cost: Double?
+        var duration: Double
+        var timeToFirstByte: Double?
+        var bytesIn: Int
+        var bytesOut: Int
     }
 
-    private struct Counters {
-        var requests: [RequestKey: Int] = [:]
-        var upstreamErrors: [String: [String: Int]] = [:]
-        var cost: [String: Double] = [:]
-        var bytesOut: [String: Int] = [:]
-    }
-
-    private let counters = Mutex(Counters())
+    private let live = Mutex(MetricCounters())
     private let inFlight = Atomic<Int>(0)
     private let started = Date()
+    private let shared: (region: MetricsRegion, slot: Int)?
+    /// A slot has one writer at a time (the sequence lock assumes it).
+    private let publishing = Mutex(())
 
-    public init() {}
-
-    func requestStarted() { inFlight.add(1, ordering: .relaxed) }
-
-    /// Records a finished request; `failure` names what went wrong upstream, if anything.
-    func requestFinished(route: String, method: String, status: Int, cost: Double?, failure: String?) {
-        inFlight.subtract(1, ordering: .relaxed)
-        // Unknown methods are folded so a client cannot mint label values.
-        let method = Self.knownMethods.contains(method) ? method : "OTHER"
-        counters.withLock { c in
-            c.requests[RequestKey(route: route, method: method, status: status), default: 0] += 1
-            if let failure { c.upstreamErrors[route, default: [:]][failure, default: 0] += 1 }
-            if let cost, status < 400 { c.cost[route, default: 0] += cost }
+    /// - Parameter shared: the region and this worker's slot; its previous snapshot
+    ///   (a recycled predecessor's) is the starting point.
+    public init(shared: (region: MetricsRegion, slot: Int)? = nil) {
+        self.shared = shared
+        if let shared {
+            var inherited = MetricCounters(decoding: shared.region.read(slot: shared.slot))
+            inherited.inFlight = 0  // the predecessor's requests ended with it
+            live.withLock { $0 = inherited }
         }
     }
 
     static let knownMethods: Set<String> = ["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"]
 
-    /// The Prometheus text exposition (version 0.0.4).
-    func render(version: String) -> String {
-        let c = counters.withLock { $0 }
-        var out = ""
-        out += "# HELP fcgi_pass_through_build_info Build information.\n# TYPE fcgi_pass_through_build_info gauge\n"
-        out += "fcgi_pass_through_build_info{version=\"\(Self.escape(version))\"} 1\n"
-        out += "# HELP fcgi_pass_through_start_time_seconds Process start time, Unix seconds.\n"
-        out += "# TYPE fcgi_pass_through_start_time_seconds gauge\n"
-        out += "fcgi_pass_through_start_time_seconds \(Int(started.timeIntervalSince1970))\n"
-        out += "# HELP fcgi_pass_through_requests_in_flight Requests being served now.\n"
-        out += "# TYPE fcgi_pass_through_requests_in_flight gauge\n"
-        out += "fcgi_pass_through_requests_in_flight \(inFlight.load(ordering: .relaxed))\n"
-        out += "# HELP fcgi_pass_through_requests_total Finished requests by route, method and status.\n"
-        out += "# TYPE fcgi_pass_through_requests_total counter\n"
-        for (key, count) in c.requests.sorted(by: {
-            ($0.key.route, $0.key.method, $0.key.status) < ($1.key.route, $1.key.method, $1.key.status)
-        }) {
-            out +=
-                "fcgi_pass_through_requests_total{route=\"\(Self.escape(key.route))\",method=\"\(key.method)\",status=\"\(key.status)\"} \(count)\n"
+    func requestStarted() { inFlight.add(1, ordering: .relaxed) }
+
+    func requestFinished(_ sample: Sample) {
+        inFlight.subtract(1, ordering: .relaxed)
+        let method = Self.knownMethods.contains(sample.method) ? sample.method : "OTHER"
+        live.withLock { c in
+            c.requests[.init(route: sample.route, method: method, status: sample.status), default: 0] += 1
+            if let failure = sample.failure { c.upstreamErrors[.init(route: sample.route, kind: failure), default: 0] += 1 }
+            if let cost = sample.cost, sample.status < 400 { c.cost[sample.route, default: 0] += cost }
+            c.bytesIn[sample.route, default: 0] += sample.bytesIn
+            c.bytesOut[sample.route, default: 0] += sample.bytesOut
+            c.duration[sample.route, default: .init()].observe(sample.duration)
+            if let ttfb = sample.timeToFirstByte { c.timeToFirstByte[sample.route, default: .init()].observe(ttfb) }
         }
-        out += "# HELP fcgi_pass_through_upstream_errors_total Upstream failures by route and kind.\n"
-        out += "# TYPE fcgi_pass_through_upstream_errors_total counter\n"
-        for (route, kinds) in c.upstreamErrors.sorted(by: { $0.key < $1.key }) {
-            for (kind, count) in kinds.sorted(by: { $0.key < $1.key }) {
-                out += "fcgi_pass_through_upstream_errors_total{route=\"\(Self.escape(route))\",kind=\"\(kind)\"} \(count)\n"
+    }
+
+    /// Writes this worker's counters to its slot; called periodically and before exit.
+    public func publish() {
+        guard let shared else { return }
+        publishing.withLock { _ in
+            var snapshot = live.withLock { $0 }
+            snapshot.inFlight = inFlight.load(ordering: .relaxed)
+            shared.region.publish(snapshot.encoded(), slot: shared.slot)
+        }
+    }
+
+    /// Starts publishing every `interval` on a background thread.
+    public func startPublishing(every interval: Double = 0.25) {
+        guard shared != nil else { return }
+        let thread = Thread { [self] in
+            while true {
+                Thread.sleep(forTimeInterval: interval)
+                publish()
             }
         }
-        out += "# HELP fcgi_pass_through_cost_usd_total Sum of cost_per_request over successful requests.\n"
-        out += "# TYPE fcgi_pass_through_cost_usd_total counter\n"
-        for (route, cost) in c.cost.sorted(by: { $0.key < $1.key }) {
-            out += "fcgi_pass_through_cost_usd_total{route=\"\(Self.escape(route))\"} \(cost)\n"
+        thread.name = "fcgi-metrics"
+        thread.start()
+    }
+
+    /// Every worker's counters added up (this one's live, the others' last published).
+    func instanceTotals() -> MetricCounters {
+        var totals = live.withLock { $0 }
+        totals.inFlight = inFlight.load(ordering: .relaxed)
+        if let shared {
+            for slot in 0..<shared.region.slotCount where slot != shared.slot {
+                totals.merge(MetricCounters(decoding: shared.region.read(slot: slot)))
+            }
         }
-        return out
+        return totals
+    }
+
+    /// The Prometheus text exposition (version 0.0.4).
+    func render(version: String) -> String {
+        let c = instanceTotals()
+        var out = PrometheusText()
+        out.family("fcgi_pass_through_build_info", "gauge", "Build information.")
+        out.sample("fcgi_pass_through_build_info", ["version": version], 1)
+        out.family("fcgi_pass_through_start_time_seconds", "gauge", "Start time of the answering process, Unix seconds.")
+        out.sample("fcgi_pass_through_start_time_seconds", [:], Double(Int(started.timeIntervalSince1970)))
+        if let region = shared?.region {
+            out.family("fcgi_pass_through_workers_alive", "gauge", "Worker processes running.")
+            out.sample("fcgi_pass_through_workers_alive", [:], Double(region.workersAlive))
+            out.family("fcgi_pass_through_worker_restarts_total", "counter", "Worker processes started again after exiting.")
+            out.sample("fcgi_pass_through_worker_restarts_total", [:], Double(region.restarts))
+        }
+        out.family("fcgi_pass_through_requests_in_flight", "gauge", "Requests being served (other workers as of their last publication).")
+        out.sample("fcgi_pass_through_requests_in_flight", [:], Double(c.inFlight))
+        out.family("fcgi_pass_through_requests_total", "counter", "Finished requests by route, method and status.")
+        for (key, n) in c.requests.sorted(by: { $0.key < $1.key }) {
+            out.sample(
+                "fcgi_pass_through_requests_total", ["route": key.route, "method": key.method, "status": String(key.status)], Double(n))
+        }
+        out.family("fcgi_pass_through_upstream_errors_total", "counter", "Upstream failures by route and kind.")
+        for (key, n) in c.upstreamErrors.sorted(by: { $0.key < $1.key }) {
+            out.sample("fcgi_pass_through_upstream_errors_total", ["route": key.route, "kind": key.kind], Double(n))
+        }
+        out.family("fcgi_pass_through_cost_usd_total", "counter", "Sum of cost_per_request over successful requests.")
+        for (route, value) in c.cost.sorted(by: { $0.key < $1.key }) {
+            out.sample("fcgi_pass_through_cost_usd_total", ["route": route], value)
+        }
+        out.family("fcgi_pass_through_request_bytes_total", "counter", "Request body bytes received from clients.")
+        for (route, n) in c.bytesIn.sorted(by: { $0.key < $1.key }) {
+            out.sample("fcgi_pass_through_request_bytes_total", ["route": route], Double(n))
+        }
+        out.family("fcgi_pass_through_response_bytes_total", "counter", "Response body bytes sent to clients.")
+        for (route, n) in c.bytesOut.sorted(by: { $0.key < $1.key }) {
+            out.sample("fcgi_pass_through_response_bytes_total", ["route": route], Double(n))
+        }
+        out.histograms("fcgi_pass_through_request_duration_seconds", "Time from request to the end of the response.", c.duration)
+        out.histograms(
+            "fcgi_pass_through_upstream_first_byte_seconds", "Time from request to the upstream's response head.", c.timeToFirstByte)
+        return out.text
+    }
+}
+
+/// Builds the Prometheus text exposition format.
+struct PrometheusText {
+    private(set) var text = ""
+
+    mutating func family(_ name: String, _ type: String, _ help: String) {
+        text += "# HELP \(name) \(help)\n# TYPE \(name) \(type)\n"
+    }
+
+    mutating func sample(_ name: String, _ labels: [String: String], _ value: Double) {
+        let rendered = labels.sorted(by: { $0.key < $1.key }).map { "\($0.key)=\"\(Self.escape($0.value))\"" }
+        text += name + (rendered.isEmpty ? "" : "{" + rendered.joined(separator: ",") + "}") + " " + Self.format(value) + "\n"
+    }
+
+    mutating func histograms(_ name: String, _ help: String, _ table: [String: MetricCounters.Histogram]) {
+        family(name, "histogram", help)
+        for (route, h) in table.sorted(by: { $0.key < $1.key }) {
+            var cumulative = 0
+            for (bound, n) in zip(MetricCounters.Histogram.bounds, h.buckets) {
+                cumulative += n
+                sample(name + "_bucket", ["route": route, "le": Self.format(bound)], Double(cumulative))
+            }
+            sample(name + "_bucket", ["route": route, "le": "+Inf"], Double(h.count))
+            sample(name + "_sum", ["route": route], h.sum)
+            sample(name + "_count", ["route": route], Double(h.count))
+        }
+    }
+
+    static func format(_ value: Double) -> String {
+        value == value.rounded() && abs(value) < 1e15 ? String(Int(value)) : String(value)
     }
 
     /// Label value escaping (backslash, quote, newline) per the text format.

@@ -20,34 +20,52 @@ struct UpstreamRelay {
         case clientGone(status: Int?)
     }
 
-    func run(_ request: UpstreamRequest, requestID: String, writer: any ResponseWriter) -> Outcome {
+    /// What the relay measured, for the request log and metrics.
+    struct Stats {
+        var timeToFirstByte: Duration?
+        var bytesOut = 0
+        /// What went wrong upstream, as the `kind` of the error metric: a
+        /// `UpstreamFailure.Cause`, `timeout`, `slow_client`, `client_gone`, ...
+        var failure: String?
+    }
+
+    func run(_ request: UpstreamRequest, requestID: String, writer: any ResponseWriter, stats: inout Stats) -> Outcome {
+        let started = ContinuousClock.now
         let channel = ResponseChannel(bufferLimit: bufferLimit)
         let call = client.start(request, into: channel)
         let idleLimit = Duration.milliseconds(Int64(request.timeout * 1000))
         var status: Int?
         var streaming = false
 
-        func fail(_ error: GatewayError) -> Outcome {
+        /// Before the head: the gateway answers with its own error.
+        func fail(_ kind: String?, _ error: GatewayError) -> Outcome {
             call.cancel()
+            stats.failure = kind
             writer.write(error, requestID: requestID)
             return .failed(error)
         }
-        func abort(_ reason: String) -> Outcome {
+        /// After the head: the response is broken off (never an appended error body).
+        func abort(_ kind: String, _ reason: String) -> Outcome {
             call.cancel()
+            stats.failure = kind
             writer.abort()
             return .aborted(status: status ?? 0, reason: reason)
+        }
+        func clientGone() -> Outcome {
+            call.cancel()
+            stats.failure = "client_gone"
+            return .clientGone(status: status)
         }
 
         while true {
             guard let event = channel.next(timeout: min(pollInterval, idleLimit)) else {
                 if writer.clientHasGone() {
-                    call.cancel()
                     writer.abort()
-                    return .clientGone(status: status)
+                    return clientGone()
                 }
                 if channel.idleTime() >= idleLimit {
-                    if status == nil { return fail(GatewayError(status: 504, message: "Upstream timed out.")) }
-                    return abort("upstream idle timeout")
+                    if status == nil { return fail("timeout", GatewayError(status: 504, message: "Upstream timed out.")) }
+                    return abort("timeout", "upstream idle timeout")
                 }
                 continue
             }
@@ -57,35 +75,33 @@ struct UpstreamRelay {
                 do {
                     filtered = try ResponseHeaderFilter.filter(upstreamHeaders, requestID: requestID)
                 } catch {
-                    return fail(GatewayError(status: 502, message: "Upstream sent a response header block that is too large."))
+                    return fail(
+                        "protocol", GatewayError(status: 502, message: "Upstream sent a response header block that is too large."))
                 }
                 status = upstreamStatus
                 streaming = filtered.streaming
-                guard writer.writeHead(status: upstreamStatus, headers: filtered.headers) else {
-                    call.cancel()
-                    return .clientGone(status: status)
-                }
+                stats.timeToFirstByte = ContinuousClock.now - started
+                guard writer.writeHead(status: upstreamStatus, headers: filtered.headers) else { return clientGone() }
             case .body(let data):
-                guard writer.writeBody(data, flush: streaming) else {
-                    call.cancel()
-                    return .clientGone(status: status)
-                }
+                stats.bytesOut += data.count
+                guard writer.writeBody(data, flush: streaming) else { return clientGone() }
             case .end(nil):
                 guard let status else {
-                    return fail(GatewayError(status: 502, message: "Upstream closed the connection without a response."))
+                    return fail(
+                        "protocol", GatewayError(status: 502, message: "Upstream closed the connection without a response."))
                 }
                 return .completed(status: status)
             case .end(.some(let failure)):
                 if status != nil {
-                    if channel.didOverflow { return abort("client too slow: buffer limit reached") }
-                    return abort("upstream failed mid-body")
+                    if channel.didOverflow { return abort("slow_client", "client too slow: buffer limit reached") }
+                    return abort(failure.kind, "upstream failed mid-body")
                 }
                 switch failure {
-                case .timedOut: return fail(GatewayError(status: 504, message: "Upstream timed out."))
-                case .unreachable(let why), .invalidResponse(let why):
-                    return fail(GatewayError(status: 502, message: "Upstream unreachable: \(why)."))
-                case .unsupported(let why): return fail(GatewayError.badRequest("Cannot forward this request: \(why)."))
-                case .cancelled: return fail(GatewayError(status: 502, message: "Upstream request was cancelled."))
+                case .timedOut: return fail(failure.kind, GatewayError(status: 504, message: "Upstream timed out."))
+                case .unreachable(let cause):
+                    return fail(failure.kind, GatewayError(status: 502, message: "Upstream unreachable: \(cause.message)."))
+                case .unsupported(let why): return fail(nil, GatewayError.badRequest("Cannot forward this request: \(why)."))
+                case .cancelled: return fail(failure.kind, GatewayError(status: 502, message: "Upstream request was cancelled."))
                 }
             }
         }

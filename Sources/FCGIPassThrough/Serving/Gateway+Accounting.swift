@@ -10,7 +10,10 @@ extension Gateway {
 
     /// Logs one line per finished request and counts it. Gateway-chosen fields only:
     /// never a header value, a body or a config value.
-    func account(_ outcome: UpstreamRelay.Outcome, request: GatewayRequest, servedBy: ServedBy, requestID: String, duration: Duration) {
+    func account(
+        _ outcome: UpstreamRelay.Outcome, request: GatewayRequest, servedBy: ServedBy, requestID: String, stats: UpstreamRelay.Stats,
+        duration: Duration
+    ) {
         var level = Logger.Level.info
         let route: String
         var cost: Double?
@@ -26,32 +29,43 @@ extension Gateway {
         var fields: [(String, String)] = [("route", route), ("method", request.method)]
         let message: String
         let status: Int
-        var failure: String?
+        let failure = stats.failure
+        var upstreamStatus: Int?
         switch outcome {
-        case .completed(let upstreamStatus):
+        case .completed(let answered):
             message = "request"
-            status = upstreamStatus
+            status = answered
+            if case .endpoint = servedBy { upstreamStatus = answered }
         case .failed(let error):
             message = "request"
             status = error.status
-            failure = [502: "unreachable", 504: "timeout"][error.status]
             fields.append(("error", error.message))
-        case .aborted(let upstreamStatus, let reason):
+        case .aborted(let answered, let reason):
             message = "request aborted"
             level = .warning
-            status = upstreamStatus
-            failure = "aborted"
+            status = answered
+            upstreamStatus = answered
             fields.append(("reason", reason))
-        case .clientGone(let upstreamStatus):
+        case .clientGone(let answered):
             message = "client gone"
-            status = upstreamStatus ?? 499  // nginx's code for a client that closed first
-            failure = "client_gone"
+            status = answered ?? 499  // nginx's code for a client that closed first
+            upstreamStatus = answered
         }
         fields.append(("status", String(status)))
-        fields.append(("ms", String(format: "%.1f", duration.seconds * 1000)))
+        if let upstreamStatus { fields.append(("upstream_status", String(upstreamStatus))) }
+        fields.append(("ms", Self.milliseconds(duration)))
+        if let ttfb = stats.timeToFirstByte { fields.append(("ttfb_ms", Self.milliseconds(ttfb))) }
+        fields += [("bytes_in", String(request.body.count)), ("bytes_out", String(stats.bytesOut))]
         if let cost { fields.append(("cost", String(cost))) }
         fields.append(("request_id", requestID))
         logger.log(level, message, fields)
-        metrics.requestFinished(route: route, method: request.method, status: status, cost: cost, failure: failure)
+        metrics.requestFinished(
+            Metrics.Sample(
+                route: route, method: request.method, status: status, failure: failure, cost: cost, duration: duration.seconds,
+                timeToFirstByte: stats.timeToFirstByte?.seconds, bytesIn: request.body.count, bytesOut: stats.bytesOut))
+    }
+
+    static func milliseconds(_ duration: Duration) -> String {
+        String(format: "%.1f", duration.seconds * 1000)
     }
 }

@@ -24,10 +24,13 @@ public final class Gateway: RequestHandler, @unchecked Sendable {
     private let state: Mutex<State>
     private let relay: UpstreamRelay
     let logger: Logger
-    let metrics = Metrics()
+    let metrics: Metrics
     private let draining = Atomic<Bool>(false)
 
-    public init(config: GatewayConfig, client: any UpstreamClient, logger: Logger, bufferLimit: Int = 8 << 20) {
+    public init(
+        config: GatewayConfig, client: any UpstreamClient, logger: Logger, metrics: Metrics = Metrics(), bufferLimit: Int = 8 << 20
+    ) {
+        self.metrics = metrics
         self.state = Mutex(State(config: config))
         self.relay = UpstreamRelay(client: client, bufferLimit: bufferLimit, pollInterval: .milliseconds(100))
         self.logger = logger
@@ -48,19 +51,22 @@ public final class Gateway: RequestHandler, @unchecked Sendable {
         let requestID = request.requestID ?? UUID().uuidString.asciiLowercased
         let state = state.withLock { $0 }
         var servedBy = ServedBy.unmatched
+        var stats = UpstreamRelay.Stats()
         let outcome: UpstreamRelay.Outcome
         do {
-            outcome = try serve(request, requestID: requestID, state: state, writer: writer, servedBy: &servedBy)
+            outcome = try serve(request, requestID: requestID, state: state, writer: writer, servedBy: &servedBy, stats: &stats)
         } catch {
             writer.write(error, requestID: requestID)
             outcome = .failed(error)
         }
-        account(outcome, request: request, servedBy: servedBy, requestID: requestID, duration: ContinuousClock.now - started)
+        account(
+            outcome, request: request, servedBy: servedBy, requestID: requestID, stats: stats, duration: ContinuousClock.now - started)
     }
 
     /// The pipeline in request order. Any refusal is thrown before an upstream is contacted.
     private func serve(
-        _ request: GatewayRequest, requestID: String, state: State, writer: any ResponseWriter, servedBy: inout ServedBy
+        _ request: GatewayRequest, requestID: String, state: State, writer: any ResponseWriter, servedBy: inout ServedBy,
+        stats: inout UpstreamRelay.Stats
     ) throws(GatewayError) -> UpstreamRelay.Outcome {
         let path = try RequestPath(raw: request.rawPath)
         let ready = !draining.load(ordering: .relaxed)
@@ -74,6 +80,7 @@ public final class Gateway: RequestHandler, @unchecked Sendable {
             _ =
                 writer.writeHead(status: builtIn.status, headers: headers)
                 && (request.method == "HEAD" || writer.writeBody(builtIn.body, flush: false))
+            stats.bytesOut = builtIn.body.count
             return .completed(status: builtIn.status)
         }
         let match = state.router.match(path, method: request.method)
@@ -81,6 +88,6 @@ public final class Gateway: RequestHandler, @unchecked Sendable {
         servedBy = .endpoint(endpoint)
         if let denied = state.authenticator.check(request.headers, for: endpoint) { throw denied }
         let upstream = try state.rewriter.rewrite(request, endpoint: endpoint, subpath: subpath)
-        return relay.run(upstream, requestID: requestID, writer: writer)
+        return relay.run(upstream, requestID: requestID, writer: writer, stats: &stats)
     }
 }

@@ -52,18 +52,18 @@ final class SessionDelegate: NSObject, URLSessionDataDelegate, @unchecked Sendab
     }
 
     static func failure(for error: Error) -> UpstreamFailure {
-        guard let urlError = error as? URLError else { return .unreachable("upstream request failed") }
+        guard let urlError = error as? URLError else { return .unreachable(.other) }
         switch urlError.code {
         case .timedOut: return .timedOut
         case .cancelled: return .cancelled
-        case .cannotFindHost, .dnsLookupFailed: return .unreachable("upstream host not found")
-        case .cannotConnectToHost: return .unreachable("upstream refused the connection")
+        case .cannotFindHost, .dnsLookupFailed: return .unreachable(.dns)
+        case .cannotConnectToHost: return .unreachable(.connect)
         case .secureConnectionFailed, .serverCertificateUntrusted, .serverCertificateHasBadDate,
             .serverCertificateNotYetValid, .serverCertificateHasUnknownRoot, .clientCertificateRejected:
-            return .unreachable("TLS handshake with the upstream failed")
-        case .networkConnectionLost: return .unreachable("upstream closed the connection")
-        case .badServerResponse: return .unreachable("upstream sent an invalid response")
-        default: return .unreachable("upstream request failed")
+            return .unreachable(.tls)
+        case .networkConnectionLost: return .unreachable(.reset)
+        case .badServerResponse: return .unreachable(.protocol)
+        default: return .unreachable(.other)
         }
     }
 

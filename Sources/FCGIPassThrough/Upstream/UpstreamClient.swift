@@ -19,13 +19,40 @@ public protocol UpstreamCall: Sendable {
 /// Why an upstream request failed, in the words the client-facing status needs (SPEC §6).
 public enum UpstreamFailure: Error, Sendable, Equatable {
     /// Connect, DNS, TLS, reset or a malformed answer: 502 before the head.
-    case unreachable(String)
+    case unreachable(Cause)
     /// No upstream progress for the endpoint's timeout: 504 before the head.
     case timedOut
-    /// The response head cannot be relayed safely (too large, invalid bytes): 502.
-    case invalidResponse(String)
     /// The transport cannot carry this request (400 to the client).
     case unsupported(String)
     /// The gateway cancelled it (client gone, buffer bound exceeded, shutdown).
     case cancelled
+}
+
+extension UpstreamFailure {
+    /// The `kind` label of the error metric.
+    var kind: String {
+        switch self {
+        case .unreachable(let cause): cause.rawValue
+        case .timedOut: "timeout"
+        case .unsupported: "unsupported"
+        case .cancelled: "cancelled"
+        }
+    }
+
+    /// Why an upstream could not be reached; also the `kind` label of the error metric.
+    public enum Cause: String, Sendable, Equatable {
+        case dns, connect, tls, reset, `protocol`, other
+
+        /// The client-facing explanation: generic on purpose (no host names, no addresses).
+        var message: String {
+            switch self {
+            case .dns: "upstream host not found"
+            case .connect: "upstream refused the connection"
+            case .tls: "TLS handshake with the upstream failed"
+            case .reset: "upstream closed the connection"
+            case .protocol: "upstream sent an invalid response"
+            case .other: "upstream request failed"
+            }
+        }
+    }
 }

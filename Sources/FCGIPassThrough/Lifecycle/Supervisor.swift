@@ -1,0 +1,213 @@
+import Foundation
+import Synchronization
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// Owns the listening socket and runs N worker processes that share it (`--workers`),
+/// as php-fpm's master does: restarts a worker that dies (with back-off) or retires
+/// (`--max-requests`), forwards SIGHUP, and on SIGTERM stops the socket and lets the
+/// workers drain.
+///
+/// Workers are this binary started again (no fork after threads exist) with the
+/// socket on fd 0 and the shared metrics region on fd 3, in their own process group
+/// so a terminal's Ctrl-C reaches only the supervisor, which forwards exactly one stop.
+final class Supervisor: @unchecked Sendable {
+    private let options: CommandLineOptions
+    private let workerArguments: [String]
+    private let logger: Logger
+    private let slots: Int
+    /// Slot → pid and start time of its live worker. Guarded by `lock`.
+    private var workers: [Int: (pid: pid_t, started: ContinuousClock.Instant)] = [:]
+    private var failures: [Int: Int] = [:]
+    private var stopping = false
+    private let lock = NSLock()
+
+    init(options: CommandLineOptions, arguments: [String], logger: Logger) {
+        self.options = options
+        self.slots = options.workers
+        self.workerArguments = Self.workerArguments(from: arguments)
+        self.logger = Logger(level: logger.level, format: logger.format, process: "supervisor")
+    }
+
+    /// The command line minus what only the supervisor uses.
+    static func workerArguments(from arguments: [String]) -> [String] {
+        var kept: [String] = []
+        var index = 0
+        let withValue: Set<String> = ["--socket", "--socket-mode", "--workers", "--worker-slot"]
+        while index < arguments.count {
+            let argument = arguments[index]
+            let name = argument.split(separator: "=", maxSplits: 1).first.map(String.init) ?? argument
+            if withValue.contains(name) {
+                index += argument.contains("=") ? 1 : 2
+                continue
+            }
+            kept.append(argument)
+            index += 1
+        }
+        return kept
+    }
+
+    func run() -> GatewayProcess.ExitCode {
+        signal(SIGPIPE, SIG_IGN)
+        let signals = SignalWatcher(
+            onStop: { [self] count in forward(SIGTERM, note: count > 1 ? "again" : nil) },
+            onReload: { [self] in
+                logger.info("reload: forwarding SIGHUP to the workers")
+                forward(SIGHUP, note: nil)
+            })
+        signals.start()
+        let socket: ListenSocket
+        do {
+            socket = try ListenSocket.open(options.socket, mode: mode_t(options.socketMode))
+        } catch {
+            logger.error("cannot listen", ["reason": error.description])
+            return .failure
+        }
+        guard let region = MetricsRegion.create(slots: slots) else {
+            logger.error("cannot create the shared metrics region under /dev/shm")
+            return .failure
+        }
+        for slot in 0..<slots { spawn(slot: slot, socket: socket, region: region) }
+        logger.info(
+            "ready",
+            [
+                "socket": GatewayProcess.describe(socket.address), "workers": String(slots),
+                "threads_per_worker": String(options.threads),
+                "max_requests": String(options.maxRequests ?? CommandLineOptions.defaultMaxRequests),
+            ])
+        let reaper = Thread { [self] in reap(socket: socket, region: region) }
+        reaper.name = "fcgi-reaper"
+        reaper.start()
+
+        _ = signals.waitForStopOrRetirement()
+        lock.withLock { stopping = true }
+        // Refuse new connections for every worker at once: nginx moves to another instance.
+        socket.stopAccepting()
+        logger.info("stopping: workers drain in-flight requests", ["drain_timeout_s": String(options.drainTimeout)])
+        // Workers enforce the drain timeout themselves; this is the backstop for a stuck one.
+        let deadline = ContinuousClock.now + .seconds(options.drainTimeout + 5)
+        var killed = false
+        while lock.withLock({ !workers.isEmpty }) {
+            if !killed && ContinuousClock.now > deadline {
+                logger.warning("workers still running after the drain timeout: killing them")
+                forward(SIGKILL, note: nil)
+                killed = true
+            }
+            usleep(50_000)
+        }
+        socket.close()
+        logger.info("stopped")
+        return .ok
+    }
+
+    private func forward(_ signo: Int32, note: String?) {
+        let pids = lock.withLock { workers.values.map(\.pid) }
+        for pid in pids { kill(pid, signo) }
+        if signo == SIGTERM {
+            logger.info("forwarded stop to the workers" + (note.map { " (\($0))" } ?? ""), ["workers": String(pids.count)])
+        }
+    }
+
+    // MARK: workers
+
+    private func spawn(slot: Int, socket: ListenSocket, region: MetricsRegion) {
+        let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        let arguments = [executable] + workerArguments + ["--worker-slot", String(slot)]
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_adddup2(&actions, socket.fd, 0)
+        posix_spawn_file_actions_adddup2(&actions, region.fd, WorkerProcess.metricsFD)
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+        posix_spawnattr_setpgroup(&attributes, 0)
+        // The worker starts with exactly the stop and reload signals blocked (dispatch
+        // threads, which spawn replacements, block every signal): one forwarded while
+        // it starts stays pending until its handlers are in place, instead of killing
+        // it (SIGHUP's default action) or being lost.
+        var blocked = sigset_t()
+        sigemptyset(&blocked)
+        for signo in SignalWatcher.watched { sigaddset(&blocked, signo) }
+        posix_spawnattr_setsigmask(&attributes, &blocked)
+        var defaults = sigset_t()
+        sigemptyset(&defaults)
+        for signo in [SIGTERM, SIGINT, SIGHUP, SIGPIPE, SIGUSR1] { sigaddset(&defaults, signo) }
+        posix_spawnattr_setsigdefault(&attributes, &defaults)
+
+        var pid: pid_t = 0
+        let cArguments = arguments.map { strdup($0) } + [nil]
+        defer { cArguments.forEach { free($0) } }
+        let result = posix_spawn(&pid, executable, &actions, &attributes, cArguments, environ)
+        guard result == 0 else {
+            logger.error("cannot start a worker", ["slot": String(slot), "reason": String(cString: strerror(result))])
+            return
+        }
+        lock.withLock { workers[slot] = (pid, .now) }
+        region.workersAlive = lock.withLock { workers.count }
+        logger.info("worker started", ["slot": String(slot), "pid": String(pid)])
+    }
+
+    /// Waits for workers to exit and starts replacements while serving.
+    private func reap(socket: ListenSocket, region: MetricsRegion) {
+        while true {
+            var status: Int32 = 0
+            let pid = waitpid(-1, &status, 0)
+            if pid < 0 {
+                if errno == EINTR { continue }
+                if errno == ECHILD {
+                    usleep(50_000)
+                    continue
+                }
+                return
+            }
+            let exited = lock.withLock { () -> (slot: Int, lived: Duration, stopping: Bool)? in
+                guard let entry = workers.first(where: { $0.value.pid == pid }) else { return nil }
+                workers[entry.key] = nil
+                return (entry.key, .now - entry.value.started, stopping)
+            }
+            guard let exited else { continue }
+            region.workersAlive = lock.withLock { workers.count }
+            let code = Self.exitStatus(status)
+            let clean = (code == 0)
+            if exited.stopping {
+                logger.info("worker exited", ["slot": String(exited.slot), "pid": String(pid), "status": Self.describe(status)])
+                continue
+            }
+            // A clean exit while serving is a retirement (request budget spent): replace at once.
+            // Anything else is a failure: back off so a crash loop does not spin.
+            var delay = 0.0
+            if clean {
+                logger.info("worker retired, starting its replacement", ["slot": String(exited.slot), "pid": String(pid)])
+                lock.withLock { failures[exited.slot] = 0 }
+            } else {
+                let count = lock.withLock { () -> Int in
+                    failures[exited.slot] = exited.lived > .seconds(10) ? 1 : (failures[exited.slot] ?? 0) + 1
+                    return failures[exited.slot]!
+                }
+                delay = min(5, 0.1 * pow(2, Double(count - 1)))
+                logger.error(
+                    "worker died, restarting",
+                    ["slot": String(exited.slot), "pid": String(pid), "status": Self.describe(status), "delay_s": String(delay)])
+            }
+            region.restarts += 1
+            let slot = exited.slot
+            DispatchQueue.global().asyncAfter(deadline: .now() + delay) { [self] in
+                guard !lock.withLock({ stopping }) else { return }
+                spawn(slot: slot, socket: socket, region: region)
+            }
+        }
+    }
+
+    static func exitStatus(_ status: Int32) -> Int32? {
+        (status & 0x7F) == 0 ? (status >> 8) & 0xFF : nil
+    }
+
+    static func describe(_ status: Int32) -> String {
+        if let code = exitStatus(status) { return "exit \(code)" }
+        return "signal \(status & 0x7F)"
+    }
+}

@@ -1,0 +1,99 @@
+import Foundation
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+#if canImport(FoundationNetworking)
+    import FoundationNetworking
+#endif
+
+/// A process that serves requests: the whole instance when unsupervised, or one of
+/// a supervisor's workers (socket on fd 0, metrics region on fd 3).
+struct WorkerProcess {
+    let options: CommandLineOptions
+    let config: GatewayConfig
+    let logger: Logger
+
+    /// The fd a supervisor passes the shared metrics region on.
+    static let metricsFD: Int32 = 3
+
+    func run() -> GatewayProcess.ExitCode {
+        // Before any thread exists and before our own signal handling (DESIGN.md).
+        FastCGIServer.initialize()
+        signal(SIGPIPE, SIG_IGN)
+        signal(SIGUSR1, SIG_IGN)  // libfcgi's handler would stop accepting behind our back
+
+        let supervised = options.workerSlot != nil
+        let metrics = Metrics(shared: options.workerSlot.flatMap { slot in MetricsRegion(fd: Self.metricsFD).map { ($0, slot) } })
+        let gateway = Gateway(
+            config: config, client: URLSessionUpstreamClient(maxConnectionsPerHost: options.threads), logger: logger,
+            metrics: metrics)
+        let signals = SignalWatcher { [options, logger] in
+            guard let next = GatewayProcess.loadConfig(options.configPath, environment: Environment.process(), logger: logger) else {
+                logger.error("reload rejected, previous configuration still serving", ["config": options.configPath])
+                return
+            }
+            gateway.replace(config: next)
+            logger.info("configuration reloaded", ["config": options.configPath, "endpoints": String(next.endpoints.count)])
+        }
+        // Before the socket exists: a signal sent as soon as it accepts must be seen.
+        signals.start()
+
+        let socket: ListenSocket
+        do {
+            socket = try ListenSocket.open(supervised ? .inherited : options.socket, mode: mode_t(options.socketMode))
+        } catch {
+            logger.error("cannot listen", ["reason": error.description])
+            return .failure
+        }
+        let maxRequests = options.workerMaxRequests
+        let server = FastCGIServer(
+            listenFD: socket.fd, threads: options.threads, maxBodyBytes: options.maxBodyBytes, handler: gateway,
+            maxRequests: maxRequests, onRetire: { signals.requestRetirement() })
+        server.start()
+        metrics.startPublishing()
+        logger.info(
+            "ready",
+            [
+                "socket": GatewayProcess.describe(supervised ? .inherited : socket.address), "threads": String(options.threads),
+                "endpoints": String(config.endpoints.count), "version": Gateway.version,
+            ])
+
+        switch signals.waitForStopOrRetirement() {
+        case .stop:
+            logger.info("stopping: draining in-flight requests", ["drain_timeout_s": String(options.drainTimeout)])
+            gateway.beginDraining()
+            server.stopAccepting()
+            // Unsupervised, this process owns the socket: refuse new connections now so
+            // nginx moves to another instance. A supervisor does this for its workers.
+            if !supervised { socket.stopAccepting() }
+        case .retire:
+            logger.info("retiring after its request budget; a fresh worker takes over", ["max_requests": String(maxRequests ?? 0)])
+        }
+        drain(server, signals: signals)
+        metrics.publish()
+        socket.close()
+        logger.info("stopped")
+        return .ok
+    }
+
+    /// Gives in-flight requests (streams included) up to the drain timeout; a second
+    /// stop signal ends the wait at once.
+    private func drain(_ server: FastCGIServer, signals: SignalWatcher) {
+        let deadline = DispatchTime.now() + options.drainTimeout
+        while !server.wait(until: min(deadline, .now() + 0.1)) {
+            if signals.stops > 1 {
+                logger.warning("second stop signal: exiting without waiting for in-flight requests")
+                return
+            }
+            if signals.stops == 1 {
+                // A stop during retirement: the drain timeout still applies.
+                server.stopAccepting()
+            }
+            if DispatchTime.now() >= deadline {
+                logger.warning("drain timeout reached, ending remaining requests")
+                return
+            }
+        }
+    }
+}

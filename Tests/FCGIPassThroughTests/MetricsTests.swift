@@ -1,0 +1,67 @@
+import Foundation
+import Testing
+
+@testable import FCGIPassThrough
+
+@Suite struct MetricsTests {
+    func sample(route: String = "/r", status: Int = 200, failure: String? = nil) -> Metrics.Sample {
+        Metrics.Sample(
+            route: route, method: "POST", status: status, failure: failure, cost: 0.5, duration: 0.02, timeToFirstByte: 0.01,
+            bytesIn: 3, bytesOut: 7)
+    }
+
+    @Test func countersSurviveTheTextEncodingIncludingAwkwardRouteNames() {
+        var counters = MetricCounters()
+        counters.requests[.init(route: "/a\tb%\n", method: "GET", status: 200)] = 3
+        counters.upstreamErrors[.init(route: "x", kind: "tls")] = 2
+        counters.cost["x"] = 1.25
+        counters.bytesIn["x"] = 10
+        counters.bytesOut["x"] = 20
+        counters.duration["x", default: .init()].observe(0.003)
+        counters.timeToFirstByte["x", default: .init()].observe(400)
+        counters.inFlight = 4
+        #expect(MetricCounters(decoding: counters.encoded()) == counters)
+    }
+
+    @Test func mergingAddsEverything() {
+        var a = MetricCounters()
+        a.requests[.init(route: "r", method: "GET", status: 200)] = 1
+        a.duration["r", default: .init()].observe(0.1)
+        var b = a
+        b.inFlight = 2
+        a.merge(b)
+        #expect(a.requests.values.first == 2)
+        #expect(a.duration["r"]?.count == 2)
+        #expect(a.inFlight == 2)
+    }
+
+    @Test func workersSharingARegionAddUpAndAReplacementContinuesItsSlot() throws {
+        let region = try #require(MetricsRegion.create(slots: 2))
+        let first = Metrics(shared: (region, 0))
+        let second = Metrics(shared: (region, 1))
+        for _ in 0..<3 {
+            first.requestStarted()
+            first.requestFinished(sample())
+        }
+        second.requestStarted()
+        second.requestFinished(sample(status: 502, failure: "connect"))
+        first.publish()
+        second.publish()
+        let text = second.render(version: "t")
+        #expect(text.contains(#"fcgi_pass_through_requests_total{method="POST",route="/r",status="200"} 3"#))
+        #expect(text.contains(#"fcgi_pass_through_requests_total{method="POST",route="/r",status="502"} 1"#))
+        #expect(text.contains(#"fcgi_pass_through_upstream_errors_total{kind="connect",route="/r"} 1"#))
+        #expect(text.contains(#"fcgi_pass_through_cost_usd_total{route="/r"} 1.5"#))  // failures cost nothing
+        let replacement = Metrics(shared: (region, 0))
+        #expect(replacement.render(version: "t").contains(#"status="200"} 3"#))
+    }
+
+    @Test func unknownMethodsAreFoldedSoClientsCannotMintLabels() {
+        let metrics = Metrics()
+        metrics.requestStarted()
+        var odd = sample()
+        odd.method = "BREW"
+        metrics.requestFinished(odd)
+        #expect(metrics.render(version: "t").contains(#"method="OTHER""#))
+    }
+}

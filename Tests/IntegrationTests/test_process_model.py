@@ -1,0 +1,208 @@
+"""The process model (issue: run it like nginx and php-fpm): a supervisor with worker
+processes sharing one socket, recycling, drain with streams in flight, reload in every
+worker, crash recovery, instance-wide metrics, and resources returning to baseline."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from harness.gateway import EXIT_OK
+from harness.waiting import wait_until
+
+CONFIG = """
+general_settings:
+  master_key: os.environ/LITELLM_MASTER_KEY
+  pass_through_endpoints:
+    - path: /echo
+      target: {upstream}/echo/process
+    - path: /sse
+      target: {upstream}/sse
+    - path: /slow
+      target: {upstream}/slow
+"""
+
+RELOADED = CONFIG + """
+    - path: /added
+      target: {upstream}/echo/added
+"""
+
+BROKEN = CONFIG + """
+    - path: /broken
+      target: "not a url"
+"""
+
+PROMETHEUS_SAMPLE = re.compile(
+    r'^[a-zA-Z_:][a-zA-Z0-9_:]*(\{([a-zA-Z_][a-zA-Z0-9_]*="(\\.|[^"\\])*",?)*\})? (-?[0-9.]+(e[+-]?[0-9]+)?|[+-]Inf|NaN)$'
+)
+
+
+def children(pid: int) -> list[int]:
+    """Direct child processes of `pid` (the supervisor's workers)."""
+    found = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        text = (task / "children").read_text().split()
+        found += [int(p) for p in text]
+    return sorted(found)
+
+
+def sample_values(text: str, name: str, **labels: str) -> list[float]:
+    values = []
+    for line in text.splitlines():
+        if not line.startswith(name + "{") and not line.startswith(name + " "):
+            continue
+        if all(f'{k}="{v}"' in line for k, v in labels.items()):
+            values.append(float(line.rsplit(" ", 1)[1]))
+    return values
+
+
+def scrape(stack) -> str:
+    resp = stack.request("GET", "/metrics")
+    assert resp.status == 200, resp
+    text = resp.body.decode()
+    bad = [line for line in text.splitlines() if line and not line.startswith("#") and not PROMETHEUS_SAMPLE.match(line)]
+    assert not bad, f"not Prometheus text format: {bad[:3]}"
+    return text
+
+
+def echo_count(stack) -> int:
+    return int(sum(sample_values(scrape(stack), "fcgi_pass_through_requests_total", route="/echo", status="200")))
+
+
+def run_requests(stack, key, count: int, concurrency: int, path: str = "/echo") -> list[int]:
+    with ThreadPoolExecutor(concurrency) as pool:
+        return list(pool.map(lambda i: stack.request("GET", f"{path}?i={i}", key).status, range(count)))
+
+
+@pytest.mark.timeout_s(60)
+def test_sigterm_during_20_streams_completes_them_while_the_other_instance_takes_new_requests(fresh_stacks, mock, key):
+    stack = fresh_stacks(CONFIG, instances=2, threads=8, extra_args=["--workers", "2"])
+    draining, other = stack.gateways
+    exchanges = [stack.exchange("GET", "/sse?n=8&interval=0.25", key) for _ in range(20)]
+    try:
+        for exchange in exchanges:
+            exchange.read_head()
+        draining.signal(signal.SIGTERM)
+        time.sleep(0.2)  # the stop is being handled; meanwhile new requests arrive
+        for i in range(10):
+            marker = f"during-drain-{i}"
+            assert stack.request("GET", f"/echo?m={marker}", key).status == 200
+            line = stack.nginx.access_line_with(marker)
+            # nginx may try the draining instance first: it refuses the connection, and
+            # nginx moves on (fastcgi_next_upstream error) before anything was sent.
+            assert stack.nginx.upstream_addr(line).split(", ")[-1] == other.nginx_server, line
+        for exchange in exchanges:
+            resp = exchange.read_rest()
+            assert resp.complete, f"a stream was cut by the drain: {resp!r}"
+            assert resp.body.count(b"data: ") == 8
+    finally:
+        for exchange in exchanges:
+            exchange.close()
+    assert draining.wait_exit(timeout=15) == EXIT_OK
+
+
+@pytest.mark.timeout_s(60)
+def test_sighup_with_a_valid_config_reaches_every_worker_and_spares_requests_in_flight(fresh_stacks, mock, key):
+    stack = fresh_stacks(CONFIG, threads=4, extra_args=["--workers", "3"])
+    supervisor = stack.gateways[0]
+    assert stack.request("GET", "/added", key).status == 404
+    with stack.exchange("GET", "/slow?delay=1.5", key) as exchange:
+        mock.wait_for_requests(1)
+        stack.config_path.write_text(fresh_stacks.render(RELOADED))
+        supervisor.signal(signal.SIGHUP)
+        wait_until(lambda: supervisor.log_text().count("configuration reloaded") >= 3, 10, "all three workers to reload")
+        exchange.read_head()
+        resp = exchange.read_rest()
+    assert resp.status == 200 and resp.json() == {"slept": 1.5}
+    # Every worker serves the new route: enough requests to reach all three.
+    statuses = run_requests(stack, key, 30, 6, path="/added")
+    assert statuses == [200] * 30
+
+
+@pytest.mark.timeout_s(60)
+def test_sighup_with_a_broken_config_keeps_the_old_one_and_logs_why(fresh_stacks, mock, key):
+    stack = fresh_stacks(CONFIG, threads=4, extra_args=["--workers", "2"])
+    supervisor = stack.gateways[0]
+    stack.config_path.write_text(fresh_stacks.render(BROKEN))
+    supervisor.signal(signal.SIGHUP)
+    wait_until(lambda: supervisor.log_text().count("reload rejected") >= 2, 10, "both workers to reject the config")
+    assert "pass_through_endpoints[3].target" in supervisor.log_text()
+    assert run_requests(stack, key, 20, 4) == [200] * 20
+    assert supervisor.alive
+
+
+@pytest.mark.timeout_s(120)
+def test_max_requests_50_under_500_requests_recycles_with_zero_failures(fresh_stacks, mock, key):
+    stack = fresh_stacks(CONFIG, threads=8, extra_args=["--workers", "2", "--max-requests", "50"])
+    statuses = run_requests(stack, key, 500, 16)
+    assert statuses.count(200) == 500, {s: statuses.count(s) for s in set(statuses)}
+    supervisor = stack.gateways[0]
+    # Each worker retires after accepting 50 connections. Scrapes below are connections
+    # too, so read the count of retirements from the supervisor's log before scraping.
+    wait_until(lambda: supervisor.log_text().count("worker retired") >= 9, 10, "the retirements to be reaped")
+    retired = supervisor.log_text().count("worker retired")
+    assert 9 <= retired <= 10, retired
+    time.sleep(0.6)  # workers publish their counters every 250 ms
+    assert echo_count(stack) == 500
+    assert "worker died" not in supervisor.log_text()
+
+
+@pytest.mark.timeout_s(60)
+def test_a_worker_killed_with_sigkill_is_restarted(fresh_stacks, mock, key):
+    stack = fresh_stacks(CONFIG, threads=4, extra_args=["--workers", "2"])
+    supervisor = stack.gateways[0]
+    wait_until(lambda: len(children(supervisor.proc.pid)) == 2, 10, "two workers")
+    before = children(supervisor.proc.pid)
+    os.kill(before[0], signal.SIGKILL)
+    wait_until(
+        lambda: len(children(supervisor.proc.pid)) == 2 and children(supervisor.proc.pid) != before, 10, "a replacement worker")
+    assert "worker died, restarting" in supervisor.log_text()
+    assert run_requests(stack, key, 40, 8) == [200] * 40
+    wait_until(lambda: "fcgi_pass_through_worker_restarts_total 1" in scrape(stack), 5, "the restart to be counted")
+
+
+@pytest.mark.timeout_s(60)
+def test_metrics_count_every_request_whichever_worker_answers_the_scrape(fresh_stacks, mock, key):
+    stack = fresh_stacks(CONFIG, threads=4, extra_args=["--workers", "3"])
+    assert run_requests(stack, key, 90, 9) == [200] * 90
+    time.sleep(0.6)  # workers publish their counters every 250 ms
+    counts = [echo_count(stack) for _ in range(9)]
+    assert counts == [90] * 9
+    text = scrape(stack)
+    assert sample_values(text, "fcgi_pass_through_workers_alive") == [3]
+    assert sample_values(text, "fcgi_pass_through_request_duration_seconds_count", route="/echo") == [90]
+    assert sample_values(text, "fcgi_pass_through_upstream_first_byte_seconds_count", route="/echo") == [90]
+
+
+def resources(pid: int) -> tuple[int, int]:
+    return len(os.listdir(f"/proc/{pid}/fd")), len(os.listdir(f"/proc/{pid}/task"))
+
+
+@pytest.mark.timeout_s(90)
+def test_fds_and_threads_return_to_baseline_after_load(fresh_stacks, mock, key):
+    stack = fresh_stacks(CONFIG, threads=16)
+    pid = stack.gateways[0].proc.pid
+
+    def load() -> None:
+        assert run_requests(stack, key, 200, 16) == [200] * 200
+        streams = [stack.exchange("GET", "/sse?n=3&interval=0.05", key) for _ in range(8)]
+        for exchange in streams:
+            with exchange:
+                exchange.read_head()
+                assert exchange.read_rest().complete
+
+    load()  # warm-up: thread pool, upstream connection pool
+    time.sleep(0.5)
+    baseline = resources(pid)
+    for _ in range(3):
+        load()
+    time.sleep(0.5)
+    fds, threads = resources(pid)
+    assert fds <= baseline[0] + 2, f"fds grew from {baseline[0]} to {fds}"
+    assert threads <= baseline[1] + 2, f"threads grew from {baseline[1]} to {threads}"
