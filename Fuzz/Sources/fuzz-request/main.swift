@@ -91,6 +91,12 @@ enum RequestFuzz {
         "REQUEST_URI", "REQUEST_METHOD", "DOCUMENT_URI",
     ]
 
+    /// The input, front to back (a `blob` is a length byte and that many bytes):
+    /// config index; method selector (< 220: a byte picks from `methods`, else a blob);
+    /// a byte picking a prefix from `uriPrefixes` and a blob appended to it (REQUEST_URI);
+    /// a param count (mod 12), each param a name byte (< 200: it picks from `paramNames`,
+    /// else the name is `HTTP_` + a blob), then a blob and a byte for `headerValue`;
+    /// everything left is the body. The seeds in `Fuzz/Corpus/fuzz-request` follow it.
     static func run(_ input: inout FuzzInput) {
         let state = input.pick(states)
         var params: [(String, [UInt8])] = []
