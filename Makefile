@@ -9,7 +9,7 @@ INSTANCES ?= 2
 FUZZ_SECONDS ?= 600
 FUZZ_SMOKE_SECONDS ?= 30
 
-.PHONY: run demo test unit integration build release deps lint clean fuzz fuzz-smoke
+.PHONY: run demo test unit integration build release deps lint clean fuzz fuzz-smoke test-sanitize
 
 deps:
 	@scripts/install-deps.sh
@@ -52,5 +52,9 @@ fuzz: deps
 fuzz-smoke: deps
 	scripts/fuzz.sh $(FUZZ_SMOKE_SECONDS)
 
+# Unit and integration tests against ASan (.build-asan) and TSan (.build-tsan) builds.
+test-sanitize: deps
+	scripts/test-sanitize.sh
+
 clean:
-	rm -rf .build .build-fuzz .run
+	rm -rf .build .build-fuzz .build-asan .build-tsan .run
