@@ -19,8 +19,11 @@ scratch=$PWD/.build-fuzz
 # Release, because coverage is only instrumented when optimising. With the sanitizers,
 # Swift 6.3.1's SIL loop-invariant code motion pass spends over 20 minutes on the
 # gateway library (a normal release build takes one), so the fuzz build skips that pass.
+# No dead stripping: the release link's --gc-sections can drop the coverage counters
+# (a target then runs blind, "no interesting inputs"), so the build and the check
+# below make sure they are there.
 mkdir -p "$scratch"
-if ! (cd Fuzz && swift build -c release --scratch-path "$scratch" \
+if ! (cd Fuzz && swift build -c release --scratch-path "$scratch" --disable-dead-strip \
     --sanitize=fuzzer --sanitize=address -Xswiftc -parse-as-library \
     -Xswiftc -Xllvm -Xswiftc -sil-disable-pass=loop-invariant-code-motion) >"$scratch/build.log" 2>&1; then
     cat "$scratch/build.log" >&2
@@ -40,6 +43,12 @@ for target in "${targets[@]}"; do
     artifacts=$scratch/artifacts/$target
     mkdir -p "$corpus" "$artifacts"
     log=$scratch/$target.log
+    # A target built without coverage would "pass" while exploring nothing.
+    probe=$("$bin/$target" -runs=1 "Fuzz/Corpus/$target" 2>&1 || true)
+    if ! grep -q "INITED cov: " <<<"$probe"; then
+        echo "fuzz: $bin/$target has no coverage instrumentation" >&2
+        exit 1
+    fi
     echo "fuzz: $target for ${seconds}s (log: $log)"
     # -timeout: an input taking 60 s is a hang (generous: this machine sometimes stalls
     # every process for about 20 s, and a seed input runs in milliseconds);
