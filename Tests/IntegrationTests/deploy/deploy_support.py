@@ -1,4 +1,4 @@
-"""Helpers for the deploy/ tests: paths, tools installed on demand, install.sh runs.
+"""Helpers and fixtures for the deploy/ tests: paths, tools installed on demand, install.sh runs.
 
 `systemd-analyze` (Debian package systemd) and `spawn-fcgi` are installed with apt-get
 when missing and this runs as root; set FCGI_ITEST_NO_APT=1 to forbid that. A tool
@@ -72,3 +72,16 @@ def run_install(destdir: Path, binary: Path, *args: str, **env: str) -> subproce
         text=True,
         timeout=60,
     )
+
+
+@pytest.fixture(scope="module")
+def staged_root(gateway_binary, tmp_path_factory) -> Path:
+    """A filesystem root holding what `DESTDIR=<root> deploy/install.sh` put there.
+
+    Import it into a test module to use it (a conftest.py here would shadow the suite's
+    `conftest` module, which other test modules import from).
+    """
+    root = tmp_path_factory.mktemp("staged-root")
+    result = run_install(root, gateway_binary)
+    assert result.returncode == 0, f"install.sh failed:\n{result.stdout}\n{result.stderr}"
+    return root

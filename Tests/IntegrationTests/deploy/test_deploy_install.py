@@ -9,7 +9,7 @@ from pathlib import Path
 from harness.gateway import REPO_ROOT
 from harness.nginx import Nginx
 
-from deploy_support import DEPLOY, UNITS, run_install
+from deploy_support import DEPLOY, UNITS, run_install, staged_root  # noqa: F401 (fixture)
 
 EXPECTED = {
     # path under DESTDIR: mode

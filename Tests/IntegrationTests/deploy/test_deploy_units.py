@@ -16,7 +16,7 @@ import pytest
 
 from harness.gateway import base_env, run_cli
 
-from deploy_support import DEPLOY, UNITS, require_tool
+from deploy_support import DEPLOY, UNITS, require_tool, staged_root  # noqa: F401 (fixture)
 
 INSTANCE = "itest-1"
 HOST_UNIT_DIR = Path("/usr/lib/systemd/system")
@@ -145,7 +145,9 @@ def test_service_unit_operations_contract():
     assert service["KillMode"] == ["mixed"]
     assert "/bin/kill -HUP $MAINPID" in service["ExecReload"]
     assert service["EnvironmentFile"] == ["-/etc/fcgi-pass-through/common.env", "-/etc/fcgi-pass-through/%i.env"]
-    assert any("--test-config" in line for line in service["ExecStartPre"])
+    assert any("--test-config" in line for line in service["ExecReload"])
+    # A failing ExecStartPre is restarted despite RestartPreventExitStatus (main process only).
+    assert "ExecStartPre" not in service
     assert service["NoNewPrivileges"] == ["yes"] and service["ProtectSystem"] == ["strict"]
     drain = re.search(r"--drain-timeout (\d+)", service["ExecStart"][0])
     assert drain, service["ExecStart"]
@@ -154,7 +156,7 @@ def test_service_unit_operations_contract():
 
 
 def test_every_flag_the_units_pass_is_one_the_gateway_knows(gateway_binary, tmp_path):
-    """ExecStart/ExecStartPre/ExecReload flags appear in `--help`, and `-t` works as the units call it."""
+    """ExecStart/ExecReload flags appear in `--help`, and `-t` works as the units call it."""
     flags = set()
     for unit in UNITS:
         for key, values in unit_directives(DEPLOY / "systemd" / unit).items():
