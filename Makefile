@@ -7,7 +7,7 @@ SHELL := /bin/bash
 SWIFT_BUILD_FLAGS ?=
 INSTANCES ?= 2
 
-.PHONY: run demo test unit integration build release deps lint clean
+.PHONY: run demo test unit integration build release deps lint clean install
 
 deps:
 	@scripts/install-deps.sh
@@ -41,6 +41,10 @@ integration: build
 
 lint:
 	swift format lint --recursive --strict Sources Tests Package.swift
+
+# Installs the release binary, systemd units, config and nginx snippet (DESTDIR, PREFIX: see deploy/README.md).
+install: release
+	deploy/install.sh
 
 clean:
 	rm -rf .build .run

@@ -27,8 +27,11 @@ general_settings:
       target: {upstream}/reset-mid-body
 """
 
-FIRST_EVENT_LATENCY = 0.1
-EVENT_LATENCY = 0.1
+# Generous enough for a loaded 2-core CI machine; streaming itself is proven by each
+# event arriving before the upstream sends the next one (intervals are 0.25-0.3 s).
+# The benchmark (make bench) measures the real added delay against nginx.
+FIRST_EVENT_LATENCY = 0.2
+EVENT_LATENCY = 0.2
 
 
 @pytest.fixture(scope="module")

@@ -40,16 +40,6 @@ general_settings:
       target: {upstream}/slow
 """
 
-# Until the gateway stops accepting on an inherited socket without shutdown(2) on it
-# (issue 3, process model), the manager's socket refuses connections after the first
-# gateway's drain. Remove this marker when that lands: the tests then pass.
-INHERITED_SOCKET_SHUTDOWN = pytest.mark.xfail(
-    reason="the gateway calls shutdown(SHUT_RD) on the inherited socket when it drains, "
-    "which also closes the manager's (systemd's) copy for every later process",
-    strict=False,
-)
-
-
 class HeldSocket:
     """The manager's listening socket and the gateways started on it, one after another."""
 
@@ -117,7 +107,6 @@ def get(nginx: Nginx, key, target: str = "/echo", timeout: float = 10.0):
     return http_client.request(nginx.port, "GET", target, key, timeout=timeout)
 
 
-@INHERITED_SOCKET_SHUTDOWN
 @pytest.mark.timeout_s(60)
 def test_next_gateway_serves_on_the_socket_after_a_restart(held, key):
     manager, nginx = held
@@ -135,7 +124,6 @@ def test_next_gateway_serves_on_the_socket_after_a_restart(held, key):
     assert response.status == 200, f"{response}\n{manager.logs()}\n{nginx.logs_text()}"
 
 
-@INHERITED_SOCKET_SHUTDOWN
 @pytest.mark.timeout_s(60)
 def test_request_arriving_during_the_drain_is_served_by_the_next_gateway(held, mock, key):
     manager, nginx = held

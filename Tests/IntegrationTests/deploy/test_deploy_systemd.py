@@ -253,10 +253,6 @@ def test_stop_drains_and_exits_0_and_the_socket_reactivates(facts):
     assert facts["stop_rc"] == "0" and facts["stop_result"] == "success" and facts["stop_exit"] == "0"
 
 
-@pytest.mark.xfail(
-    reason="the gateway shuts the inherited socket down when it drains (see test_deploy_socket_handover.py)",
-    strict=False,
-)
 def test_restarted_service_serves_on_the_same_socket(facts):
     assert facts["after_stop_reactivated"] == "Status: 200 OK"
     assert facts["after_service_restart"] == "Status: 200 OK"
