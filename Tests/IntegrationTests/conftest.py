@@ -59,6 +59,16 @@ def sink():
 
 
 @pytest.fixture(scope="session")
+def short_keepalive_mock():
+    """A second upstream that closes connections idle for 0.3 s (UP-04)."""
+    upstream = MockUpstream(keepalive_timeout=0.3).start()
+    try:
+        yield upstream
+    finally:
+        upstream.stop()
+
+
+@pytest.fixture(scope="session")
 def closed_port():
     port = ClosedPort()
     try:
@@ -131,6 +141,7 @@ class StackFactory:
         extra_args: list[str] | None = None,
         listen: str = "unix",
         start: bool = True,
+        nginx_extra: str = "",
     ) -> Stack:
         workdir = self.workdir()
         stack = Stack(
@@ -142,6 +153,7 @@ class StackFactory:
             threads=threads,
             extra_args=extra_args,
             listen=listen,
+            nginx_extra=nginx_extra,
         )
         self._stacks.append(stack)
         LEAKS.watch(*stack.log_files())
