@@ -20,12 +20,17 @@ struct UpstreamRelay {
         case clientGone(status: Int?)
     }
 
-    func run(_ request: UpstreamRequest, requestID: String, writer: any ResponseWriter) -> Outcome {
+    /// - Parameter redactor: masks the configured secrets in the answer (SEC-04).
+    func run(
+        _ request: UpstreamRequest, requestID: String, redactor: SecretRedactor = SecretRedactor(secrets: []),
+        writer: any ResponseWriter
+    ) -> Outcome {
         let channel = ResponseChannel(bufferLimit: bufferLimit)
         let call = client.start(request, into: channel)
         let idleLimit = Duration.milliseconds(Int64(request.timeout * 1000))
         var status: Int?
         var streaming = false
+        var body = SecretRedactor.Stream(redactor)
 
         func fail(_ error: GatewayError) -> Outcome {
             call.cancel()
@@ -61,12 +66,13 @@ struct UpstreamRelay {
                 }
                 status = upstreamStatus
                 streaming = filtered.streaming
-                guard writer.writeHead(status: upstreamStatus, headers: filtered.headers) else {
+                guard writer.writeHead(status: upstreamStatus, headers: redactor.redact(filtered.headers)) else {
                     call.cancel()
                     return .clientGone(status: status)
                 }
             case .body(let data):
-                guard writer.writeBody(data, flush: streaming) else {
+                let visible = body.feed(data)
+                guard visible.isEmpty || writer.writeBody(visible, flush: streaming) else {
                     call.cancel()
                     return .clientGone(status: status)
                 }
@@ -74,6 +80,8 @@ struct UpstreamRelay {
                 guard let status else {
                     return fail(GatewayError(status: 502, message: "Upstream closed the connection without a response."))
                 }
+                let rest = body.finish()
+                guard rest.isEmpty || writer.writeBody(rest, flush: true) else { return .clientGone(status: status) }
                 return .completed(status: status)
             case .end(.some(let failure)):
                 if status != nil {

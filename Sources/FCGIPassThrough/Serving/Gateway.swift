@@ -10,12 +10,14 @@ public final class Gateway: RequestHandler, @unchecked Sendable {
         let router: Router
         let authenticator: Authenticator
         let rewriter: RequestRewriter
+        let redactor: SecretRedactor
 
         init(config: GatewayConfig) {
             self.config = config
             self.router = Router(endpoints: config.endpoints)
             self.authenticator = Authenticator(config: config)
             self.rewriter = RequestRewriter(config: config)
+            self.redactor = SecretRedactor(secrets: config.secrets)
         }
     }
 
@@ -81,6 +83,6 @@ public final class Gateway: RequestHandler, @unchecked Sendable {
         servedBy = .endpoint(endpoint)
         if let denied = state.authenticator.check(request.headers, for: endpoint) { throw denied }
         let upstream = try state.rewriter.rewrite(request, endpoint: endpoint, subpath: subpath)
-        return relay.run(upstream, requestID: requestID, writer: writer)
+        return relay.run(upstream, requestID: requestID, redactor: state.redactor, writer: writer)
     }
 }
