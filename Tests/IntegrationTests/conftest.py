@@ -1,8 +1,9 @@
 """Fixtures: one mock upstream per session, stacks (nginx + gateways) per module.
 
 Every test gets a fresh view of the mock's records, a SIGALRM deadline and, at
-teardown, a scan of logs, client responses and upstream requests for the canary
-secrets.
+teardown, a scan for the canary secrets (harness/leaks.py) of everything that left
+the gateway: logs, client responses, upstream requests, and the attacker stand-in
+(the sink), which must not have received a single connection.
 """
 
 from __future__ import annotations
@@ -120,7 +121,7 @@ class StackFactory:
         return re.sub(r"\{(\w+)\}", lambda m: values.get(m.group(1), m.group(0)), template)
 
     def env(self, extra: dict[str, str] | None = None, master_key_env: bool = True) -> dict[str, str]:
-        env = {"COHERE_API_KEY": self.canaries.upstream_key}
+        env = {"COHERE_API_KEY": self.canaries.upstream_key, "SECOND_API_KEY": self.canaries.second_key}
         if master_key_env:
             env["LITELLM_MASTER_KEY"] = self.canaries.master_key
         env.update(extra or {})
@@ -228,7 +229,7 @@ def _test_guard(request, mock, sink, canaries):
     finally:
         signal.alarm(0)
         signal.signal(signal.SIGALRM, previous)
-    leaks = LEAKS.scan(canaries, transcript_snapshot(), mock.requests)
+    leaks = LEAKS.scan(canaries, transcript_snapshot(), mock.requests, sink.connections)
     assert not leaks, "secret leaked: " + "; ".join(leaks)
 
 
