@@ -46,6 +46,19 @@ final class SessionDelegate: NSObject, URLSessionDataDelegate, @unchecked Sendab
         completionHandler(nil)
     }
 
+    // libcurl silently replays a request on a fresh connection when a kept-alive one dies
+    // before any response byte arrives, even a POST the upstream may already have read and
+    // acted on (UP-03: a billable call made twice). The replay needs the body again, which
+    // FoundationNetworking asks the task's delegate for: refuse, and fail the request.
+    func urlSession(
+        _ session: URLSession, task: URLSessionTask, needNewBodyStream completionHandler: @escaping (InputStream?) -> Void
+    ) {
+        channel(for: task)?.finish(.unreachable("upstream closed the connection"))
+        completionHandler(nil)
+        // Called on the session's work queue, which cancel() waits for: cancel from elsewhere.
+        DispatchQueue.global().async { task.cancel() }
+    }
+
     func urlSession(_ session: URLSession, task: URLSessionTask, didCompleteWithError error: Error?) {
         let channel = channels.withLock { $0.removeValue(forKey: task.taskIdentifier) }
         channel?.finish(error.map(Self.failure(for:)))
