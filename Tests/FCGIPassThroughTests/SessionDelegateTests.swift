@@ -20,6 +20,24 @@ import Testing
         delegate.register(task, channel)
     }
 
+    func respond(_ status: Int) -> URLSession.ResponseDisposition? {
+        let response = HTTPURLResponse(url: URL(string: "http://127.0.0.1:9/x")!, statusCode: status, httpVersion: nil, headerFields: [:])!
+        nonisolated(unsafe) var disposition: URLSession.ResponseDisposition?
+        delegate.urlSession(session, dataTask: task, didReceive: response) { disposition = $0 }
+        return disposition
+    }
+
+    /// Regression (UP-07): a 103 Early Hints became the status the client got.
+    @Test func anInterimResponseIsNotTakenForTheAnswer() {
+        #expect(respond(103) == .allow)
+        #expect(channel.next(timeout: .zero) == nil)
+        #expect(respond(200) == .allow)
+        guard case .head(200, _) = channel.next(timeout: .zero) else {
+            Issue.record("the final head was not delivered")
+            return
+        }
+    }
+
     /// Regression (UP-03): libcurl replayed a request on a fresh connection when a kept-alive
     /// one died before any answer, so the upstream could act on it twice.
     @Test func aReplayIsRefusedAndTheRequestFails() {

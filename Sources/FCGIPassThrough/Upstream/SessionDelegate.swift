@@ -25,6 +25,13 @@ final class SessionDelegate: NSObject, URLSessionDataDelegate, @unchecked Sendab
             completionHandler(.cancel)
             return
         }
+        // An interim answer (103 Early Hints): FoundationNetworking reports it like a final
+        // one, then reports the final one. FastCGI cannot carry it; relayed, its status
+        // would replace the real one (UP-07).
+        if (100..<200).contains(http.statusCode) {
+            completionHandler(.allow)
+            return
+        }
         channel.receiveHead(status: http.statusCode, headers: Self.headers(of: http))
         completionHandler(.allow)
     }
