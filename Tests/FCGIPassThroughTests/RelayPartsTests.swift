@@ -47,6 +47,13 @@ import Testing
         #expect(result.headers.count == 2 + 1)  // X-Ok, call id, X-Accel-Buffering
     }
 
+    /// Regression: `Trailers` (an RFC 2616 typo, not a hop-by-hop field) was dropped.
+    @Test func trailersFieldIsRelayed() throws {
+        let result = try ResponseHeaderFilter.filter(HTTPHeaders([("Trailers", "not-special"), ("Trailer", "X-T")]), requestID: "id")
+        #expect(result.headers["Trailers"] == "not-special")
+        #expect(result.headers["Trailer"] == nil)
+    }
+
     @Test func tooManyFieldsIsRefused() {
         let many = HTTPHeaders((0..<101).map { ("X-H\($0)", "v") })
         #expect(throws: ResponseHeaderFilter.Failure.self) { try ResponseHeaderFilter.filter(many, requestID: "id") }

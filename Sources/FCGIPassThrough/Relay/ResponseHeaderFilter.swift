@@ -2,9 +2,11 @@
 enum ResponseHeaderFilter {
     /// Hop-by-hop headers (RFC 9110 §7.6.1) plus the ones that would let an upstream
     /// steer nginx (`Status`, `X-Accel-*`) or duplicate what nginx sets (`Server`, `Date`).
+    /// Not `Trailers`: that name is an RFC 2616 typo for `Trailer`, an ordinary field
+    /// (RFC 2616 errata 4522; Go's ReverseProxy relays it too).
     static let dropped: Set<String> = [
         "connection", "keep-alive", "proxy-connection", "proxy-authenticate", "proxy-authorization",
-        "te", "trailer", "trailers", "transfer-encoding", "upgrade", "server", "date", "status",
+        "te", "trailer", "transfer-encoding", "upgrade", "server", "date", "status",
     ]
 
     /// Limits on what goes into the FastCGI header block: nginx fails the whole
@@ -50,4 +52,5 @@ enum ResponseHeaderFilter {
         }
         return Result(headers: headers, streaming: streaming)
     }
+
 }
