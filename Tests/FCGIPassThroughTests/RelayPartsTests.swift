@@ -54,6 +54,12 @@ import Testing
         #expect(result.headers["Trailer"] == nil)
     }
 
+    /// Regression: a single header line of any length reached nginx (HDR-02).
+    @Test func oneOverlongFieldLineIsRefused() {
+        let long = HTTPHeaders([("X-Long", String(repeating: "v", count: ResponseHeaderFilter.maxFieldBytes))])
+        #expect(throws: ResponseHeaderFilter.Failure.tooLarge) { try ResponseHeaderFilter.filter(long, requestID: "id") }
+    }
+
     @Test func tooManyFieldsIsRefused() {
         let many = HTTPHeaders((0..<101).map { ("X-H\($0)", "v") })
         #expect(throws: ResponseHeaderFilter.Failure.self) { try ResponseHeaderFilter.filter(many, requestID: "id") }

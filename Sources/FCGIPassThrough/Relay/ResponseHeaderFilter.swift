@@ -14,6 +14,9 @@ enum ResponseHeaderFilter {
     /// in the snippet), so the gateway answers 502 itself well before that.
     static let maxTotalBytes = 24 * 1024
     static let maxFields = 100
+    /// One field line: the limit most HTTP servers and clients apply (Apache's
+    /// LimitRequestFieldSize, nginx's 8k header buffers); a longer one is broken or hostile.
+    static let maxFieldBytes = 8 * 1024
 
     struct Result {
         var headers: HTTPHeaders
@@ -39,8 +42,10 @@ enum ResponseHeaderFilter {
             if decoded && (name == "content-encoding" || name == "content-length") { continue }
             if name == "x-litellm-call-id" { continue }
             guard HTTPSyntax.isToken(field.name), !HTTPSyntax.hasControlCharacter(field.value) else { continue }
+            let line = field.name.utf8.count + field.value.utf8.count + 4
+            guard line <= maxFieldBytes else { throw .tooLarge }
             headers.append(field.name, field.value)
-            total += field.name.utf8.count + field.value.utf8.count + 4
+            total += line
         }
         guard total <= maxTotalBytes, headers.count <= maxFields else { throw .tooLarge }
         headers.append("x-litellm-call-id", requestID)
