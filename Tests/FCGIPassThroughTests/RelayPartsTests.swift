@@ -60,6 +60,18 @@ import Testing
         #expect(throws: ResponseHeaderFilter.Failure.tooLarge) { try ResponseHeaderFilter.filter(long, requestID: "id") }
     }
 
+    /// Regression: two different Content-Length values were relayed as one (RFC 9112 §6.3).
+    @Test func conflictingContentLengthsAreRefused() throws {
+        #expect(throws: ResponseHeaderFilter.Failure.invalidContentLength) {
+            try ResponseHeaderFilter.filter(HTTPHeaders([("Content-Length", "2, 40")]), requestID: "id")
+        }
+        #expect(throws: ResponseHeaderFilter.Failure.invalidContentLength) {
+            try ResponseHeaderFilter.filter(HTTPHeaders([("Content-Length", "+4")]), requestID: "id")
+        }
+        let same = try ResponseHeaderFilter.filter(HTTPHeaders([("Content-Length", "7, 7")]), requestID: "id")
+        #expect(same.headers["Content-Length"] == "7, 7")
+    }
+
     @Test func tooManyFieldsIsRefused() {
         let many = HTTPHeaders((0..<101).map { ("X-H\($0)", "v") })
         #expect(throws: ResponseHeaderFilter.Failure.self) { try ResponseHeaderFilter.filter(many, requestID: "id") }

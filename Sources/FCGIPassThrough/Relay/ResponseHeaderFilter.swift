@@ -24,7 +24,11 @@ enum ResponseHeaderFilter {
         var streaming: Bool
     }
 
-    enum Failure: Error { case tooLarge }
+    enum Failure: Error {
+        case tooLarge
+        /// `Content-Length` is not one number (RFC 9112 §6.3: a proxy must answer 502).
+        case invalidContentLength
+    }
 
     /// - Parameter decoded: the transport decoded a `Content-Encoding`, so the upstream's
     ///   `Content-Encoding` and `Content-Length` no longer describe the body.
@@ -34,6 +38,8 @@ enum ResponseHeaderFilter {
                 .map { $0.trimmingCharacters(in: .whitespaces).asciiLowercased })
         // URLSession always decodes gzip/deflate/br and leaves the original headers.
         let decoded = upstream.contains("content-encoding")
+        // FoundationNetworking joins repeated fields with ", ": `2, 40` is two lengths.
+        if !decoded, let length = upstream["content-length"], !isValidContentLength(length) { throw .invalidContentLength }
         var headers = HTTPHeaders()
         var total = 0
         for field in upstream {
@@ -58,4 +64,11 @@ enum ResponseHeaderFilter {
         return Result(headers: headers, streaming: streaming)
     }
 
+    /// Digits, or a list of identical digit strings (a repeated but consistent field,
+    /// which RFC 9112 §6.3 lets a recipient accept).
+    static func isValidContentLength(_ value: String) -> Bool {
+        let values = Set(value.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) })
+        guard values.count == 1, let only = values.first else { return false }
+        return !only.isEmpty && only.utf8.allSatisfy { $0 >= 0x30 && $0 <= 0x39 }
+    }
 }

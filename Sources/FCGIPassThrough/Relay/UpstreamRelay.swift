@@ -62,7 +62,12 @@ struct UpstreamRelay {
                 do {
                     filtered = try ResponseHeaderFilter.filter(upstreamHeaders, requestID: requestID)
                 } catch {
-                    return fail(GatewayError(status: 502, message: "Upstream sent a response header block that is too large."))
+                    let message =
+                        switch error {
+                        case .tooLarge: "Upstream sent a response header block that is too large."
+                        case .invalidContentLength: "Upstream sent an invalid Content-Length."
+                        }
+                    return fail(GatewayError(status: 502, message: message))
                 }
                 status = upstreamStatus
                 streaming = filtered.streaming
