@@ -102,6 +102,17 @@ import Testing
         guard case .end(.cancelled) = channel.next(timeout: .zero) else { Issue.record("end"); return }
     }
 
+    /// Regression (cancel storm): every chunk after the bound asked for a cancel again, and
+    /// each cancel waits for the session's work queue, so the transport's callbacks piled up.
+    @Test func cancelIsRequestedOnceThenLaterDataIsDroppedCheaply() {
+        let channel = ResponseChannel(bufferLimit: 4)
+        channel.receiveHead(status: 200, headers: HTTPHeaders())
+        #expect(channel.receiveBody(Data("abcd".utf8)))
+        #expect(!channel.receiveBody(Data("e".utf8)))
+        #expect(channel.receiveBody(Data("f".utf8)))
+        #expect(channel.didOverflow)
+    }
+
     @Test func waitsNoLongerThanTheTimeout() {
         let channel = ResponseChannel()
         let started = ContinuousClock.now
