@@ -82,7 +82,8 @@ public final class Gateway: RequestHandler, @unchecked Sendable {
         guard case .endpoint(let endpoint, let subpath) = match else { throw match.error ?? .noRoute }
         servedBy = .endpoint(endpoint)
         if let denied = state.authenticator.check(request.headers, for: endpoint) { throw denied }
-        let upstream = try state.rewriter.rewrite(request, endpoint: endpoint, subpath: subpath)
+        // Only now is the body worth reading: a refused one is discarded unread (AUTH-05).
+        let upstream = try state.rewriter.rewrite(request.loadingBody(), endpoint: endpoint, subpath: subpath)
         return relay.run(upstream, requestID: requestID, redactor: state.redactor, writer: writer)
     }
 }
