@@ -89,7 +89,8 @@ def test_sigterm_during_20_streams_completes_them_while_the_other_instance_takes
         for exchange in exchanges:
             exchange.read_head()
         draining.signal(signal.SIGTERM)
-        time.sleep(0.2)  # the stop is being handled; meanwhile new requests arrive
+        # Once the supervisor has shut the socket, every new request must go elsewhere.
+        wait_until(lambda: "stopping: workers drain" in draining.log_text(), 10, "the supervisor to stop accepting")
         for i in range(10):
             marker = f"during-drain-{i}"
             assert stack.request("GET", f"/echo?m={marker}", key).status == 200

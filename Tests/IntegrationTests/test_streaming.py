@@ -55,7 +55,7 @@ def assert_incremental(events, sent_at, interval):
         if k + 1 < len(sent_at):
             assert arrived < sent_at[k + 1], f"event {k} was held until event {k + 1} was sent"
     gaps = [b[0] - a[0] for a, b in zip(events, events[1:])]
-    assert all(abs(gap - interval) < 0.1 for gap in gaps), f"inter-arrival gaps {gaps} vs interval {interval}"
+    assert all(abs(gap - interval) < EVENT_LATENCY for gap in gaps), f"inter-arrival gaps {gaps} vs interval {interval}"
 
 
 def assert_abrupt(resp):

@@ -42,11 +42,15 @@ public final class ResponseChannel: @unchecked Sendable {
         condition.unlock()
     }
 
-    /// - Returns: false when the bound is exceeded; the caller must cancel the transfer.
+    /// - Returns: false when the bound is first exceeded; the caller must cancel the
+    ///   transfer. Later data is dropped and answered true: the transport keeps delivering
+    ///   what it already read until the cancel lands (FoundationNetworking cannot pause),
+    ///   and each of those callbacks must stay cheap or they pile up in its queue.
     @discardableResult
     public func receiveBody(_ data: Data) -> Bool {
         condition.lock()
         defer { condition.unlock() }
+        if overflowed { return true }
         lastProgress = .now
         guard pending.count + data.count <= bufferLimit else {
             overflowed = true

@@ -8,6 +8,7 @@ import socket
 import subprocess
 from pathlib import Path
 
+from .leaks import record_output
 from .ports import accepts_tcp, accepts_unix, free_port
 from .waiting import wait_until
 
@@ -36,7 +37,7 @@ def base_env(workdir: Path, extra: dict[str, str] | None = None) -> dict[str, st
 
 def run_cli(binary: Path, args: list[str], env: dict[str, str], timeout: float = 15) -> subprocess.CompletedProcess:
     """Runs the binary to completion (e.g. `-t`), capturing stdout and stderr as text."""
-    return subprocess.run(
+    result = subprocess.run(
         [str(binary), *args],
         stdin=subprocess.DEVNULL,
         capture_output=True,
@@ -44,6 +45,9 @@ def run_cli(binary: Path, args: list[str], env: dict[str, str], timeout: float =
         env=env,
         timeout=timeout,
     )
+    # What the gateway printed left it too: the secret scan reads it.
+    record_output(f"output of {' '.join(args[:3])}", result.stdout + result.stderr)
+    return result
 
 
 class GatewayProcess:
