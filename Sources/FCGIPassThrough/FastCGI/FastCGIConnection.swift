@@ -62,6 +62,11 @@ final class FastCGIConnection: ResponseWriter, RequestBodySource, @unchecked Sen
             }
             buffer.withUnsafeBytes { body.append(contentsOf: $0.prefix(Int(count))) }
         }
+        // The stream stopped without its closing empty STDIN record (connection lost):
+        // half a body must never be forwarded as if it were whole.
+        guard FCGX_GetError(request.pointee.in) == 0 else {
+            throw GatewayError.badRequest("Request body ended early.")
+        }
         return body
     }
 
@@ -110,13 +115,11 @@ final class FastCGIConnection: ResponseWriter, RequestBodySource, @unchecked Sen
 
     func clientHasGone() -> Bool {
         guard !broken else { return true }
-        // nginx closes the FastCGI connection when its client goes away (keep_conn off);
-        // the request body was read completely, so anything readable now is that EOF.
+        // nginx closes the FastCGI connection when its client goes away (keep_conn off).
+        // The body was read completely, so anything readable now is that end, or a record
+        // nginx never sends mid-request (FCGI_ABORT_REQUEST): the request is over either way.
         var pfd = pollfd(fd: request.pointee.ipcFd, events: Int16(POLLIN) | pollReadHangUp, revents: 0)
-        guard poll(&pfd, 1, 0) > 0 else { return false }
-        if pfd.revents & (pollReadHangUp | Int16(POLLHUP) | Int16(POLLERR)) != 0 { return true }
-        var byte: UInt8 = 0
-        return recv(request.pointee.ipcFd, &byte, 1, Int32(MSG_PEEK) | Int32(MSG_DONTWAIT)) == 0
+        return poll(&pfd, 1, 0) > 0
     }
 
     private func put(_ data: Data) -> Bool {
