@@ -6,8 +6,10 @@
 SHELL := /bin/bash
 SWIFT_BUILD_FLAGS ?=
 INSTANCES ?= 2
+FUZZ_SECONDS ?= 600
+FUZZ_SMOKE_SECONDS ?= 30
 
-.PHONY: run demo test unit integration build release deps lint clean install
+.PHONY: run demo test unit integration build release deps lint clean install fuzz fuzz-smoke test-sanitize
 
 deps:
 	@scripts/install-deps.sh
@@ -29,6 +31,7 @@ demo: release
 
 test: build lint
 	swift test $(SWIFT_BUILD_FLAGS) 2>&1 | tail -n 40; test $${PIPESTATUS[0]} -eq 0
+	$(MAKE) --no-print-directory fuzz-smoke
 	GATEWAY_BIN=$$(swift build $(SWIFT_BUILD_FLAGS) --show-bin-path)/fcgi-pass-through \
 	  python3 -m pytest Tests/IntegrationTests -q -p no:cacheprovider
 
@@ -40,11 +43,22 @@ integration: build
 	  python3 -m pytest Tests/IntegrationTests -q -p no:cacheprovider
 
 lint:
-	swift format lint --recursive --strict Sources Tests Package.swift
+	swift format lint --recursive --strict Sources Tests Package.swift Fuzz/Sources Fuzz/Package.swift
+
+# libFuzzer targets in Fuzz/ (config loader, request path); see scripts/fuzz.sh.
+fuzz: deps
+	scripts/fuzz.sh $(FUZZ_SECONDS)
+
+fuzz-smoke: deps
+	scripts/fuzz.sh $(FUZZ_SMOKE_SECONDS)
+
+# Unit and integration tests against ASan (.build-asan) and TSan (.build-tsan) builds.
+test-sanitize: deps
+	scripts/test-sanitize.sh
 
 # Installs the release binary, systemd units, config and nginx snippet (DESTDIR, PREFIX: see deploy/README.md).
 install: release
 	deploy/install.sh
 
 clean:
-	rm -rf .build .run
+	rm -rf .build .build-fuzz .build-asan .build-tsan .run

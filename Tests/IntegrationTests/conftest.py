@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from harness.assertions import bearer
-from harness.gateway import base_env, configured_binary
+from harness.gateway import base_env, configured_binary, sanitizer_report
 from harness.http_client import clear_transcript, transcript_snapshot
 from harness.leaks import Canaries, LeakWatch
 from harness.mock_upstream import MockUpstream, TcpSink
@@ -168,8 +168,11 @@ class StackFactory:
     def close(self) -> None:
         for stack in self._stacks:
             stack.close()
+        # Reports printed at exit (leaks) or by a gateway that crashed; read before the logs go.
+        failures = [failure for stack in self._stacks for g in stack.gateways if (failure := g.failure())]
         for path in self._dirs:
             shutil.rmtree(path, ignore_errors=True)
+        assert not failures, "\n".join(failures)
 
 
 @pytest.fixture(scope="module")
@@ -231,6 +234,8 @@ def _test_guard(request, mock, sink, canaries):
         signal.signal(signal.SIGALRM, previous)
     leaks = LEAKS.scan(canaries, transcript_snapshot(), mock.requests, sink.connections)
     assert not leaks, "secret leaked: " + "; ".join(leaks)
+    reports = [f"{path.name}: {report}" for path, text in LEAKS.new_logs().items() if (report := sanitizer_report(text))]
+    assert not reports, "sanitizer report:\n" + "\n".join(reports)
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -1,11 +1,13 @@
 import Foundation
 
 /// The FastCGI params of one request, read from libfcgi's `envp` array.
-struct FastCGIParams {
+///
+/// Public so that the fuzz targets in `Fuzz/` can feed it hostile params directly.
+public struct FastCGIParams {
     /// Every `NAME=value` pair in the order nginx sent them, duplicates included.
-    let pairs: [(name: String, value: String)]
+    public let pairs: [(name: String, value: String)]
 
-    init(envp: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) {
+    public init(envp: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) {
         var pairs: [(String, String)] = []
         var cursor = envp
         while let entry = cursor?.pointee {
@@ -18,14 +20,14 @@ struct FastCGIParams {
         self.pairs = pairs
     }
 
-    init(pairs: [(name: String, value: String)]) { self.pairs = pairs }
+    public init(pairs: [(name: String, value: String)]) { self.pairs = pairs }
 
-    func first(_ name: String) -> String? { pairs.first { $0.name == name }?.value }
+    public func first(_ name: String) -> String? { pairs.first { $0.name == name }?.value }
 
     /// `CONTENT_LENGTH`, empty on GET (DESIGN.md).
-    var contentLength: Int? { first("CONTENT_LENGTH").flatMap { Int($0) } }
+    public var contentLength: Int? { first("CONTENT_LENGTH").flatMap { Int($0) } }
 
-    func gatewayRequest() -> GatewayRequest {
+    public func gatewayRequest() -> GatewayRequest {
         var headers = HTTPHeaders()
         for (name, value) in pairs where name.hasPrefix("HTTP_") {
             switch name {

@@ -24,7 +24,7 @@ public final class FastCGIServer: @unchecked Sendable {
     private let inertListenFD: Int32
     private let finished = DispatchGroup()
     private let idleThreads: DispatchSemaphore
-    private let handOff = Mutex<[Int32]>([])
+    private let handOff = Locked<[Int32]>([])
     private let handOffReady = DispatchSemaphore(value: 0)
     private let accepted = Atomic<Int>(0)
     private let maxRequests: Int?

@@ -40,9 +40,11 @@ struct HeaderPolicy: Sendable {
         let connectionNamed = Self.connectionTokens(client)
         let endpointKeyHeaders = [keyHeaderName, endpoint.userKeyHeader?.asciiLowercased].compactMap { $0 }
         // SPEC §3: on an endpoint that authenticates, no header that can carry the gateway
-        // key leaves; configured names are dropped from the client side anyway.
-        let stripped: Set<String> =
-            masterKey != nil && endpoint.auth ? Self.credentials.union(endpointKeyHeaders) : []
+        // key leaves; configured names are dropped from the client side anyway. The
+        // endpoint's `litellm_user_api_key` header exists only to carry the gateway key and
+        // is never sent upstream (SPEC §1), with or without a master key.
+        var stripped: Set<String> = masterKey != nil && endpoint.auth ? Self.credentials.union(endpointKeyHeaders) : []
+        if let userKeyHeader = endpoint.userKeyHeader { stripped.insert(userKeyHeader.asciiLowercased) }
 
         var derived: [(field: HTTPHeaders.Field, passed: Bool)] = []
         for field in client {

@@ -1,5 +1,4 @@
 import Foundation
-import Synchronization
 
 /// Writes one line per event to stderr, as text or JSON lines.
 ///
@@ -22,7 +21,7 @@ public final class Logger: Sendable {
     public let format: Format
     /// Names the process in every line when several share one stderr (`supervisor`, `worker-2`).
     public let process: String?
-    private let lock = Mutex(())
+    private let lock = Locked(())
 
     public init(level: Level = .info, format: Format = .text, process: String? = nil) {
         self.level = level

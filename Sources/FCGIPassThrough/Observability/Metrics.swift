@@ -22,12 +22,12 @@ public final class Metrics: Sendable {
         var bytesOut: Int
     }
 
-    private let live = Mutex(MetricCounters())
+    private let live = Locked(MetricCounters())
     private let inFlight = Atomic<Int>(0)
     private let started = Date()
     private let shared: (region: MetricsRegion, slot: Int)?
     /// A slot has one writer at a time (the sequence lock assumes it).
-    private let publishing = Mutex(())
+    private let publishing = Locked(())
 
     /// - Parameter shared: the region and this worker's slot; its previous snapshot
     ///   (a recycled predecessor's) is the starting point.

@@ -23,7 +23,7 @@ public final class Gateway: RequestHandler, @unchecked Sendable {
 
     public static let version = "0.1.0"
 
-    private let state: Mutex<State>
+    private let state: Locked<State>
     private let relay: UpstreamRelay
     let logger: Logger
     let metrics: Metrics
@@ -33,7 +33,7 @@ public final class Gateway: RequestHandler, @unchecked Sendable {
         config: GatewayConfig, client: any UpstreamClient, logger: Logger, metrics: Metrics = Metrics(), bufferLimit: Int = 8 << 20
     ) {
         self.metrics = metrics
-        self.state = Mutex(State(config: config))
+        self.state = Locked(State(config: config))
         self.relay = UpstreamRelay(client: client, bufferLimit: bufferLimit, pollInterval: .milliseconds(100))
         self.logger = logger
     }

@@ -1,5 +1,4 @@
 import Foundation
-import Synchronization
 
 #if canImport(FoundationNetworking)
     import FoundationNetworking
@@ -7,7 +6,7 @@ import Synchronization
 
 /// Routes URLSession callbacks to each request's `ResponseChannel`.
 final class SessionDelegate: NSObject, URLSessionDataDelegate, @unchecked Sendable {
-    private let channels = Mutex<[Int: ResponseChannel]>([:])
+    private let channels = Locked<[Int: ResponseChannel]>([:])
 
     func register(_ task: URLSessionTask, _ channel: ResponseChannel) {
         channels.withLock { $0[task.taskIdentifier] = channel }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -19,6 +20,17 @@ EXIT_OK = 0
 EXIT_USAGE = 64
 EXIT_CONFIG = 78
 
+# Passed on to the gateway: the sanitizer builds (make test-sanitize) read their options here.
+PASSED_THROUGH = ("LD_LIBRARY_PATH", "ASAN_OPTIONS", "LSAN_OPTIONS", "TSAN_OPTIONS", "SWIFT_BACKTRACE")
+SANITIZER_REPORT = re.compile(r"^.*(ERROR: (Address|Leak)Sanitizer|WARNING: ThreadSanitizer|ThreadSanitizer: ).*$", re.M)
+CRASH_SIGNALS = {signal.SIGSEGV, signal.SIGABRT, signal.SIGBUS, signal.SIGILL, signal.SIGTRAP, signal.SIGFPE}
+
+
+def sanitizer_report(text: str) -> str | None:
+    """The first sanitizer report in a log, from its headline on, or None."""
+    match = SANITIZER_REPORT.search(text)
+    return text[match.start() : match.start() + 6000] if match else None
+
 
 def configured_binary() -> tuple[Path, bool]:
     """The binary under test and whether it was named explicitly (env GATEWAY_BIN)."""
@@ -29,8 +41,7 @@ def configured_binary() -> tuple[Path, bool]:
 def base_env(workdir: Path, extra: dict[str, str] | None = None) -> dict[str, str]:
     """A clean environment: no inherited secrets, proxies or master key."""
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(workdir), "LANG": "C.UTF-8"}
-    if "LD_LIBRARY_PATH" in os.environ:
-        env["LD_LIBRARY_PATH"] = os.environ["LD_LIBRARY_PATH"]
+    env.update({name: os.environ[name] for name in PASSED_THROUGH if name in os.environ})
     env.update(extra or {})
     return env
 
@@ -47,6 +58,8 @@ def run_cli(binary: Path, args: list[str], env: dict[str, str], timeout: float =
     )
     # What the gateway printed left it too: the secret scan reads it.
     record_output(f"output of {' '.join(args[:3])}", result.stdout + result.stderr)
+    report = sanitizer_report(result.stderr)
+    assert report is None, f"sanitizer report from {binary.name} {' '.join(args)}:\n{report}"
     return result
 
 
@@ -154,6 +167,16 @@ class GatewayProcess:
         if self.proc is not None and self.proc.poll() is None:
             os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait(timeout=5)
+
+    def failure(self) -> str | None:
+        """After it stopped: a sanitizer report in its log, or a crash signal it died of."""
+        report = sanitizer_report(self.log_text())
+        if report:
+            return f"gateway {self.name}: {report}"
+        code = self.proc.returncode if self.proc is not None else None
+        if code is not None and code < 0 and -code in CRASH_SIGNALS:
+            return f"gateway {self.name} died of {signal.Signals(-code).name}:\n{self.log_text()[-4000:]}"
+        return None
 
     def log_text(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""

@@ -1,0 +1,22 @@
+import Testing
+
+@testable import FCGIPassThrough
+
+/// One test per finding of the fuzz targets in `Fuzz/`, named after the bug. The input
+/// that found it is described in words; the test states the rule it broke.
+@Suite struct FuzzRegressionTests {
+    typealias E = TestSupport
+
+    /// fuzz-request: with `forward_headers` and no master key (or `auth: false`), the
+    /// client's `litellm_user_api_key` header was forwarded, though SPEC §1 says that
+    /// header is never sent upstream.
+    @Test(arguments: [nil, "sk-master"] as [String?])
+    func userKeyHeaderWasForwardedWhereNoAuthenticationApplied(masterKey: String?) throws {
+        for auth in [true, false] {
+            let endpoint = E.endpoint("/user", userKeyHeader: "x-user-key", forwardHeaders: true, auth: auth)
+            let request = E.request("/user/a", headers: [("x-user-key", "Bearer client-key"), ("x-ok", "1")])
+            let policy = HeaderPolicy(masterKey: masterKey, keyHeaderName: nil)
+            #expect(E.pairs(try policy.upstreamHeaders(for: request, endpoint: endpoint)) == ["x-ok: 1"])
+        }
+    }
+}
