@@ -7,7 +7,7 @@ SHELL := /bin/bash
 SWIFT_BUILD_FLAGS ?=
 INSTANCES ?= 2
 
-.PHONY: run demo test unit integration build release deps lint clean
+.PHONY: run demo test unit integration build release deps lint clean bench bench-sse bench-soak bench-deps
 
 deps:
 	@scripts/install-deps.sh
@@ -38,6 +38,14 @@ unit: build
 integration: build
 	GATEWAY_BIN=$$(swift build $(SWIFT_BUILD_FLAGS) --show-bin-path)/fcgi-pass-through \
 	  python3 -m pytest Tests/IntegrationTests -q -p no:cacheprovider
+
+# Benchmarks against nginx proxy_pass in the same run (bench/README.md). They report,
+# never fail on timing. Knobs: BENCH_ROUNDS, BENCH_SECONDS, ... (see bench/run.py).
+bench-deps:
+	@scripts/install-deps.sh wrk openssl
+
+bench: bench-deps release
+	python3 bench/run.py
 
 lint:
 	swift format lint --recursive --strict Sources Tests Package.swift
