@@ -47,6 +47,12 @@ bench-deps:
 bench: bench-deps release
 	python3 bench/run.py
 
+bench-sse: bench-deps release
+	python3 bench/sse_many.py
+
+bench-soak: bench-deps release
+	python3 bench/soak.py
+
 lint:
 	swift format lint --recursive --strict Sources Tests Package.swift
 

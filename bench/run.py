@@ -9,7 +9,7 @@ Timing never fails the command; errors (non-2xx, resets) are printed next to the
 Knobs (environment): BENCH_ROUNDS (5), BENCH_SECONDS per load run (5), BENCH_CONNECTIONS
 (32), BENCH_INSTANCES gateway instances (2), BENCH_THREADS per instance (64),
 BENCH_GATEWAY_ARGS extra gateway flags, BENCH_FRONT_WORKERS nginx workers (auto),
-BENCH_SSE_STREAMS per round (10), BENCH_LITELLM=1 adds LiteLLM Proxy, BENCH_KEEP=1 keeps
+BENCH_SSE_STREAMS per round (10), BENCH_ONLY (a subset of http,https,latency,sse), BENCH_LITELLM=1 adds LiteLLM Proxy, BENCH_KEEP=1 keeps
 the temporary directory, GATEWAY_BIN.
 """
 from __future__ import annotations
@@ -62,6 +62,7 @@ class Bench:
         self.connections = connections
         self.sse_streams = sse_streams
         self.errors: list[str] = []
+        self.scenarios = knob("BENCH_ONLY", "http,https,latency,sse").split(",")
 
     def target_pids(self, target: str) -> list[int]:
         if target == "gateway":
@@ -100,19 +101,25 @@ class Bench:
         out: dict[str, dict] = {t: {} for t in targets}
         c, s = self.connections, self.seconds
         for t, port in targets.items():
+            if "http" not in self.scenarios:
+                break
             r = self.load(t, port, "/v1/rerank", c, s)
             out[t].update(rps32=r["rps"], p50_32=r["p50_us"] / 1000, p99_32=r["p99_us"] / 1000,
                           cpu32=r["cpu_total"], cpu32_own=r["cpu_own"] if t != "baseline" else None,
                           conn32=r["conns"], rss=r["rss_mib"])
         for t, port in targets.items():
-            if https[t]:
+            if https[t] and "https" in self.scenarios:
                 r = self.load(t, port, "/tls/v1/rerank", c, s)
                 out[t].update(rps32s=r["rps"], p50_32s=r["p50_us"] / 1000, p99_32s=r["p99_us"] / 1000,
                               cpu32s=r["cpu_total"], conn32s=r["conns"])
         for t, port in targets.items():
+            if "latency" not in self.scenarios:
+                break
             r = self.load(t, port, "/v1/rerank", 1, s)
             out[t].update(p50_1=r["p50_us"] / 1000, p99_1=r["p99_us"] / 1000)
         for t, port in targets.items():
+            if "sse" not in self.scenarios:
+                break
             ttfe, gap, bad = self.sse(port)
             out[t].update(ttfe=ttfe, gap=gap)
             if bad:

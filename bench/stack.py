@@ -67,7 +67,7 @@ def accepts(address) -> bool:
 
 
 class Stack:
-    def __init__(self, workdir: Path, gateway_bin: Path, instances: int, threads: int, gateway_args: list[str],
+    def __init__(self, workdir: Path, gateway_bin: Path, instances: int, threads: int | None, gateway_args: list[str],
                  front_workers: str = "auto", ca_trust: str = "mount") -> None:
         self.dir = workdir
         self.gateway_bin = gateway_bin
@@ -81,6 +81,8 @@ class Stack:
         self.ports = {name: free_port() for name in ("up_http", "up_https", "up_status", "up_sse", "baseline", "gateway")}
         self.https_trusted = True
         self.litellm_port: int | None = None
+        self.litellm_setup = None  # set by litellm_target.prepare_litellm
+        self.litellm: subprocess.Popen | None = None
 
     # ---- lifecycle -------------------------------------------------------------------
 
@@ -90,6 +92,9 @@ class Stack:
         self._make_certificates()
         self._start_upstreams()
         self._start_gateways()
+        if self.litellm_setup:
+            self.litellm_setup()
+            wait_for(lambda: accepts(("127.0.0.1", self.litellm_port)), "LiteLLM", timeout=120)
         self._start_front()
 
     def stop(self) -> None:
@@ -205,8 +210,9 @@ events {{{{ worker_connections 8192; }}}}
         return path
 
     def _gateway_command(self, socket_path: Path) -> list[str]:
+        threads = ["--threads", str(self.threads)] if self.threads else []  # None: the gateway's default
         args = [str(self.gateway_bin), "--config", str(self.gateway_config()), "--socket", f"unix:{socket_path}",
-                "--threads", str(self.threads), *self.gateway_args]
+                *threads, *self.gateway_args]
         if self.ca_trust == "mount" and os.geteuid() == 0 and shutil.which("unshare"):
             # FoundationNetworking on Linux has no setting for a CA bundle (its
             # URLSessionCertificateAuthorityInfoFile variable is read on Android only) and
@@ -230,6 +236,9 @@ events {{{{ worker_connections 8192; }}}}
         for sock in self.sockets:
             wait_for(lambda: accepts(str(sock)), f"gateway socket {sock.name}")
 
+    def litellm_pids(self) -> list[int]:
+        return tree([self.litellm.pid]) if self.litellm else []
+
     def gateway_pids(self) -> list[int]:
         return tree([p.pid for p in self.gateway_procs])
 
@@ -247,7 +256,7 @@ events {{{{ worker_connections 8192; }}}}
         proxy_http_version 1.1;
         proxy_set_header Connection "";
         proxy_buffering off;
-        location / {{ proxy_pass http://127.0.0.1:{self.litellm_port}; }}
+        location / {{ proxy_pass http://127.0.0.1:{self.litellm_port}/bench/; }}
     }}"""
         self.front = self._start_nginx("front", self.front_workers, f"""
     keepalive_requests 100000000;
