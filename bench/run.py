@@ -9,6 +9,8 @@ Timing never fails the command; errors (non-2xx, resets) are printed next to the
 Knobs (environment): BENCH_ROUNDS (5), BENCH_SECONDS per load run (5), BENCH_CONNECTIONS
 (32), BENCH_INSTANCES gateway instances (2), BENCH_THREADS per instance (64),
 BENCH_GATEWAY_ARGS extra gateway flags, BENCH_FRONT_WORKERS nginx workers (auto),
+BENCH_BASELINE_KEEPALIVE=0 (nginx's default: a new upstream connection per request),
+BENCH_LIBCURL_DEFAULTS=1 (bench/libcurl_defaults.c: what two libcurl defaults cost URLSession),
 BENCH_SSE_STREAMS per round (10), BENCH_ONLY (a subset of http,https,latency,sse), BENCH_LITELLM=1 adds LiteLLM Proxy, BENCH_KEEP=1 keeps
 the temporary directory, GATEWAY_BIN.
 """
@@ -133,7 +135,8 @@ def main() -> int:
     gateway_bin = Path(knob("GATEWAY_BIN", str(REPO / ".build/release/fcgi-pass-through")))
     workdir = Path(tempfile.mkdtemp(prefix="fcgi-bench-"))
     stack = Stack(workdir, gateway_bin, instances, threads, shlex.split(knob("BENCH_GATEWAY_ARGS", "")),
-                  front_workers=knob("BENCH_FRONT_WORKERS", "auto"), ca_trust=knob("BENCH_CA_TRUST", "mount"))
+                  front_workers=knob("BENCH_FRONT_WORKERS", "auto"), ca_trust=knob("BENCH_CA_TRUST", "mount"),
+                  baseline_keepalive=knob("BENCH_BASELINE_KEEPALIVE", "1") != "0")
     if knob("BENCH_LITELLM", "") == "1":
         from litellm_target import prepare_litellm
         prepare_litellm(stack)

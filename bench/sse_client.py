@@ -7,7 +7,7 @@ everything between (proxies, sockets, the client's own event loop).
 from __future__ import annotations
 
 import asyncio
-import json
+import re
 import time
 from dataclasses import dataclass, field
 
@@ -50,18 +50,54 @@ async def _read(host: str, port: int, path: str, key: str, result: StreamResult)
         result.status = int(lines[0].split(" ")[1])
         chunked = any(l.lower().startswith("transfer-encoding:") and "chunked" in l.lower() for l in lines[1:])
         events = _EventParser(sent, result)
-        if chunked:
-            while True:
-                size = int((await reader.readuntil(b"\r\n")).split(b";")[0], 16)
-                if size == 0:
-                    break
-                data = await reader.readexactly(size + 2)
-                events.feed(data[:-2])
-        else:
-            while data := await reader.read(65536):
+        dechunk = _Dechunker() if chunked else None
+        # Bulk reads: with a thousand streams the client's own cost must stay small.
+        while data := await reader.read(65536):
+            if dechunk is None:
                 events.feed(data)
+                continue
+            payload, finished = dechunk.feed(data)
+            events.feed(payload)
+            if finished:
+                break
     finally:
         writer.close()
+
+
+class _Dechunker:
+    """HTTP/1.1 chunked transfer coding, fed whatever the socket returned."""
+
+    def __init__(self) -> None:
+        self.buffer = b""
+        self.remaining = 0  # bytes of the current chunk still to come, then its CRLF
+
+    def feed(self, data: bytes) -> tuple[bytes, bool]:
+        self.buffer += data
+        out = []
+        while True:
+            if self.remaining:
+                take = self.buffer[: self.remaining]
+                out.append(take)
+                self.buffer = self.buffer[len(take):]
+                self.remaining -= len(take)
+                if self.remaining:
+                    return b"".join(out), False
+                self.skip_crlf = True
+            if getattr(self, "skip_crlf", False):
+                if len(self.buffer) < 2:
+                    return b"".join(out), False
+                self.buffer, self.skip_crlf = self.buffer[2:], False
+            end = self.buffer.find(b"\r\n")
+            if end < 0:
+                return b"".join(out), False
+            size = int(self.buffer[:end].split(b";")[0], 16)
+            self.buffer = self.buffer[end + 2 :]
+            if size == 0:
+                return b"".join(out), True
+            self.remaining = size
+
+
+_EVENT = re.compile(rb'^data: \{"seq":(\d+),"t":(\d+)\}$', re.M)
 
 
 class _EventParser:
@@ -75,22 +111,22 @@ class _EventParser:
     def feed(self, data: bytes) -> None:
         now = time.monotonic_ns()
         self.buffer += data
-        while (end := self.buffer.find(b"\n\n")) >= 0:
-            block, self.buffer = self.buffer[:end], self.buffer[end + 2 :]
-            for line in block.split(b"\n"):
-                if line.startswith(b"data: "):
-                    self._event(json.loads(line[6:]), now)
+        end = self.buffer.rfind(b"\n\n")
+        if end < 0:
+            return
+        complete, self.buffer = self.buffer[: end + 2], self.buffer[end + 2 :]
+        for match in _EVENT.finditer(complete):
+            self._event(int(match[1]), int(match[2]), now)
 
-    def _event(self, event: dict, now: int) -> None:
+    def _event(self, seq: int, written: int, now: int) -> None:
         r = self.result
-        written = event["t"]
         if r.ttfe_ms is None:
             r.ttfe_ms = (now - self.sent_ns) / 1e6
         r.delays_ms.append((now - written) / 1e6)
         if self.last is not None:
             r.added_gaps_ms.append(((now - self.last[0]) - (written - self.last[1])) / 1e6)
-        if event["seq"] != self.next_seq:
+        if seq != self.next_seq:
             r.reordered += 1
-        self.next_seq = event["seq"] + 1
+        self.next_seq = seq + 1
         self.last = (now, written)
         r.received += 1

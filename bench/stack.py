@@ -68,7 +68,7 @@ def accepts(address) -> bool:
 
 class Stack:
     def __init__(self, workdir: Path, gateway_bin: Path, instances: int, threads: int | None, gateway_args: list[str],
-                 front_workers: str = "auto", ca_trust: str = "mount") -> None:
+                 front_workers: str = "auto", ca_trust: str = "mount", baseline_keepalive: bool = True) -> None:
         self.dir = workdir
         self.gateway_bin = gateway_bin
         self.instances = instances
@@ -76,6 +76,7 @@ class Stack:
         self.gateway_args = gateway_args
         self.front_workers = front_workers
         self.ca_trust = ca_trust
+        self.baseline_keepalive = baseline_keepalive
         self.procs: list[subprocess.Popen] = []
         self.gateway_procs: list[subprocess.Popen] = []
         self.ports = {name: free_port() for name in ("up_http", "up_https", "up_status", "up_sse", "baseline", "gateway")}
@@ -226,6 +227,13 @@ events {{{{ worker_connections 8192; }}}}
 
     def _start_gateways(self) -> None:
         env = dict(os.environ, COHERE_API_KEY=UPSTREAM_KEY)
+        if os.environ.get("BENCH_LIBCURL_DEFAULTS") == "1":
+            shim = self.dir / "libcurl_defaults.so"
+            subprocess.run(["cc", "-shared", "-fPIC", "-O2", "-o", str(shim), str(BENCH_DIR / "libcurl_defaults.c"), "-ldl"],
+                           check=True)
+            env.setdefault("BENCH_CURL_MAXCONNECTS", "1024")
+            env.setdefault("BENCH_CURL_NO_CAPATH", "1")
+            env["LD_PRELOAD"] = str(shim)
         if self.ca_trust == "env":
             env["URLSessionCertificateAuthorityInfoFile"] = str(self.dir / "ca-bundle.crt")
             env["SSL_CERT_FILE"] = str(self.dir / "ca-bundle.crt")
@@ -246,7 +254,12 @@ events {{{{ worker_connections 8192; }}}}
 
     def _start_front(self) -> None:
         p, d = self.ports, self.dir
+        # With the pool, nginx keeps upstream connections open as a careful operator configures
+        # it; without (BENCH_BASELINE_KEEPALIVE=0), nginx's default: one connection per request.
         pool = "keepalive 128;\n        keepalive_requests 100000000;\n        keepalive_timeout 600s;"
+        if not self.baseline_keepalive:
+            pool = ""
+        http11 = 'proxy_http_version 1.1;\n        proxy_set_header Connection "";' if self.baseline_keepalive else ""
         servers = "\n".join(f"        server unix:{s};" for s in self.sockets)
         litellm = ""
         if self.litellm_port:
@@ -278,8 +291,7 @@ events {{{{ worker_connections 8192; }}}}
     # The baseline: what nginx alone does with the same routes and the same secret header.
     server {{
         listen 127.0.0.1:{p['baseline']} backlog=4096;
-        proxy_http_version 1.1;
-        proxy_set_header Connection "";
+        {http11}
         proxy_set_header Authorization "bearer {UPSTREAM_KEY}";
         location /v1/rerank {{ proxy_pass http://up_http; }}
         location /tls/v1/rerank {{

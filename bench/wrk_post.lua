@@ -1,8 +1,10 @@
 -- wrk script: POST the seed rerank request with the gateway key; print one JSON summary line.
-wrk.method = "POST"
-local f = assert(io.open(os.getenv("BENCH_BODY_FILE"), "rb"))
-wrk.body = f:read("*a")
-f:close()
+wrk.method = os.getenv("BENCH_METHOD") or "POST"
+if wrk.method ~= "GET" then
+  local f = assert(io.open(os.getenv("BENCH_BODY_FILE"), "rb"))
+  wrk.body = f:read("*a")
+  f:close()
+end
 wrk.headers["Content-Type"] = "application/json"
 wrk.headers["Authorization"] = "Bearer " .. os.getenv("BENCH_KEY")
 
