@@ -39,7 +39,7 @@ integration: build
 	GATEWAY_BIN=$$(swift build $(SWIFT_BUILD_FLAGS) --show-bin-path)/fcgi-pass-through \
 	  python3 -m pytest Tests/IntegrationTests -q -p no:cacheprovider
 
-# Benchmarks against nginx proxy_pass in the same run (bench/README.md). They report,
+# Benchmarks against nginx proxy_pass in the same run (docs/PERFORMANCE.md). They report,
 # never fail on timing. Knobs: BENCH_ROUNDS, BENCH_SECONDS, ... (see bench/run.py).
 bench-deps:
 	@scripts/install-deps.sh wrk openssl

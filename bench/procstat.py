@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 TICK_MS = 1000 / os.sysconf("SC_CLK_TCK")
@@ -64,3 +65,27 @@ def threads(pid: int) -> int:
         return len(os.listdir(f"/proc/{pid}/task"))
     except OSError:
         return 0
+
+
+def busy_ms() -> float:
+    """CPU time the whole machine has spent busy (all CPUs), from /proc/stat."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle, iowait
+    return (sum(fields[:8]) - idle) * TICK_MS
+
+
+def own_ms() -> float:
+    """CPU time of this process, its live descendants and its reaped children (wrk runs)."""
+    t = os.times()
+    return cpu_ms(tree([os.getpid()])[1:]) + (t.user + t.system + t.children_user + t.children_system) * 1000
+
+
+class OtherLoad:
+    """How many CPUs processes outside this benchmark kept busy since it was created."""
+
+    def __init__(self) -> None:
+        self.busy, self.own, self.wall = busy_ms(), own_ms(), time.monotonic()
+
+    def cpus(self) -> float:
+        wall = (time.monotonic() - self.wall) * 1000
+        return max(0.0, (busy_ms() - self.busy) - (own_ms() - self.own)) / wall if wall else 0.0

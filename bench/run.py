@@ -31,7 +31,7 @@ from statistics import median
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from load import wrk  # noqa: E402
-from procstat import cpu_ms, rss_kib  # noqa: E402
+from procstat import OtherLoad, cpu_ms, rss_kib  # noqa: E402
 from report import goals, table  # noqa: E402
 from sse_client import read_stream  # noqa: E402
 from stack import MASTER_KEY, REPO, Stack  # noqa: E402
@@ -42,6 +42,10 @@ SSE_EVENTS, SSE_INTERVAL_MS = 20, 10
 def knob(name: str, default):
     value = os.environ.get(name)
     return type(default)(value) if value not in (None, "") else default
+
+
+def ms(us: float | None) -> float | None:
+    return None if us is None else us / 1000
 
 
 def post(port: int, path: str) -> int:
@@ -77,6 +81,9 @@ class Bench:
         front, own = self.stack.front_pids(), self.target_pids(target)
         accepted, cpu_front, cpu_own = self.stack.upstream_accepts(), cpu_ms(front), cpu_ms(own)
         r = wrk(f"http://127.0.0.1:{port}{path}", connections, seconds, self.stack.dir / "body.json", MASTER_KEY)
+        if r.get("hung"):
+            self.errors.append(f"{target} {path} c={connections}: wrk did not finish; run left out")
+            return {k: None for k in ("rps", "p50_us", "p99_us", "cpu_total", "cpu_own", "conns", "rss_mib")}
         n = max(1, r["requests"])
         r["cpu_total"] = (cpu_ms(front) - cpu_front + cpu_ms(own) - cpu_own) / n
         r["cpu_own"] = (cpu_ms(own) - cpu_own) / n
@@ -106,19 +113,19 @@ class Bench:
             if "http" not in self.scenarios:
                 break
             r = self.load(t, port, "/v1/rerank", c, s)
-            out[t].update(rps32=r["rps"], p50_32=r["p50_us"] / 1000, p99_32=r["p99_us"] / 1000,
+            out[t].update(rps32=r["rps"], p50_32=ms(r["p50_us"]), p99_32=ms(r["p99_us"]),
                           cpu32=r["cpu_total"], cpu32_own=r["cpu_own"] if t != "baseline" else None,
                           conn32=r["conns"], rss=r["rss_mib"])
         for t, port in targets.items():
             if https[t] and "https" in self.scenarios:
                 r = self.load(t, port, "/tls/v1/rerank", c, s)
-                out[t].update(rps32s=r["rps"], p50_32s=r["p50_us"] / 1000, p99_32s=r["p99_us"] / 1000,
+                out[t].update(rps32s=r["rps"], p50_32s=ms(r["p50_us"]), p99_32s=ms(r["p99_us"]),
                               cpu32s=r["cpu_total"], conn32s=r["conns"])
         for t, port in targets.items():
             if "latency" not in self.scenarios:
                 break
             r = self.load(t, port, "/v1/rerank", 1, s)
-            out[t].update(p50_1=r["p50_us"] / 1000, p99_1=r["p99_us"] / 1000)
+            out[t].update(p50_1=ms(r["p50_us"]), p99_1=ms(r["p99_us"]))
         for t, port in targets.items():
             if "sse" not in self.scenarios:
                 break
@@ -161,6 +168,7 @@ def main() -> int:
                 bench.load(t, port, "/tls/v1/rerank", bench.connections, 1)
         bench.errors.clear()
         results: dict[str, list[dict]] = {t: [] for t in targets}
+        other = OtherLoad()
         for i in range(rounds):
             for t, r in bench.round(targets, https).items():
                 results[t].append(r)
@@ -170,7 +178,9 @@ def main() -> int:
         print()
         print("Goals (issue 5), medians of per-round figures:")
         print("\n".join(goals(results)))
-        print(f"\nload average at end {os.getloadavg()[0]:.2f}; {time.monotonic() - started:.0f} s")
+        print(f"\nother processes kept {other.cpus():.2f} of {os.cpu_count()} CPUs busy during the rounds "
+              f"(load average at end {os.getloadavg()[0]:.2f}, which counts the benchmark's own threads); "
+              f"{time.monotonic() - started:.0f} s")
         for e in bench.errors:
             print("errors:", e)
         return 0
