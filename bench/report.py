@@ -34,8 +34,10 @@ def _med(values: list[float]) -> float | None:
 
 
 def _paired(base: list[dict], other: list[dict], key: str, op) -> float | None:
+    # A ratio to a baseline of (almost) nothing says nothing: connection counts of 0.0.
+    floor = 0.1 if key in ("conn32", "conn32s") else 0
     pairs = [op(o[key], b[key]) for b, o in zip(base, other)
-             if b.get(key) is not None and o.get(key) is not None and (op is not _ratio or b[key] > 0)]
+             if b.get(key) is not None and o.get(key) is not None and (op is not _ratio or b[key] > floor)]
     return _med(pairs)
 
 
