@@ -21,7 +21,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from load import wrk  # noqa: E402
-from procstat import rss_kib  # noqa: E402
+from procstat import OtherLoad, rss_kib  # noqa: E402
 from stack import MASTER_KEY, REPO, Stack  # noqa: E402
 
 WARM = 100_000
@@ -52,7 +52,7 @@ def main() -> int:
         stack.start()
         pids = stack.gateway_pids()
         url = f"http://127.0.0.1:{stack.ports['gateway']}{path}"
-        done, errors, started = 0, 0, time.monotonic()
+        done, errors, started, other = 0, 0, time.monotonic(), OtherLoad()
         samples = [(0, rss_kib(pids) / 1024)]
         print("| requests | RSS MiB | req/s |\n|---:|---:|---:|")
         print(f"| 0 | {samples[0][1]:.1f} | |", flush=True)
@@ -76,7 +76,7 @@ def main() -> int:
         print(f"goal (growth ≤ 20 MiB per worker over 1,000,000 requests, defaults): "
               f"{'met' if samples[-1][1] - samples[1][1] <= 20 and done >= 1_000_000 else 'GAP' if done >= 1_000_000 else 'not reached'}"
               f" (growth from the first sample: {samples[-1][1] - samples[1][1]:+.1f} MiB)")
-        print(f"load average at end {os.getloadavg()[0]:.2f}")
+        print(f"other processes kept {other.cpus():.2f} of {os.cpu_count()} CPUs busy meanwhile")
         return 0
     finally:
         stack.stop()

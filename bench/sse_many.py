@@ -21,7 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from procstat import cpu_ms, rss_kib, threads  # noqa: E402
+from procstat import OtherLoad, cpu_ms, rss_kib, threads  # noqa: E402
 from sse_client import read_stream  # noqa: E402
 from stack import MASTER_KEY, REPO, Stack  # noqa: E402
 
@@ -81,6 +81,7 @@ def main() -> int:
     try:
         stack.start()
         idle_rss = rss_kib(stack.gateway_pids()) / 1024
+        other = OtherLoad()
         rows = {}
         for name, port, sample, pids in (
             ("nginx proxy_pass", stack.ports["baseline"], lambda: (rss_kib(stack.front_pids()), 0), stack.front_pids),
@@ -106,7 +107,7 @@ def main() -> int:
         for name, r in rows.items():
             for e in r["errors"]:
                 print(f"errors ({name}): {e}")
-        print(f"load average at end {os.getloadavg()[0]:.2f}")
+        print(f"other processes kept {other.cpus():.2f} of {os.cpu_count()} CPUs busy meanwhile")
         return 0
     finally:
         stack.stop()
