@@ -9,7 +9,7 @@ INSTANCES ?= 2
 FUZZ_SECONDS ?= 600
 FUZZ_SMOKE_SECONDS ?= 30
 
-.PHONY: run demo test unit integration build release deps lint clean install fuzz fuzz-smoke test-sanitize
+.PHONY: run demo test unit integration build release deps lint clean install fuzz fuzz-smoke test-sanitize bench bench-sse bench-soak bench-deps
 
 deps:
 	@scripts/install-deps.sh
@@ -41,6 +41,20 @@ unit: build
 integration: build
 	GATEWAY_BIN=$$(swift build $(SWIFT_BUILD_FLAGS) --show-bin-path)/fcgi-pass-through \
 	  python3 -m pytest Tests/IntegrationTests -q -p no:cacheprovider
+
+# Benchmarks against nginx proxy_pass in the same run (docs/PERFORMANCE.md). They report,
+# never fail on timing. Knobs: BENCH_ROUNDS, BENCH_SECONDS, ... (see bench/run.py).
+bench-deps:
+	@scripts/install-deps.sh wrk openssl
+
+bench: bench-deps release
+	python3 bench/run.py
+
+bench-sse: bench-deps release
+	python3 bench/sse_many.py
+
+bench-soak: bench-deps release
+	python3 bench/soak.py
 
 lint:
 	swift format lint --recursive --strict Sources Tests Package.swift Fuzz/Sources Fuzz/Package.swift
