@@ -24,6 +24,11 @@ general_settings:
       target: {upstream}
       include_subpath: true
       timeout: 0.7
+    - path: /with-secret
+      target: {upstream}
+      include_subpath: true
+      headers:
+        x-api-key: os.environ/SECOND_API_KEY
 """
 
 STREAMS = 48
@@ -52,8 +57,8 @@ def assert_aborted(resp):
 @pytest.mark.parametrize(
     "target",
     ["/mock/sse?n=4&interval=0.15", "/mock/sse?n=4&interval=0.15&ctype=text/event-stream;%20charset=utf-8",
-     "/mock/chunked?n=4&interval=0.15"],
-    ids=["sse", "sse-charset", "ndjson-unknown-length"],
+     "/mock/chunked?n=4&interval=0.15", "/with-secret/sse?n=4&interval=0.15"],
+    ids=["sse", "sse-charset", "ndjson-unknown-length", "sse-with-secret-masking-on"],
 )
 def test_str_01_each_event_reaches_the_client_as_it_is_sent(stack, mock, key, target):
     with stack.exchange("GET", target, key) as exchange:
