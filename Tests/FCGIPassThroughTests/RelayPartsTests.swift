@@ -113,6 +113,19 @@ import Testing
         #expect(channel.didOverflow)
     }
 
+    /// Regression: the chunk the worker was still writing to a stalled client did not count,
+    /// so a request could hold twice its bound (STR-06).
+    @Test func theBoundCountsTheChunkBeingWritten() {
+        let channel = ResponseChannel(bufferLimit: 4)
+        channel.receiveHead(status: 200, headers: HTTPHeaders())
+        _ = channel.next(timeout: .zero)
+        #expect(channel.receiveBody(Data("abc".utf8)))
+        guard case .body = channel.next(timeout: .zero) else { Issue.record("body"); return }
+        // "abc" is being written: only one more byte fits.
+        #expect(channel.receiveBody(Data("d".utf8)))
+        #expect(!channel.receiveBody(Data("e".utf8)))
+    }
+
     @Test func waitsNoLongerThanTheTimeout() {
         let channel = ResponseChannel()
         let started = ContinuousClock.now

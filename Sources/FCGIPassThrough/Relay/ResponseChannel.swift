@@ -23,6 +23,9 @@ public final class ResponseChannel: @unchecked Sendable {
     private var head: (status: Int, headers: HTTPHeaders)?
     private var headTaken = false
     private var pending = Data()
+    /// The size of the chunk the worker took last; it is still being written until the
+    /// worker asks for the next event, so it counts against the bound too.
+    private var inFlight = 0
     private var ending: UpstreamFailure??
     private var overflowed = false
     private var lastProgress: ContinuousClock.Instant
@@ -52,7 +55,7 @@ public final class ResponseChannel: @unchecked Sendable {
         defer { condition.unlock() }
         if overflowed { return true }
         lastProgress = .now
-        guard pending.count + data.count <= bufferLimit else {
+        guard inFlight + pending.count + data.count <= bufferLimit else {
             overflowed = true
             condition.signal()
             return false
@@ -90,6 +93,8 @@ public final class ResponseChannel: @unchecked Sendable {
     public func next(timeout: Duration) -> Event? {
         condition.lock()
         defer { condition.unlock() }
+        // Asking again means the previous chunk was written.
+        inFlight = 0
         let deadline = Date(timeIntervalSinceNow: timeout.seconds)
         while true {
             if !headTaken, let head {
@@ -99,6 +104,7 @@ public final class ResponseChannel: @unchecked Sendable {
             if !pending.isEmpty {
                 let chunk = pending
                 pending = Data()
+                inFlight = chunk.count
                 return .body(chunk)
             }
             if overflowed { return .end(.cancelled) }

@@ -212,7 +212,7 @@ def test_up_04_upstream_closing_idle_connections_never_duplicates_a_post(stack, 
     upstream = short_keepalive_mock
     failures = []
     ids = []
-    for i in range(12):
+    for i in range(8):
         request_id = uuid.uuid4().hex
         ids.append(request_id)
         resp = stack.request("POST", f"/short-keepalive/echo/{request_id}", key, b'{"n":%d}' % i)
