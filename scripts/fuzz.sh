@@ -41,9 +41,11 @@ for target in "${targets[@]}"; do
     mkdir -p "$corpus" "$artifacts"
     log=$scratch/$target.log
     echo "fuzz: $target for ${seconds}s (log: $log)"
-    # -timeout: an input taking 10 s is a hang; -rss_limit_mb: a blow-up is a finding.
+    # -timeout: an input taking 60 s is a hang (generous: this machine sometimes stalls
+    # every process for about 20 s, and a seed input runs in milliseconds);
+    # -rss_limit_mb: a memory blow-up is a finding.
     if "$bin/$target" "$corpus" "Fuzz/Corpus/$target" \
-        -dict="Fuzz/Dictionaries/$target.dict" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
+        -dict="Fuzz/Dictionaries/$target.dict" -max_total_time="$seconds" -timeout=60 -rss_limit_mb=2048 \
         -max_len=4096 -print_final_stats=1 -artifact_prefix="$artifacts/" >"$log" 2>&1; then
         grep -E "^stat::(number_of_executed_units|average_exec_per_sec|new_units_added)|^#[0-9]+[[:space:]]+DONE" "$log" |
             sed "s/^/fuzz: $target: /"
