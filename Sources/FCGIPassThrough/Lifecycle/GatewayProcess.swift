@@ -16,6 +16,7 @@ public enum GatewayProcess {
 
     /// Runs the process and returns its exit code.
     public static func run(arguments: [String]) -> ExitCode {
+        forbidCoreDumps()
         let environment = Environment.process()
         let options: CommandLineOptions
         do {
@@ -67,6 +68,13 @@ public enum GatewayProcess {
             report("\(path): \(error.problems.count) problem(s), configuration refused")
             return nil
         }
+    }
+
+    /// The process holds provider keys in memory: a core dump would write them to disk
+    /// (SEC-08). Workers inherit the limit.
+    static func forbidCoreDumps() {
+        var none = rlimit(rlim_cur: 0, rlim_max: 0)
+        _ = setrlimit(__rlimit_resource_t(RLIMIT_CORE.rawValue), &none)
     }
 
     static func describe(_ address: ListenSocket.Address) -> String {
