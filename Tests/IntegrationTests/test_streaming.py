@@ -121,9 +121,9 @@ def test_head_reaches_the_client_before_the_first_event(stack, mock, key):
 
 
 def test_idle_timeout_does_not_cut_a_stream_that_keeps_talking(stack, mock, key):
-    exchange, events = timed_events(stack, "GET", "/sse-idle-timeout?n=5&interval=0.5", key)
-    assert exchange.complete, "a stream with progress every 0.5 s was cut by a 1 s idle timeout"
-    assert len(events) == 5
+    exchange, events = timed_events(stack, "GET", "/sse-idle-timeout?n=6&interval=0.3", key)
+    assert exchange.complete, "a stream with progress every 0.3 s was cut by a 1 s idle timeout"
+    assert len(events) == 6
 
 
 # --- the client leaves -------------------------------------------------------------------
