@@ -9,7 +9,7 @@ INSTANCES ?= 2
 FUZZ_SECONDS ?= 600
 FUZZ_SMOKE_SECONDS ?= 30
 
-.PHONY: run demo test unit integration build release deps lint clean fuzz fuzz-smoke test-sanitize
+.PHONY: run demo test unit integration build release deps lint clean install fuzz fuzz-smoke test-sanitize bench bench-sse bench-soak bench-deps
 
 deps:
 	@scripts/install-deps.sh
@@ -42,6 +42,20 @@ integration: build
 	GATEWAY_BIN=$$(swift build $(SWIFT_BUILD_FLAGS) --show-bin-path)/fcgi-pass-through \
 	  python3 -m pytest Tests/IntegrationTests -q -p no:cacheprovider
 
+# Benchmarks against nginx proxy_pass in the same run (docs/PERFORMANCE.md). They report,
+# never fail on timing. Knobs: BENCH_ROUNDS, BENCH_SECONDS, ... (see bench/run.py).
+bench-deps:
+	@scripts/install-deps.sh wrk openssl
+
+bench: bench-deps release
+	python3 bench/run.py
+
+bench-sse: bench-deps release
+	python3 bench/sse_many.py
+
+bench-soak: bench-deps release
+	python3 bench/soak.py
+
 lint:
 	swift format lint --recursive --strict Sources Tests Package.swift Fuzz/Sources Fuzz/Package.swift
 
@@ -55,6 +69,10 @@ fuzz-smoke: deps
 # Unit and integration tests against ASan (.build-asan) and TSan (.build-tsan) builds.
 test-sanitize: deps
 	scripts/test-sanitize.sh
+
+# Installs the release binary, systemd units, config and nginx snippet (DESTDIR, PREFIX: see deploy/README.md).
+install: release
+	deploy/install.sh
 
 clean:
 	rm -rf .build .build-fuzz .build-asan .build-tsan .run

@@ -3,7 +3,8 @@
 # integration suite. Only what is missing is installed, so repeated runs are fast.
 set -euo pipefail
 
-packages=(libfcgi-dev libyaml-dev nginx curl "$@")
+# spawn-fcgi, libfcgi-bin (cgi-fcgi) and systemd (systemd-analyze) serve the deploy tests.
+packages=(libfcgi-dev libyaml-dev nginx curl spawn-fcgi libfcgi-bin systemd "$@")
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

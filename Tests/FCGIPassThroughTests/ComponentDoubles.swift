@@ -76,3 +76,16 @@ final class ScriptedUpstream: UpstreamClient, @unchecked Sendable {
         }
     }
 }
+
+/// A request body that counts how often it was read (AUTH-05).
+final class CountingBodySource: RequestBodySource, @unchecked Sendable {
+    private let data: Data
+    private(set) var reads = 0
+
+    init(_ text: String) { data = Data(text.utf8) }
+
+    func readBody() throws(GatewayError) -> Data {
+        reads += 1
+        return data
+    }
+}

@@ -26,6 +26,33 @@ import Testing
         return request
     }
 
+    /// Regression (AUTH-05): the body was read into memory before auth decided, so a
+    /// refused 50 MiB upload still cost 50 MiB of gateway memory.
+    @Test func aRefusedRequestNeverReadsItsBody() {
+        for headers in [[("authorization", "Bearer wrong")], []] {
+            let source = CountingBodySource("{}")
+            let request = GatewayRequest(method: "POST", requestURI: "/v1/rerank", headers: HTTPHeaders(headers), bodySource: source)
+            let writer = run(request, upstream: ScriptedUpstream([.head(200, []), .end(nil)]))
+            #expect(writer.status == 401)
+            #expect(source.reads == 0)
+        }
+        let source = CountingBodySource("{}")
+        let unknown = GatewayRequest(
+            method: "POST", requestURI: "/nowhere", headers: HTTPHeaders([("authorization", "Bearer sk-master")]), bodySource: source)
+        #expect(run(unknown, upstream: ScriptedUpstream([])).status == 404)
+        #expect(source.reads == 0)
+    }
+
+    @Test func anAcceptedRequestReadsItsBodyOnceAndForwardsIt() {
+        let source = CountingBodySource(#"{"q":1}"#)
+        let request = GatewayRequest(
+            method: "POST", requestURI: "/v1/rerank", headers: HTTPHeaders([("authorization", "Bearer sk-master")]), bodySource: source)
+        let upstream = ScriptedUpstream([.head(200, [("Content-Length", "0")]), .end(nil)])
+        #expect(run(request, upstream: upstream).status == 200)
+        #expect(source.reads == 1)
+        #expect(upstream.received.withLock { $0.first?.body } == Data(#"{"q":1}"#.utf8))
+    }
+
     @Test func relaysStatusHeadersAndBodyWithTheCallID() {
         let upstream = ScriptedUpstream([
             .head(

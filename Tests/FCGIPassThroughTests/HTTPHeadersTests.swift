@@ -22,4 +22,18 @@ import Testing
         #expect(TargetURL(parsing: "http://host/a b") == nil)
         #expect(TargetURL(parsing: "http://host")?.path == "")
     }
+
+    /// Regression: `http://::1/x` loaded, and only failed at the first request (CFG-04).
+    @Test(arguments: [
+        "http://::1/x", "http://host:port/x", "http://host:/x", "http://host:99999/x", "http://[::1/x", "http://[::1]x/y",
+        "http://[zz]/x", "http://a\\b/x", "http://%/x:1:2",
+    ])
+    func malformedAuthoritiesAreRefused(target: String) {
+        #expect(TargetURL(parsing: target) == nil)
+    }
+
+    @Test(arguments: ["http://[::1]:8443/x", "https://example.com./x", "http://127.0.0.1:1/x", "https://a-b.example_c~d/x"])
+    func wellFormedAuthoritiesAreAccepted(target: String) {
+        #expect(TargetURL(parsing: target) != nil)
+    }
 }

@@ -47,6 +47,31 @@ import Testing
         #expect(result.headers.count == 2 + 1)  // X-Ok, call id, X-Accel-Buffering
     }
 
+    /// Regression: `Trailers` (an RFC 2616 typo, not a hop-by-hop field) was dropped.
+    @Test func trailersFieldIsRelayed() throws {
+        let result = try ResponseHeaderFilter.filter(HTTPHeaders([("Trailers", "not-special"), ("Trailer", "X-T")]), requestID: "id")
+        #expect(result.headers["Trailers"] == "not-special")
+        #expect(result.headers["Trailer"] == nil)
+    }
+
+    /// Regression: a single header line of any length reached nginx (HDR-02).
+    @Test func oneOverlongFieldLineIsRefused() {
+        let long = HTTPHeaders([("X-Long", String(repeating: "v", count: ResponseHeaderFilter.maxFieldBytes))])
+        #expect(throws: ResponseHeaderFilter.Failure.tooLarge) { try ResponseHeaderFilter.filter(long, requestID: "id") }
+    }
+
+    /// Regression: two different Content-Length values were relayed as one (RFC 9112 §6.3).
+    @Test func conflictingContentLengthsAreRefused() throws {
+        #expect(throws: ResponseHeaderFilter.Failure.invalidContentLength) {
+            try ResponseHeaderFilter.filter(HTTPHeaders([("Content-Length", "2, 40")]), requestID: "id")
+        }
+        #expect(throws: ResponseHeaderFilter.Failure.invalidContentLength) {
+            try ResponseHeaderFilter.filter(HTTPHeaders([("Content-Length", "+4")]), requestID: "id")
+        }
+        let same = try ResponseHeaderFilter.filter(HTTPHeaders([("Content-Length", "7, 7")]), requestID: "id")
+        #expect(same.headers["Content-Length"] == "7, 7")
+    }
+
     @Test func tooManyFieldsIsRefused() {
         let many = HTTPHeaders((0..<101).map { ("X-H\($0)", "v") })
         #expect(throws: ResponseHeaderFilter.Failure.self) { try ResponseHeaderFilter.filter(many, requestID: "id") }
@@ -75,6 +100,30 @@ import Testing
         _ = channel.next(timeout: .zero)
         _ = channel.next(timeout: .zero)
         guard case .end(.cancelled) = channel.next(timeout: .zero) else { Issue.record("end"); return }
+    }
+
+    /// Regression (cancel storm): every chunk after the bound asked for a cancel again, and
+    /// each cancel waits for the session's work queue, so the transport's callbacks piled up.
+    @Test func cancelIsRequestedOnceThenLaterDataIsDroppedCheaply() {
+        let channel = ResponseChannel(bufferLimit: 4)
+        channel.receiveHead(status: 200, headers: HTTPHeaders())
+        #expect(channel.receiveBody(Data("abcd".utf8)))
+        #expect(!channel.receiveBody(Data("e".utf8)))
+        #expect(channel.receiveBody(Data("f".utf8)))
+        #expect(channel.didOverflow)
+    }
+
+    /// Regression: the chunk the worker was still writing to a stalled client did not count,
+    /// so a request could hold twice its bound (STR-06).
+    @Test func theBoundCountsTheChunkBeingWritten() {
+        let channel = ResponseChannel(bufferLimit: 4)
+        channel.receiveHead(status: 200, headers: HTTPHeaders())
+        _ = channel.next(timeout: .zero)
+        #expect(channel.receiveBody(Data("abc".utf8)))
+        guard case .body = channel.next(timeout: .zero) else { Issue.record("body"); return }
+        // "abc" is being written: only one more byte fits.
+        #expect(channel.receiveBody(Data("d".utf8)))
+        #expect(!channel.receiveBody(Data("e".utf8)))
     }
 
     @Test func waitsNoLongerThanTheTimeout() {

@@ -1,8 +1,9 @@
 """Fixtures: one mock upstream per session, stacks (nginx + gateways) per module.
 
 Every test gets a fresh view of the mock's records, a SIGALRM deadline and, at
-teardown, a scan of logs, client responses and upstream requests for the canary
-secrets.
+teardown, a scan for the canary secrets (harness/leaks.py) of everything that left
+the gateway: logs, client responses, upstream requests, and the attacker stand-in
+(the sink), which must not have received a single connection.
 """
 
 from __future__ import annotations
@@ -59,6 +60,16 @@ def sink():
 
 
 @pytest.fixture(scope="session")
+def short_keepalive_mock():
+    """A second upstream that closes connections idle for 0.3 s (UP-04)."""
+    upstream = MockUpstream(keepalive_timeout=0.3).start()
+    try:
+        yield upstream
+    finally:
+        upstream.stop()
+
+
+@pytest.fixture(scope="session")
 def closed_port():
     port = ClosedPort()
     try:
@@ -110,7 +121,7 @@ class StackFactory:
         return re.sub(r"\{(\w+)\}", lambda m: values.get(m.group(1), m.group(0)), template)
 
     def env(self, extra: dict[str, str] | None = None, master_key_env: bool = True) -> dict[str, str]:
-        env = {"COHERE_API_KEY": self.canaries.upstream_key}
+        env = {"COHERE_API_KEY": self.canaries.upstream_key, "SECOND_API_KEY": self.canaries.second_key}
         if master_key_env:
             env["LITELLM_MASTER_KEY"] = self.canaries.master_key
         env.update(extra or {})
@@ -131,6 +142,7 @@ class StackFactory:
         extra_args: list[str] | None = None,
         listen: str = "unix",
         start: bool = True,
+        nginx_extra: str = "",
     ) -> Stack:
         workdir = self.workdir()
         stack = Stack(
@@ -142,6 +154,7 @@ class StackFactory:
             threads=threads,
             extra_args=extra_args,
             listen=listen,
+            nginx_extra=nginx_extra,
         )
         self._stacks.append(stack)
         LEAKS.watch(*stack.log_files())
@@ -219,7 +232,7 @@ def _test_guard(request, mock, sink, canaries):
     finally:
         signal.alarm(0)
         signal.signal(signal.SIGALRM, previous)
-    leaks = LEAKS.scan(canaries, transcript_snapshot(), mock.requests)
+    leaks = LEAKS.scan(canaries, transcript_snapshot(), mock.requests, sink.connections)
     assert not leaks, "secret leaked: " + "; ".join(leaks)
     reports = [f"{path.name}: {report}" for path, text in LEAKS.new_logs().items() if (report := sanitizer_report(text))]
     assert not reports, "sanitizer report:\n" + "\n".join(reports)

@@ -100,12 +100,17 @@ extension ConfigDecoder {
     }
 
     private mutating func targetURL(_ node: YAMLNode, at location: String) -> TargetURL? {
-        guard let text = string(node, at: location) else { return nil }
+        guard let (text, variables) = stringAndVariables(node, at: location) else { return nil }
         guard let url = TargetURL(parsing: text) else {
             problem(
                 "must be an absolute http:// or https:// URL (no user:password@, #fragment or spaces)",
                 at: location, line: node.line)
             return nil
+        }
+        // A key in the query (`?key=os.environ/GEMINI_API_KEY`) is a credential; a variable
+        // holding the whole URL or its host is not.
+        if let query = url.query {
+            noteSecrets(variables.filter { name in environment[name].map { query.contains($0) } ?? false })
         }
         return url
     }
@@ -148,6 +153,7 @@ extension ConfigDecoder {
                 continue
             }
             guard let value = text(entry.value, at: here) else { continue }
+            noteSecrets(value.variables)
             params.append((entry.key, value.value))
         }
         return params

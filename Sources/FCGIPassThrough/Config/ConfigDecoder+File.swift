@@ -52,6 +52,7 @@ extension ConfigDecoder {
         } else {
             config.masterKey = masterKeyFromEnvironment()
         }
+        config.secrets = secrets.sorted()
         if config.masterKey == nil, config.endpoints.contains(where: \.auth) {
             notice(
                 "no master_key and LITELLM_MASTER_KEY is not set: every endpoint is public, no client key is checked",

@@ -42,13 +42,17 @@ extension ConfigDecoder {
             case "litellm_user_api_key":
                 result.userKeyHeader = headerName(entry.value, at: here)
             case "langfuse_public_key", "langfuse_secret_key":
-                if let value = text(entry.value, at: here) { langfuse[name] = (entry, value.value) }
+                if let value = text(entry.value, at: here) {
+                    noteSecrets(value.variables)
+                    langfuse[name] = (entry, value.value)
+                }
             case let framing where Self.framingHeaders.contains(framing):
                 problem("is set by the gateway itself and cannot be configured", at: here, line: entry.line)
             default:
                 guard let value = text(entry.value, at: here),
                     checkHeaderValue(value.value, variables: value.variables, at: here, line: entry.line)
                 else { continue }
+                noteSecrets(value.variables)
                 result.headers.append(entry.key, value.value)
             }
         }
@@ -115,6 +119,7 @@ extension ConfigDecoder {
         }
         guard usable else { return }
         let credentials = Data("\(user.value):\(password.value)".utf8).base64EncodedString()
+        noteSecret(credentials)
         headers.append("Authorization", "Basic \(credentials)")
     }
 }

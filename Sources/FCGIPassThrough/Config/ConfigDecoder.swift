@@ -16,6 +16,8 @@ struct ConfigDecoder {
     private(set) var environment: Environment
     private(set) var problems: [ConfigProblem] = []
     private(set) var notices: [ConfigProblem] = []
+    /// Values of variables sent upstream as credentials (`GatewayConfig.secrets`).
+    private(set) var secrets: Set<String> = []
 
     init(file: String, environment: Environment) {
         self.file = file
@@ -28,6 +30,18 @@ struct ConfigDecoder {
 
     mutating func notice(_ message: String, at location: String, line: Int?) {
         notices.append(ConfigProblem(file: file, line: line, location: location, message: message))
+    }
+
+    /// Records the values of `variables` as secrets: they are what an upstream's answer
+    /// must never carry back to a client.
+    mutating func noteSecrets(_ variables: [String]) {
+        for name in variables {
+            if let value = environment[name] { secrets.insert(value) }
+        }
+    }
+
+    mutating func noteSecret(_ value: String) {
+        secrets.insert(value)
     }
 
     mutating func setVariable(_ name: String, _ value: String) {

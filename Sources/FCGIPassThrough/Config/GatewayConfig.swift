@@ -11,6 +11,9 @@ public struct GatewayConfig: Sendable {
     public var defaultTimeout: Double
     /// `litellm_key_header_name`, lower-cased; when set it is the only place a key is read from.
     public var keyHeaderName: String?
+    /// Values from the environment that go upstream as credentials (in endpoint headers,
+    /// a target's query or `default_query_params`); masked in whatever comes back.
+    public var secrets: [String]
 
     public static let defaultRequestTimeout: Double = 600
 
@@ -23,12 +26,14 @@ public struct GatewayConfig: Sendable {
         masterKey: String? = nil,
         endpoints: [Endpoint] = [],
         defaultTimeout: Double = GatewayConfig.defaultRequestTimeout,
-        keyHeaderName: String? = nil
+        keyHeaderName: String? = nil,
+        secrets: [String] = []
     ) {
         self.masterKey = masterKey
         self.endpoints = endpoints
         self.defaultTimeout = defaultTimeout
         self.keyHeaderName = keyHeaderName
+        self.secrets = secrets
     }
 
     /// The longest idle timeout any endpoint uses (nginx's read timeout must exceed it).

@@ -9,9 +9,14 @@ import Foundation
 private let pollReadHangUp: Int16 = 0x2000
 
 /// One accepted FastCGI request: reads its params and body, writes its response.
-final class FastCGIConnection: ResponseWriter {
+///
+/// Used by the one worker thread that accepted the request, hence `@unchecked Sendable`.
+final class FastCGIConnection: ResponseWriter, RequestBodySource, @unchecked Sendable {
     private let request: UnsafeMutablePointer<FCGX_Request>
     private var broken = false
+    private var maxBodyBytes = 0
+    /// Still true while nginx may be sending body bytes nobody has read.
+    private var bodyUnread = true
 
     init(request: UnsafeMutablePointer<FCGX_Request>) {
         self.request = request
@@ -24,18 +29,27 @@ final class FastCGIConnection: ResponseWriter {
 
     // MARK: reading
 
-    /// Builds the request from every param (duplicates included) and the full body.
+    /// Builds the request from every param (duplicates included). The body stays unread
+    /// until the gateway asks for it (`readBody`), after routing and auth.
     func readRequest(maxBodyBytes: Int) -> Result<GatewayRequest, ReadError> {
         let params = FastCGIParams(envp: request.pointee.envp)
         var gatewayRequest = params.gatewayRequest()
         let requestID = gatewayRequest.requestID ?? UUID().uuidString.asciiLowercased
         gatewayRequest.requestID = requestID
-        let declared = params.contentLength
-        if let declared, declared > maxBodyBytes {
+        self.maxBodyBytes = maxBodyBytes
+        if let declared = params.contentLength, declared > maxBodyBytes {
             drainBody()
-            return .failure(ReadError(error: GatewayError(status: 413, message: "Request body too large."), requestID: requestID))
+            return .failure(ReadError(error: Self.tooLarge, requestID: requestID))
         }
-        var body = Data(capacity: min(declared ?? 0, maxBodyBytes))
+        gatewayRequest.bodySource = self
+        return .success(gatewayRequest)
+    }
+
+    private static let tooLarge = GatewayError(status: 413, message: "Request body too large.")
+
+    func readBody() throws(GatewayError) -> Data {
+        bodyUnread = false
+        var body = Data()
         var buffer = [CChar](repeating: 0, count: 64 * 1024)
         while true {
             let count = buffer.withUnsafeMutableBufferPointer {
@@ -44,17 +58,22 @@ final class FastCGIConnection: ResponseWriter {
             guard count > 0 else { break }
             if body.count + Int(count) > maxBodyBytes {
                 drainBody()
-                return .failure(ReadError(error: GatewayError(status: 413, message: "Request body too large."), requestID: requestID))
+                throw Self.tooLarge
             }
             buffer.withUnsafeBytes { body.append(contentsOf: $0.prefix(Int(count))) }
         }
-        gatewayRequest.body = body
-        return .success(gatewayRequest)
+        // The stream stopped without its closing empty STDIN record (connection lost):
+        // half a body must never be forwarded as if it were whole.
+        guard FCGX_GetError(request.pointee.in) == 0 else {
+            throw GatewayError.badRequest("Request body ended early.")
+        }
+        return body
     }
 
     /// Reads and discards the rest of the body so nginx can finish sending it and
     /// read our answer instead of failing on a reset connection.
     private func drainBody() {
+        bodyUnread = false
         var buffer = [CChar](repeating: 0, count: 64 * 1024)
         while buffer.withUnsafeMutableBufferPointer({ FCGX_GetStr($0.baseAddress, Int32($0.count), request.pointee.in) }) > 0 {}
     }
@@ -62,6 +81,8 @@ final class FastCGIConnection: ResponseWriter {
     // MARK: writing
 
     func writeHead(status: Int, headers: HTTPHeaders) -> Bool {
+        // A refused request's body is discarded here, in bounded memory, before answering.
+        if bodyUnread { drainBody() }
         var head = "Status: \(status)"
         if let reason = HTTPStatus.reason(status) { head += " \(reason)" }
         head += "\r\n"
@@ -94,13 +115,11 @@ final class FastCGIConnection: ResponseWriter {
 
     func clientHasGone() -> Bool {
         guard !broken else { return true }
-        // nginx closes the FastCGI connection when its client goes away (keep_conn off);
-        // the request body was read completely, so anything readable now is that EOF.
+        // nginx closes the FastCGI connection when its client goes away (keep_conn off).
+        // The body was read completely, so anything readable now is that end, or a record
+        // nginx never sends mid-request (FCGI_ABORT_REQUEST): the request is over either way.
         var pfd = pollfd(fd: request.pointee.ipcFd, events: Int16(POLLIN) | pollReadHangUp, revents: 0)
-        guard poll(&pfd, 1, 0) > 0 else { return false }
-        if pfd.revents & (pollReadHangUp | Int16(POLLHUP) | Int16(POLLERR)) != 0 { return true }
-        var byte: UInt8 = 0
-        return recv(request.pointee.ipcFd, &byte, 1, Int32(MSG_PEEK) | Int32(MSG_DONTWAIT)) == 0
+        return poll(&pfd, 1, 0) > 0
     }
 
     private func put(_ data: Data) -> Bool {

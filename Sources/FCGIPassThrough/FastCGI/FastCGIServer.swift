@@ -24,7 +24,7 @@ public final class FastCGIServer: @unchecked Sendable {
     private let inertListenFD: Int32
     private let finished = DispatchGroup()
     private let idleThreads: DispatchSemaphore
-    private let handOff = Mutex<[Int32]>([])
+    private let handOff = Locked<[Int32]>([])
     private let handOffReady = DispatchSemaphore(value: 0)
     private let accepted = Atomic<Int>(0)
     private let maxRequests: Int?
@@ -118,7 +118,9 @@ public final class FastCGIServer: @unchecked Sendable {
             // the handed-over fd; the request's own flags then decide (nginx: close).
             request.pointee.keepConnection = 1
             request.pointee.ipcFd = fd
-            if FCGX_Accept_r(request) >= 0 {
+            // With `fastcgi_keep_conn on`, nginx sends further requests on the same
+            // connection: serve them until it closes (libfcgi then frees the fd).
+            while request.pointee.ipcFd >= 0, FCGX_Accept_r(request) >= 0 {
                 let connection = FastCGIConnection(request: request)
                 switch connection.readRequest(maxBodyBytes: maxBodyBytes) {
                 case .success(let gatewayRequest):

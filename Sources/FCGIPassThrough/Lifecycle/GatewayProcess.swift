@@ -16,6 +16,7 @@ public enum GatewayProcess {
 
     /// Runs the process and returns its exit code.
     public static func run(arguments: [String]) -> ExitCode {
+        forbidCoreDumps()
         let environment = Environment.process()
         let options: CommandLineOptions
         do {
@@ -33,7 +34,13 @@ public enum GatewayProcess {
             return .ok
         }
         let logger = Logger(level: options.logLevel, format: options.logFormat, process: options.workerSlot.map { "worker-\($0)" })
-        guard let config = loadConfig(options.configPath, environment: environment, logger: logger) else {
+        // At start-up (and for -t) problems are plain lines, like `nginx -t`; a running
+        // process reports a rejected reload through its log instead.
+        guard
+            let config = loadConfig(
+                options.configPath, environment: environment, logger: logger,
+                report: { FileHandle.standardError.write(Data("fcgi-pass-through: \($0)\n".utf8)) })
+        else {
             return .config
         }
         if options.testConfigOnly {
@@ -48,18 +55,26 @@ public enum GatewayProcess {
     }
 
     /// Loads the config, logging notices, or every problem (one line each) and `nil`.
-    static func loadConfig(_ path: String, environment: Environment, logger: Logger) -> GatewayConfig? {
+    static func loadConfig(
+        _ path: String, environment: Environment, logger: Logger, report: ((String) -> Void)? = nil
+    ) -> GatewayConfig? {
         do {
             let (config, notices) = try ConfigLoader.load(path: path, environment: environment)
             for notice in notices { logger.warning(notice) }
             return config
         } catch {
-            for problem in error.problems {
-                logger.error("config problem: \(problem)")
-            }
-            logger.error("\(path): \(error.problems.count) problem(s), configuration refused")
+            let report = report ?? { logger.error($0) }
+            for problem in error.problems { report(problem.description) }
+            report("\(path): \(error.problems.count) problem(s), configuration refused")
             return nil
         }
+    }
+
+    /// The process holds provider keys in memory: a core dump would write them to disk
+    /// (SEC-08). Workers inherit the limit.
+    static func forbidCoreDumps() {
+        var none = rlimit(rlim_cur: 0, rlim_max: 0)
+        _ = setrlimit(__rlimit_resource_t(RLIMIT_CORE.rawValue), &none)
     }
 
     static func describe(_ address: ListenSocket.Address) -> String {

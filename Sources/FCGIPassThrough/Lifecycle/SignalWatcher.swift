@@ -29,7 +29,7 @@ final class SignalWatcher: @unchecked Sendable {
     let onStop: (@Sendable (_ count: Int) -> Void)?
 
     private let woken = DispatchSemaphore(value: 0)
-    private let firstWake = Mutex<Wake?>(nil)
+    private let firstWake = Locked<Wake?>(nil)
     private let stopCount = Atomic<Int>(0)
 
     init(onStop: (@Sendable (_ count: Int) -> Void)? = nil, onReload: @escaping @Sendable () -> Void) {

@@ -52,7 +52,9 @@ final class Supervisor: @unchecked Sendable {
     func run() -> GatewayProcess.ExitCode {
         signal(SIGPIPE, SIG_IGN)
         let signals = SignalWatcher(
-            onStop: { [self] count in forward(SIGTERM, note: count > 1 ? "again" : nil) },
+            // The first stop is handled below, after the socket is shut; a second one is
+            // passed on at once (workers then exit without waiting).
+            onStop: { [self] count in if count > 1 { forward(SIGTERM, note: "again") } },
             onReload: { [self] in
                 logger.info("reload: forwarding SIGHUP to the workers")
                 forward(SIGHUP, note: nil)
@@ -86,6 +88,7 @@ final class Supervisor: @unchecked Sendable {
         // Refuse new connections for every worker at once: nginx moves to another instance.
         socket.stopAccepting()
         logger.info("stopping: workers drain in-flight requests", ["drain_timeout_s": String(options.drainTimeout)])
+        forward(SIGTERM, note: nil)
         // Workers enforce the drain timeout themselves; this is the backstop for a stuck one.
         let deadline = ContinuousClock.now + .seconds(options.drainTimeout + 5)
         var killed = false

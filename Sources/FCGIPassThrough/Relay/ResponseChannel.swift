@@ -23,6 +23,9 @@ public final class ResponseChannel: @unchecked Sendable {
     private var head: (status: Int, headers: HTTPHeaders)?
     private var headTaken = false
     private var pending = Data()
+    /// The size of the chunk the worker took last; it is still being written until the
+    /// worker asks for the next event, so it counts against the bound too.
+    private var inFlight = 0
     private var ending: UpstreamFailure??
     private var overflowed = false
     private var lastProgress: ContinuousClock.Instant
@@ -42,13 +45,17 @@ public final class ResponseChannel: @unchecked Sendable {
         condition.unlock()
     }
 
-    /// - Returns: false when the bound is exceeded; the caller must cancel the transfer.
+    /// - Returns: false when the bound is first exceeded; the caller must cancel the
+    ///   transfer. Later data is dropped and answered true: the transport keeps delivering
+    ///   what it already read until the cancel lands (FoundationNetworking cannot pause),
+    ///   and each of those callbacks must stay cheap or they pile up in its queue.
     @discardableResult
     public func receiveBody(_ data: Data) -> Bool {
         condition.lock()
         defer { condition.unlock() }
+        if overflowed { return true }
         lastProgress = .now
-        guard pending.count + data.count <= bufferLimit else {
+        guard inFlight + pending.count + data.count <= bufferLimit else {
             overflowed = true
             condition.signal()
             return false
@@ -86,6 +93,8 @@ public final class ResponseChannel: @unchecked Sendable {
     public func next(timeout: Duration) -> Event? {
         condition.lock()
         defer { condition.unlock() }
+        // Asking again means the previous chunk was written.
+        inFlight = 0
         let deadline = Date(timeIntervalSinceNow: timeout.seconds)
         while true {
             if !headTaken, let head {
@@ -95,6 +104,7 @@ public final class ResponseChannel: @unchecked Sendable {
             if !pending.isEmpty {
                 let chunk = pending
                 pending = Data()
+                inFlight = chunk.count
                 return .body(chunk)
             }
             if overflowed { return .end(.cancelled) }

@@ -2,9 +2,11 @@
 enum ResponseHeaderFilter {
     /// Hop-by-hop headers (RFC 9110 §7.6.1) plus the ones that would let an upstream
     /// steer nginx (`Status`, `X-Accel-*`) or duplicate what nginx sets (`Server`, `Date`).
+    /// Not `Trailers`: that name is an RFC 2616 typo for `Trailer`, an ordinary field
+    /// (RFC 2616 errata 4522; Go's ReverseProxy relays it too).
     static let dropped: Set<String> = [
         "connection", "keep-alive", "proxy-connection", "proxy-authenticate", "proxy-authorization",
-        "te", "trailer", "trailers", "transfer-encoding", "upgrade", "server", "date", "status",
+        "te", "trailer", "transfer-encoding", "upgrade", "server", "date", "status",
     ]
 
     /// Limits on what goes into the FastCGI header block: nginx fails the whole
@@ -12,6 +14,9 @@ enum ResponseHeaderFilter {
     /// in the snippet), so the gateway answers 502 itself well before that.
     static let maxTotalBytes = 24 * 1024
     static let maxFields = 100
+    /// One field line: the limit most HTTP servers and clients apply (Apache's
+    /// LimitRequestFieldSize, nginx's 8k header buffers); a longer one is broken or hostile.
+    static let maxFieldBytes = 8 * 1024
 
     struct Result {
         var headers: HTTPHeaders
@@ -19,7 +24,11 @@ enum ResponseHeaderFilter {
         var streaming: Bool
     }
 
-    enum Failure: Error { case tooLarge }
+    enum Failure: Error {
+        case tooLarge
+        /// `Content-Length` is not one number (RFC 9112 §6.3: a proxy must answer 502).
+        case invalidContentLength
+    }
 
     /// - Parameter decoded: the transport decoded a `Content-Encoding`, so the upstream's
     ///   `Content-Encoding` and `Content-Length` no longer describe the body.
@@ -29,6 +38,8 @@ enum ResponseHeaderFilter {
                 .map { $0.trimmingCharacters(in: .whitespaces).asciiLowercased })
         // URLSession always decodes gzip/deflate/br and leaves the original headers.
         let decoded = upstream.contains("content-encoding")
+        // FoundationNetworking joins repeated fields with ", ": `2, 40` is two lengths.
+        if !decoded, let length = upstream["content-length"], !isValidContentLength(length) { throw .invalidContentLength }
         var headers = HTTPHeaders()
         var total = 0
         for field in upstream {
@@ -37,8 +48,10 @@ enum ResponseHeaderFilter {
             if decoded && (name == "content-encoding" || name == "content-length") { continue }
             if name == "x-litellm-call-id" { continue }
             guard HTTPSyntax.isToken(field.name), !HTTPSyntax.hasControlCharacter(field.value) else { continue }
+            let line = field.name.utf8.count + field.value.utf8.count + 4
+            guard line <= maxFieldBytes else { throw .tooLarge }
             headers.append(field.name, field.value)
-            total += field.name.utf8.count + field.value.utf8.count + 4
+            total += line
         }
         guard total <= maxTotalBytes, headers.count <= maxFields else { throw .tooLarge }
         headers.append("x-litellm-call-id", requestID)
@@ -49,5 +62,13 @@ enum ResponseHeaderFilter {
             headers.append("X-Accel-Buffering", "no")
         }
         return Result(headers: headers, streaming: streaming)
+    }
+
+    /// Digits, or a list of identical digit strings (a repeated but consistent field,
+    /// which RFC 9112 §6.3 lets a recipient accept).
+    static func isValidContentLength(_ value: String) -> Bool {
+        let values = Set(value.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) })
+        guard values.count == 1, let only = values.first else { return false }
+        return !only.isEmpty && only.utf8.allSatisfy { $0 >= 0x30 && $0 <= 0x39 }
     }
 }

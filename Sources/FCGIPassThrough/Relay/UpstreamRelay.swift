@@ -29,13 +29,18 @@ struct UpstreamRelay {
         var failure: String?
     }
 
-    func run(_ request: UpstreamRequest, requestID: String, writer: any ResponseWriter, stats: inout Stats) -> Outcome {
+    /// - Parameter redactor: masks the configured secrets in the answer (SEC-04).
+    func run(
+        _ request: UpstreamRequest, requestID: String, redactor: SecretRedactor = SecretRedactor(secrets: []),
+        writer: any ResponseWriter, stats: inout Stats
+    ) -> Outcome {
         let started = ContinuousClock.now
         let channel = ResponseChannel(bufferLimit: bufferLimit)
         let call = client.start(request, into: channel)
         let idleLimit = Duration.milliseconds(Int64(request.timeout * 1000))
         var status: Int?
         var streaming = false
+        var body = SecretRedactor.Stream(redactor)
 
         /// Before the head: the gateway answers with its own error.
         func fail(_ kind: String?, _ error: GatewayError) -> Outcome {
@@ -75,21 +80,31 @@ struct UpstreamRelay {
                 do {
                     filtered = try ResponseHeaderFilter.filter(upstreamHeaders, requestID: requestID)
                 } catch {
-                    return fail(
-                        "protocol", GatewayError(status: 502, message: "Upstream sent a response header block that is too large."))
+                    let message =
+                        switch error {
+                        case .tooLarge: "Upstream sent a response header block that is too large."
+                        case .invalidContentLength: "Upstream sent an invalid Content-Length."
+                        }
+                    return fail("protocol", GatewayError(status: 502, message: message))
                 }
                 status = upstreamStatus
                 streaming = filtered.streaming
                 stats.timeToFirstByte = ContinuousClock.now - started
-                guard writer.writeHead(status: upstreamStatus, headers: filtered.headers) else { return clientGone() }
+                guard writer.writeHead(status: upstreamStatus, headers: redactor.redact(filtered.headers)) else {
+                    return clientGone()
+                }
             case .body(let data):
-                stats.bytesOut += data.count
-                guard writer.writeBody(data, flush: streaming) else { return clientGone() }
+                let visible = body.feed(data)
+                stats.bytesOut += visible.count
+                guard visible.isEmpty || writer.writeBody(visible, flush: streaming) else { return clientGone() }
             case .end(nil):
                 guard let status else {
                     return fail(
                         "protocol", GatewayError(status: 502, message: "Upstream closed the connection without a response."))
                 }
+                let rest = body.finish()
+                stats.bytesOut += rest.count
+                guard rest.isEmpty || writer.writeBody(rest, flush: true) else { return clientGone() }
                 return .completed(status: status)
             case .end(.some(let failure)):
                 if status != nil {

@@ -12,8 +12,12 @@ public struct GatewayRequest: Sendable {
     /// Client headers from `HTTP_*` params plus `CONTENT_TYPE`, names lower-cased with
     /// `_` turned back into `-` (nginx upper-cases them and drops the original case).
     public var headers: HTTPHeaders
-    /// The request body, complete.
+    /// The request body, complete once `bodySource` has been read (see `loadingBody()`).
     public var body: Data
+    /// Where the body still waits, unread: the gateway reads it only after routing and
+    /// auth accepted the request, so a refused upload never occupies its memory (AUTH-05).
+    /// `nil` when `body` is already complete.
+    public var bodySource: (any RequestBodySource)?
     /// nginx's `$request_id` when the snippet passes it (`REQUEST_ID`).
     public var requestID: String?
     /// `REMOTE_ADDR`, for logs.
@@ -24,6 +28,7 @@ public struct GatewayRequest: Sendable {
         requestURI: String,
         headers: HTTPHeaders = HTTPHeaders(),
         body: Data = Data(),
+        bodySource: (any RequestBodySource)? = nil,
         requestID: String? = nil,
         remoteAddress: String? = nil
     ) {
@@ -31,8 +36,19 @@ public struct GatewayRequest: Sendable {
         self.requestURI = requestURI
         self.headers = headers
         self.body = body
+        self.bodySource = bodySource
         self.requestID = requestID
         self.remoteAddress = remoteAddress
+    }
+
+    /// The request with its body read from `bodySource`.
+    /// - Throws: 413 past the size limit, 400 when the body ended before its end marker.
+    public func loadingBody() throws(GatewayError) -> GatewayRequest {
+        guard let bodySource else { return self }
+        var loaded = self
+        loaded.body = try bodySource.readBody()
+        loaded.bodySource = nil
+        return loaded
     }
 
     /// The raw path part of `requestURI`.

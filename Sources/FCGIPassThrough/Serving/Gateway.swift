@@ -10,12 +10,14 @@ public final class Gateway: RequestHandler, @unchecked Sendable {
         let router: Router
         let authenticator: Authenticator
         let rewriter: RequestRewriter
+        let redactor: SecretRedactor
 
         init(config: GatewayConfig) {
             self.config = config
             self.router = Router(endpoints: config.endpoints)
             self.authenticator = Authenticator(config: config)
             self.rewriter = RequestRewriter(config: config)
+            self.redactor = SecretRedactor(secrets: config.secrets)
         }
     }
 
@@ -87,7 +89,8 @@ public final class Gateway: RequestHandler, @unchecked Sendable {
         guard case .endpoint(let endpoint, let subpath) = match else { throw match.error ?? .noRoute }
         servedBy = .endpoint(endpoint)
         if let denied = state.authenticator.check(request.headers, for: endpoint) { throw denied }
-        let upstream = try state.rewriter.rewrite(request, endpoint: endpoint, subpath: subpath)
-        return relay.run(upstream, requestID: requestID, writer: writer, stats: &stats)
+        // Only now is the body worth reading: a refused one is discarded unread (AUTH-05).
+        let upstream = try state.rewriter.rewrite(request.loadingBody(), endpoint: endpoint, subpath: subpath)
+        return relay.run(upstream, requestID: requestID, redactor: state.redactor, writer: writer, stats: &stats)
     }
 }

@@ -24,6 +24,13 @@ final class SessionDelegate: NSObject, URLSessionDataDelegate, @unchecked Sendab
             completionHandler(.cancel)
             return
         }
+        // An interim answer (103 Early Hints): FoundationNetworking reports it like a final
+        // one, then reports the final one. FastCGI cannot carry it; relayed, its status
+        // would replace the real one (UP-07).
+        if (100..<200).contains(http.statusCode) {
+            completionHandler(.allow)
+            return
+        }
         channel.receiveHead(status: http.statusCode, headers: Self.headers(of: http))
         completionHandler(.allow)
     }
@@ -43,6 +50,19 @@ final class SessionDelegate: NSObject, URLSessionDataDelegate, @unchecked Sendab
         newRequest request: URLRequest, completionHandler: @escaping (URLRequest?) -> Void
     ) {
         completionHandler(nil)
+    }
+
+    // libcurl silently replays a request on a fresh connection when a kept-alive one dies
+    // before any response byte arrives, even a POST the upstream may already have read and
+    // acted on (UP-03: a billable call made twice). The replay needs the body again, which
+    // FoundationNetworking asks the task's delegate for: refuse, and fail the request.
+    func urlSession(
+        _ session: URLSession, task: URLSessionTask, needNewBodyStream completionHandler: @escaping (InputStream?) -> Void
+    ) {
+        channel(for: task)?.finish(.unreachable(.reset))
+        completionHandler(nil)
+        // Called on the session's work queue, which cancel() waits for: cancel from elsewhere.
+        DispatchQueue.global().async { task.cancel() }
     }
 
     func urlSession(_ session: URLSession, task: URLSessionTask, didCompleteWithError error: Error?) {

@@ -66,6 +66,9 @@ public final class URLSessionUpstreamClient: UpstreamClient, @unchecked Sendable
             urlRequest.httpBody = request.body
         }
         let task = session.dataTask(with: urlRequest)
+        // Set on the task too: FoundationNetworking asks only a task's own delegate for a
+        // new body stream, and that is how a replay is refused (SessionDelegate).
+        task.delegate = delegate
         delegate.register(task, channel)
         task.resume()
         return TaskCall(task: task)

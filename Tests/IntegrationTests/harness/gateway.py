@@ -9,6 +9,7 @@ import socket
 import subprocess
 from pathlib import Path
 
+from .leaks import record_output
 from .ports import accepts_tcp, accepts_unix, free_port
 from .waiting import wait_until
 
@@ -55,6 +56,8 @@ def run_cli(binary: Path, args: list[str], env: dict[str, str], timeout: float =
         env=env,
         timeout=timeout,
     )
+    # What the gateway printed left it too: the secret scan reads it.
+    record_output(f"output of {' '.join(args[:3])}", result.stdout + result.stderr)
     report = sanitizer_report(result.stderr)
     assert report is None, f"sanitizer report from {binary.name} {' '.join(args)}:\n{report}"
     return result

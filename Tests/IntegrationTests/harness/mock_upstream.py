@@ -25,6 +25,19 @@ Behaviours, chosen by the request path (query parameters tune them):
                            reads the request, closes without answering
     /cookie                sets a cookie
     /counter               a cacheable response whose body changes every time
+    /redirect-chain?n=     302 to /redirect-chain?n=N-1 (a chain only a follower would walk)
+    /reflect-key?status=   echoes the credential it received in a header and in the body
+                           (an upstream that puts the key in its error message)
+    /raw?case=             raw bytes no well-behaved server sends (RAW_RESPONSES)
+    /headers?count=&size=  200 with `count` extra headers of `size` bytes each
+    /fast-stream?bytes=&chunk=&ctype=&length=&rate=
+                           a body written as fast as the connection takes it (or at
+                           `rate` bytes/s), chunked (or with Content-Length when length=1)
+    /gzip-bomb?bytes=      `bytes` zero bytes, gzip-compressed (about 1000:1), whatever
+                           the request's Accept-Encoding said
+    /reject-upload?status=&after=&rst=
+                           reads only `after` body bytes, answers `status` and closes
+                           (or resets), leaving the rest of the upload unread
 
 Every handler that waits watches its connection: when the peer (the gateway)
 closes it, the request record's `closed` event is set.
@@ -35,6 +48,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import http
+import http.client
 import itertools
 import json
 import os
@@ -50,6 +64,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl
 
 from .waiting import wait_until
+
+# The standard library refuses requests with more than 100 header fields (431); the
+# tests send more to check what nginx and the gateway do with them.
+http.client._MAXHEADERS = 1000
 
 MOCK_SERVER = "MockUpstream/9.9"
 MOCK_DATE = "Mon, 01 Jan 2001 00:00:00 GMT"
@@ -79,6 +97,51 @@ STATUS_HEADERS = [
     ("X-Hop-Resp", "must-not-be-relayed"),
     ("Status", "299 Upstream Says"),
 ]
+
+
+# Responses a careful proxy must not relay as they are. Each is sent verbatim after
+# the request was read, then the connection is closed.
+RAW_RESPONSES = {
+    "garbage": b"HELLO\r\n\r\n",
+    "http09": b"a body without any status line or headers\n",
+    "bare-cr-header": (
+        b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nX-Injected: a\rX-Evil: cr-injected\r\n"
+        b"Content-Length: 2\r\n\r\nok"
+    ),
+    "obs-fold": (
+        b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nX-Folded: first\r\n X-Evil: folded-in\r\n"
+        b"Content-Length: 2\r\n\r\nok"
+    ),
+    "nul-header": b"HTTP/1.1 200 OK\r\nX-Nul: a\x00X-Evil: nul\r\nContent-Length: 2\r\n\r\nok",
+    "space-in-name": b"HTTP/1.1 200 OK\r\nX Evil: spaced\r\nContent-Length: 2\r\n\r\nok",
+    "status-header": (
+        b"HTTP/1.1 500 Internal Server Error\r\nStatus: 200 OK\r\nContent-Type: application/json\r\n"
+        b"Content-Length: 19\r\n\r\n{\"upstream\":\"fail\"}"
+    ),
+    "two-content-lengths": b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 40\r\n\r\nok",
+    "early-hints": (
+        b"HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload\r\nX-Hint-Only: 1\r\n\r\n"
+        b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 5\r\n\r\nfinal"
+    ),
+    "trailers": (
+        b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nTrailer: X-Trailer\r\nTransfer-Encoding: chunked\r\n\r\n"
+        b"5\r\nhello\r\n6\r\n world\r\n0\r\nX-Trailer: t\r\nX-Unannounced: u\r\n\r\n"
+    ),
+    "trailers-unannounced": (
+        b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n"
+        b"5\r\nhello\r\n0\r\nX-Unannounced: u\r\n\r\n"
+    ),
+    "trailer-announced-only": (
+        b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nTrailer: X-Trailer\r\nTransfer-Encoding: chunked\r\n\r\n"
+        b"5\r\nhello\r\n0\r\n\r\n"
+    ),
+    "hop-by-hop": (
+        b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nConnection: X-Bar, Upgrade\r\nX-Bar: 1\r\n"
+        b"Keep-Alive: timeout=5\r\nProxy-Authenticate: Basic\r\nUpgrade: foo\r\nTrailer: X-T\r\n"
+        b"Trailers: not-special\r\nX-Multi-Value: a\r\nX-Multi-Value: b\r\nProxy-Connection: keep-alive\r\n"
+        b"Content-Length: 2\r\n\r\nok"
+    ),
+}
 
 
 def status_body(code: int) -> bytes:
@@ -141,14 +204,18 @@ class RecordedRequest:
 class MockUpstream:
     """The upstream API every gateway route in the suite points at."""
 
-    def __init__(self) -> None:
+    def __init__(self, keepalive_timeout: float | None = None) -> None:
+        """`keepalive_timeout`: close a connection idle for that long (default: never)."""
         self._lock = threading.Lock()
         self._records: list[RecordedRequest] = []
         self._generation = 0
         self._conn_ids = itertools.count(1)
         self._counter = itertools.count(1)
         self.stopping = threading.Event()
-        self._server = _Server(("127.0.0.1", 0), _Handler)
+        handler = _Handler
+        if keepalive_timeout is not None:
+            handler = type("_IdleClosingHandler", (_Handler,), {"timeout": keepalive_timeout})
+        self._server = _Server(("127.0.0.1", 0), handler)
         self._server.mock = self
         self.port: int = self._server.server_address[1]
         self.url = f"http://127.0.0.1:{self.port}"
@@ -222,7 +289,15 @@ class _Handler(BaseHTTPRequestHandler):
     # --- request intake -------------------------------------------------
 
     def _dispatch(self) -> None:
-        body = self._read_body()
+        path, _, raw_query = self.path.partition("?")
+        self.q = dict(parse_qsl(raw_query, keep_blank_values=True))
+        # Answers before the upload is complete, so it reads only part of the body.
+        partial = int(self.q.get("after", 0)) if path == "/reject-upload" else None
+        try:
+            body = self._read_body() if partial is None else self.rfile.read(partial)
+        except (ConnectionAbortedError, ConnectionResetError, socket.timeout):
+            self.close_connection = True
+            return
         mock = self.server.mock
         self.rec = mock.record(
             method=self.command,
@@ -233,8 +308,6 @@ class _Handler(BaseHTTPRequestHandler):
             peer_port=self.client_address[1],
             received_at=time.monotonic(),
         )
-        path, _, raw_query = self.path.partition("?")
-        self.q = dict(parse_qsl(raw_query, keep_blank_values=True))
         try:
             self._route(path)
         except (BrokenPipeError, ConnectionResetError):
@@ -255,7 +328,11 @@ class _Handler(BaseHTTPRequestHandler):
                 data += self.rfile.read(size)
                 self.rfile.readline()
         length = int(self.headers.get("Content-Length") or 0)
-        return self.rfile.read(length) if length else b""
+        body = self.rfile.read(length) if length else b""
+        if len(body) < length:
+            # The client gave up mid-body: like any server, never act on half a request.
+            raise ConnectionAbortedError("request body ended early")
+        return body
 
     def _route(self, path: str) -> None:
         if path.startswith("/echo"):
@@ -276,6 +353,13 @@ class _Handler(BaseHTTPRequestHandler):
             "/close-before-head": self._close_before_head,
             "/cookie": self._cookie,
             "/counter": self._counter,
+            "/redirect-chain": self._redirect_chain,
+            "/reflect-key": self._reflect_key,
+            "/raw": self._raw,
+            "/headers": self._many_headers,
+            "/fast-stream": self._fast_stream,
+            "/gzip-bomb": self._gzip_bomb,
+            "/reject-upload": self._reject_upload,
         }
         handler = exact.get(path)
         if handler is None:
@@ -302,6 +386,10 @@ class _Handler(BaseHTTPRequestHandler):
     ) -> None:
         all_headers = [("Content-Type", content_type)] if content_type else []
         all_headers += list(headers)
+        if self.q.get("close") == "1":
+            # An upstream that closes every connection after its answer.
+            all_headers.append(("Connection", "close"))
+            self.close_connection = True
         if status not in (204, 304):
             all_headers.append(("Content-Length", str(len(body))))
         self._head(status, all_headers)
@@ -430,7 +518,8 @@ class _Handler(BaseHTTPRequestHandler):
     def _redirect(self) -> None:
         status = int(self.q.get("status", 302))
         to = self.q.get("to", "/redirect-target")
-        location = self.server.mock.url + to if to.startswith("/") else to
+        # raw=1: the Location exactly as given (e.g. protocol-relative `//host/x`).
+        location = self.server.mock.url + to if to.startswith("/") and self.q.get("raw") != "1" else to
         self._send(status, b'{"redirecting":true}', [("Location", location)])
 
     def _big(self) -> None:
@@ -445,7 +534,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(b"r" * sent)
         # Let the partial body leave the socket buffer before the RST discards it.
         if not self._wait_or_closed(0.05):
-            self._reset()
+            # fin=1: a clean close that still leaves the body short.
+            self._fin() if self.q.get("fin") == "1" else self._reset()
 
     def _close_before_head(self) -> None:
         if self.q.get("rst") == "1":
@@ -459,6 +549,68 @@ class _Handler(BaseHTTPRequestHandler):
             b'{"cookie":"set"}',
             [("Set-Cookie", "itest_session=cookie-from-upstream; Path=/; HttpOnly")],
         )
+
+    def _redirect_chain(self) -> None:
+        n = int(self.q.get("n", 25))
+        self._send(302, b'{"redirecting":true}', [("Location", f"{self.server.mock.url}/redirect-chain?n={n - 1}")])
+
+    def _reflect_key(self) -> None:
+        status = int(self.q.get("status", 401))
+        received = self.rec.header("x-api-key") or self.rec.header("authorization") or ""
+        body = json.dumps({"error": {"message": f"invalid api key {received}", "received": received}}).encode()
+        self._send(status, body, [("X-Echo-Key", received), ("WWW-Authenticate", f'Bearer error="{received}"')])
+
+    def _raw(self) -> None:
+        self.wfile.write(RAW_RESPONSES[self.q["case"]])
+        self.wfile.flush()
+        self._fin()
+
+    def _many_headers(self) -> None:
+        count = int(self.q.get("count", 10))
+        size = int(self.q.get("size", 100))
+        headers = [(f"X-Filler-{k}", "v" * size) for k in range(count)]
+        self._send(200, b'{"headers":"many"}', headers)
+
+    def _fast_stream(self) -> None:
+        total = int(self.q.get("bytes", 1 << 20))
+        chunk = int(self.q.get("chunk", 65536))
+        piece = b"data: " + b"x" * (chunk - 8) + b"\n\n"
+        # length=1: announce the length instead of chunking (total rounded to whole pieces).
+        with_length = self.q.get("length") == "1"
+        count = -(-total // len(piece))
+        if with_length:
+            self._head(200, [("Content-Type", self.q.get("ctype", "application/octet-stream")),
+                             ("Content-Length", str(count * len(piece)))])
+        else:
+            self._start_chunked(self.q.get("ctype", "text/event-stream"))
+        # rate=N: at most N bytes per second (an upstream on a real network).
+        rate = float(self.q.get("rate", 0))
+        started = time.monotonic()
+        try:
+            for k in range(count):
+                self.wfile.write(piece) if with_length else self._write_chunk(piece)
+                if rate and (ahead := (k + 1) * len(piece) / rate - (time.monotonic() - started)) > 0:
+                    time.sleep(ahead)
+            if not with_length:
+                self._end_chunked()
+        except OSError:
+            self.rec.mark_closed()
+            self.close_connection = True
+            return
+        self.rec.events_sent_at.append(time.monotonic())
+
+    def _gzip_bomb(self) -> None:
+        size = int(self.q.get("bytes", 256 << 20))
+        compressor = gzip.compress(b"\0" * (1 << 20), compresslevel=9)
+        # Concatenated gzip members decode to the concatenation (RFC 1952 §2.2).
+        body = compressor * (size >> 20)
+        self._send(200, body, [("Content-Encoding", "gzip")], content_type="application/octet-stream")
+
+    def _reject_upload(self) -> None:
+        status = int(self.q.get("status", 413))
+        self._send(status, status_body(status), [("Connection", "close")])
+        self.wfile.flush()
+        self._reset() if self.q.get("rst") == "1" else self._fin()
 
     def _counter(self) -> None:
         count = self.server.mock.next_count()

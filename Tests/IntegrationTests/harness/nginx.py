@@ -73,11 +73,13 @@ class Nginx:
         )
 
     @classmethod
-    def for_gateway(cls, workdir: Path, servers: list[str | Path], snippet: Path) -> "Nginx":
-        """`servers`: upstream addresses ("unix:/path", "127.0.0.1:9000"); a Path means a unix socket."""
+    def for_gateway(cls, workdir: Path, servers: list[str | Path], snippet: Path, server_extra: str = "") -> "Nginx":
+        """`servers`: upstream addresses ("unix:/path", "127.0.0.1:9000"); a Path means a unix socket.
+        `server_extra`: directives added to the server block before the snippet."""
         lines = "\n".join(f"        server {f'unix:{s}' if isinstance(s, Path) else s};" for s in servers)
         upstream = f"    upstream fcgi_pass_through {{\n{lines}\n    }}\n"
-        return cls(workdir, f"        include {snippet};", upstream)
+        extra = "".join(f"        {line}\n" for line in server_extra.splitlines() if line.strip())
+        return cls(workdir, f"{extra}        include {snippet};", upstream)
 
     @classmethod
     def for_proxy(cls, workdir: Path, upstream_url: str, extra: str = "") -> "Nginx":

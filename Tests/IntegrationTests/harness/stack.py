@@ -24,6 +24,7 @@ class Stack:
         threads: int = 8,
         extra_args: list[str] | None = None,
         listen: str = "unix",
+        nginx_extra: str = "",
     ) -> None:
         self.dir = workdir
         self.config_path = workdir / "config.yaml"
@@ -32,7 +33,7 @@ class Stack:
             GatewayProcess(binary, workdir, f"gw-{i}", self.config_path, env, threads, extra_args, listen)
             for i in range(1, instances + 1)
         ]
-        self.nginx = Nginx.for_gateway(workdir / "nginx", [g.nginx_server for g in self.gateways], SNIPPET)
+        self.nginx = Nginx.for_gateway(workdir / "nginx", [g.nginx_server for g in self.gateways], SNIPPET, nginx_extra)
 
     @property
     def port(self) -> int:

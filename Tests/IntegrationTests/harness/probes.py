@@ -1,0 +1,138 @@
+"""Resource probes of a running process, read from /proc (Linux).
+
+The fault tests compare these before and after: open descriptors and threads must
+return to their baseline, memory must stay bounded.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+
+from .waiting import wait_until
+
+
+def fd_count(pid: int) -> int:
+    return len(os.listdir(f"/proc/{pid}/fd"))
+
+
+def status_field(pid: int, name: str) -> int:
+    """A numeric field of /proc/<pid>/status (`VmRSS`, `VmHWM` in KiB, `Threads`)."""
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith(name + ":"):
+                return int(line.split()[1])
+    raise KeyError(name)
+
+
+def rss_kib(pid: int) -> int:
+    return status_field(pid, "VmRSS")
+
+
+def threads(pid: int) -> int:
+    return status_field(pid, "Threads")
+
+
+def environ(pid: int) -> dict[str, str]:
+    with open(f"/proc/{pid}/environ", "rb") as f:
+        entries = f.read().split(b"\0")
+    pairs = (e.decode("utf-8", "replace").partition("=") for e in entries if e)
+    return {k: v for k, _, v in pairs}
+
+
+def settle(probe, limit: int, timeout: float, what: str) -> int:
+    """Waits until `probe()` is at most `limit`; returns the last value."""
+    last = [probe()]
+
+    def ok() -> bool:
+        last[0] = probe()
+        return last[0] <= limit
+
+    try:
+        wait_until(ok, timeout, what, interval=0.05)
+    except AssertionError as error:
+        raise AssertionError(f"{error} (last value {last[0]}, limit {limit})") from None
+    return last[0]
+
+
+@dataclass
+class PeakSampler:
+    """Samples a probe in the background and keeps the peak, e.g. VmRSS during a stream."""
+
+    probe: object
+    interval: float = 0.02
+    peak: int = 0
+    samples: list[int] = field(default_factory=list)
+
+    def __enter__(self) -> "PeakSampler":
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                value = self.probe()
+            except (OSError, KeyError):
+                return
+            self.samples.append(value)
+            self.peak = max(self.peak, value)
+            time.sleep(self.interval)
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join(timeout=2)
+
+
+class BlackholePort:
+    """A TCP port whose connects hang: a listener with a full accept queue.
+
+    Linux drops further SYNs while the queue of a backlog-0 listener is full, so a
+    connect() neither succeeds nor fails until the caller gives up.
+    """
+
+    def __init__(self) -> None:
+        self._listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._listener.bind(("127.0.0.1", 0))
+        self._listener.listen(0)
+        self.port: int = self._listener.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._fillers: list[socket.socket] = []
+        # Fill the queue (backlog 0 admits one pending connection, sometimes two).
+        for _ in range(4):
+            filler = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            filler.setblocking(False)
+            try:
+                filler.connect(("127.0.0.1", self.port))
+            except BlockingIOError:
+                pass
+            self._fillers.append(filler)
+
+    def close(self) -> None:
+        for filler in self._fillers:
+            filler.close()
+        self._listener.close()
+
+
+def socket_inodes(pid: int) -> set[str]:
+    inodes = set()
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            target = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[8:-1])
+    return inodes
+
+
+def owner_of_tcp_port(pids: list[int], local_port: int) -> int | None:
+    """Which of `pids` holds the loopback TCP socket bound to `local_port`."""
+    with open("/proc/net/tcp") as f:
+        rows = [line.split() for line in f.readlines()[1:]]
+    inodes = {row[9] for row in rows if int(row[1].split(":")[1], 16) == local_port}
+    return next((pid for pid in pids if socket_inodes(pid) & inodes), None)

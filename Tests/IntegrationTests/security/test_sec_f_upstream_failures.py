@@ -1,0 +1,335 @@
+"""Catalogue section F: upstream failures (UP-01 .. UP-08).
+
+Every failure must give the client the right signal (502/504 with the gateway's
+envelope before the head, an aborted stream after it), must never make the request
+reach the upstream twice, and must free what it used: the gateway's descriptor and
+thread counts come back to their baseline.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+
+import pytest
+
+from harness import probes
+from harness.assertions import assert_error_envelope, bearer
+from harness.mock_upstream import RAW_RESPONSES, status_body
+from harness.probes import BlackholePort
+from harness.tls_upstream import SelfSignedUpstream
+
+CONFIG = """
+general_settings:
+  master_key: os.environ/LITELLM_MASTER_KEY
+  pass_through_endpoints:
+    - path: /refused
+      target: "{closed}/v1/x?key=os.environ/COHERE_API_KEY"
+      headers:
+        Authorization: "Bearer os.environ/COHERE_API_KEY"
+    - path: /blackhole
+      target: "{blackhole}/v1/x"
+      timeout: 1
+    - path: /tls-to-plain
+      target: "{tls_to_plain}/echo"
+      headers:
+        x-api-key: os.environ/SECOND_API_KEY
+    - path: /self-signed
+      target: "{self_signed}/echo"
+      headers:
+        x-api-key: os.environ/SECOND_API_KEY
+    - path: /mock
+      target: "{upstream}"
+      include_subpath: true
+      methods: [GET, POST, PUT, DELETE, PATCH]
+      headers:
+        Authorization: "Bearer os.environ/COHERE_API_KEY"
+    - path: /hang
+      target: "{upstream}/hang"
+      timeout: 1
+    - path: /short-keepalive
+      target: "{short_keepalive}"
+      include_subpath: true
+      methods: [POST]
+"""
+
+
+@pytest.fixture(scope="module")
+def faults():
+    blackhole = BlackholePort()
+    tls = SelfSignedUpstream.start_if_possible()
+    try:
+        yield blackhole, tls
+    finally:
+        blackhole.close()
+        if tls:
+            tls.stop()
+
+
+@pytest.fixture(scope="module")
+def stack(stacks, mock, faults, short_keepalive_mock):
+    blackhole, tls = faults
+    template = (
+        CONFIG.replace("{blackhole}", blackhole.url)
+        .replace("{short_keepalive}", short_keepalive_mock.url)
+        .replace("{tls_to_plain}", mock.url.replace("http://", "https://"))
+        .replace("{self_signed}", tls.url if tls else "https://127.0.0.1:9")
+    )
+    return stacks(template, threads=16)
+
+
+@pytest.fixture
+def pid(stack):
+    return stack.gateways[0].proc.pid
+
+
+def warm_up(stack, key):
+    """One good request, so the transport holds a kept-alive connection to the mock."""
+    assert stack.request("GET", "/mock/echo/warm", key).status == 200
+
+
+def assert_502_without_secrets(resp, canaries):
+    error = assert_error_envelope(resp, 502)
+    for secret in (canaries.master_key, canaries.upstream_key, canaries.second_key):
+        assert secret not in error["message"]
+    assert "127.0.0.1" not in error["message"] and "key=" not in error["message"], error
+    return error
+
+
+# --- UP-01: cannot reach the upstream ----------------------------------------------------
+
+
+def test_up_01_refused_connection_is_a_prompt_502(stack, mock, key, canaries):
+    resp = stack.request("POST", "/refused", key, b"{}")
+    assert_502_without_secrets(resp, canaries)
+    assert resp.elapsed < 5
+
+
+@pytest.mark.timeout_s(20)
+def test_up_01_connect_that_hangs_ends_at_the_endpoint_timeout(stack, key, canaries):
+    resp = stack.request("GET", "/blackhole", key, timeout=10)
+    assert resp.status in (502, 504), resp
+    assert_error_envelope(resp, resp.status)
+    assert 0.8 < resp.elapsed < 4, f"answered after {resp.elapsed:.2f}s with timeout 1"
+
+
+def test_up_01_tls_to_a_plain_http_port_is_502_not_a_cleartext_retry(stack, mock, key, canaries):
+    resp = stack.request("GET", "/tls-to-plain", key)
+    assert_502_without_secrets(resp, canaries)
+    # The handshake bytes reach the mock's socket but never parse as a request.
+    assert mock.requests == []
+
+
+def test_up_01_untrusted_certificate_is_502(stack, faults, key, canaries):
+    _, tls = faults
+    if tls is None:
+        pytest.skip("openssl is not available to make a self-signed certificate")
+    resp = stack.request("GET", "/self-signed", key)
+    assert_502_without_secrets(resp, canaries)
+    # The handshake fails before any request (and its injected key) is sent.
+    assert tls.requests == []
+
+
+@pytest.mark.parametrize("case", ["garbage", "http09", "two-content-lengths"])
+def test_up_01_invalid_response_is_502(stack, mock, key, canaries, case):
+    resp = stack.request("GET", f"/mock/raw?case={case}", key)
+    assert_502_without_secrets(resp, canaries)
+    assert RAW_RESPONSES[case] not in resp.body
+    assert len(mock.requests) == 1
+
+
+# --- UP-02: the upstream hangs before its response head -----------------------------------
+
+
+def test_up_02_hang_before_the_head_is_the_gateways_504_and_closes_the_upstream(stack, mock, key):
+    started = time.monotonic()
+    resp = stack.request("POST", "/hang", key, b'{"q":1}')
+    # The gateway's envelope, not nginx's HTML 504: nginx's read timeout is longer.
+    assert_error_envelope(resp, 504)
+    assert 0.8 < resp.elapsed < 3
+    rec = mock.only_request()
+    assert rec.closed.wait(2), "the upstream connection stayed open after the 504"
+    assert rec.closed_at - started < 3
+
+
+# --- UP-03: never retried once it may have reached the upstream ----------------------------
+
+
+@pytest.mark.parametrize("method", ["POST", "PATCH", "PUT", "DELETE"])
+@pytest.mark.parametrize("how", ["fin", "rst"])
+def test_up_03_upstream_closing_after_reading_the_request_sees_it_once(stack, mock, key, canaries, method, how):
+    """Regression (libcurl replay): on a kept-alive connection that dies before any
+    answer byte, libcurl silently sends the request again on a new connection."""
+    warm_up(stack, key)
+    mock.reset()
+    body = json.dumps({"id": uuid.uuid4().hex}).encode()
+    resp = stack.request(method, "/mock/close-before-head" + ("?rst=1" if how == "rst" else ""), key, body)
+    assert_502_without_secrets(resp, canaries)
+    time.sleep(0.2)  # a replay follows at once; give it the chance to show up
+    assert len(mock.requests_to("/close-before-head")) == 1, "the request reached the upstream twice"
+
+
+def test_up_03_a_bodyless_request_is_replayed_at_most_once(stack, mock, key, canaries):
+    """Known limit (docs/SECURITY.md): a request without a body gives the transport no
+    hook to refuse libcurl's replay; GET, HEAD, DELETE and OPTIONS may be retried this
+    way (RFC 9110 §9.2.2 allows it for idempotent methods), never more than once."""
+    warm_up(stack, key)
+    mock.reset()
+    resp = stack.request("GET", "/mock/close-before-head", key)
+    assert_502_without_secrets(resp, canaries)
+    time.sleep(0.2)
+    assert 1 <= len(mock.requests_to("/close-before-head")) <= 2
+
+
+@pytest.mark.parametrize("how", ["fin", "rst"])
+def test_up_03_reset_during_the_upload_is_not_retried(stack, mock, key, canaries, how):
+    warm_up(stack, key)
+    mock.reset()
+    body = b"u" * (4 << 20)
+    resp = stack.request("POST", f"/mock/reject-upload?status=500&after=1024&rst={int(how == 'rst')}", key, body)
+    assert resp.status in (500, 502), resp
+    time.sleep(0.2)
+    assert len(mock.requests_to("/reject-upload")) == 1
+
+
+@pytest.mark.parametrize("code", [429, 503])
+def test_up_03_upstream_503_and_429_are_relayed_once(stack, mock, key, code):
+    resp = stack.request("POST", f"/mock/status/{code}", key, b"{}")
+    assert resp.status == code
+    assert resp.body == status_body(code)
+    assert len(mock.requests) == 1
+
+
+# --- UP-04: stale kept-alive connections ------------------------------------------------------
+
+
+@pytest.mark.timeout_s(40)
+def test_up_04_upstream_closing_idle_connections_never_duplicates_a_post(stack, short_keepalive_mock, key):
+    """The upstream closes idle connections after 0.3 s and requests come every ~0.3 s,
+    racing the close. A 502 is tolerable only if the request never arrived; a request
+    must never arrive twice."""
+    upstream = short_keepalive_mock
+    failures = []
+    ids = []
+    for i in range(8):
+        request_id = uuid.uuid4().hex
+        ids.append(request_id)
+        resp = stack.request("POST", f"/short-keepalive/echo/{request_id}", key, b'{"n":%d}' % i)
+        if resp.status != 200:
+            failures.append(request_id)
+        time.sleep(0.28 + 0.02 * (i % 4))
+    seen = [r.path.rsplit("/", 1)[-1] for r in upstream.requests]
+    duplicates = {i for i in seen if seen.count(i) > 1}
+    assert not duplicates, f"POSTs reached the upstream twice: {duplicates}"
+    assert all(f not in seen for f in failures), "a request failed although the upstream received it"
+
+
+# --- UP-05: resets and truncations mid-body ----------------------------------------------------
+
+
+@pytest.mark.parametrize("how", ["rst", "fin"])
+def test_up_05_short_body_ends_abruptly_never_as_a_complete_200(stack, mock, key, how):
+    resp = stack.request("GET", f"/mock/reset-mid-body?length=2000&sent=1000&fin={int(how == 'fin')}", key)
+    assert resp.status == 200
+    assert not resp.complete, f"a truncated body looked complete: {resp!r}"
+    assert len(resp.body) <= 1000
+    assert b'"error"' not in resp.body
+
+
+def test_up_05_chunked_body_without_its_last_chunk_ends_abruptly(stack, mock, key):
+    with stack.exchange("GET", "/mock/sse?n=6&interval=0.05&first_delay=0&fin_after=3", key) as exchange:
+        exchange.read_head()
+        resp = exchange.read_rest()
+    assert resp.status == 200
+    assert not resp.complete
+
+
+@pytest.mark.timeout_s(40)
+def test_up_05_failures_free_their_descriptors_and_threads(stack, mock, key, pid):
+    """Every fault, ten times: a leaked descriptor or thread per fault would show."""
+    paths = [
+        "/mock/reset-mid-body?length=2000&sent=1000",
+        "/mock/reset-mid-body?length=2000&sent=1000&fin=1",
+        "/mock/close-before-head",
+        "/mock/close-before-head?rst=1",
+        "/mock/raw?case=garbage",
+        "/mock/sse?n=6&interval=0.01&first_delay=0&reset_after=3",
+        "/refused",
+    ]
+    warm_up(stack, key)
+    base_fds, base_threads = probes.fd_count(pid), probes.threads(pid)
+    for _ in range(10):
+        for path in paths:
+            stack.request("GET", path, key)
+    probes.settle(lambda: probes.fd_count(pid), base_fds + 4, 5, "the gateway's descriptors to return to baseline")
+    probes.settle(lambda: probes.threads(pid), base_threads + 4, 5, "the gateway's threads to return to baseline")
+
+
+# --- UP-06: huge responses -----------------------------------------------------------------------
+
+
+@pytest.mark.timeout_s(40)
+def test_up_06_large_response_is_streamed_with_bounded_memory(stack, mock, key, pid):
+    """32 MiB at 16 MiB/s, a fast internet upstream. With a length nginx buffers (to disk
+    past its memory buffers) and reads the gateway as fast as it writes; an upstream far
+    faster than the relay, or a client slower than the upstream, is STR-06."""
+    size = 32 << 20
+    before = probes.rss_kib(pid)
+    with probes.PeakSampler(lambda: probes.rss_kib(pid)) as peak:
+        with stack.exchange("GET", f"/mock/fast-stream?bytes={size}&length=1&rate={16 << 20}", key, timeout=30) as ex:
+            ex.read_head()
+            received = sum(len(piece) for _, piece in ex.iter_body())
+            resp = ex.response()
+    assert resp.complete and received >= size
+    growth = (peak.peak - before) / 1024
+    assert growth < 48, f"gateway RSS grew by {growth:.0f} MiB relaying a {size >> 20} MiB body"
+
+
+@pytest.mark.timeout_s(40)
+def test_up_06_a_decompression_bomb_keeps_memory_bounded(stack, mock, key, pid):
+    """The transport asks for compressed answers and decodes them itself; 256 MiB of
+    zeros in 256 KiB of gzip must neither exhaust memory nor arrive with stale headers."""
+    before = probes.rss_kib(pid)
+    with probes.PeakSampler(lambda: probes.rss_kib(pid)) as peak:
+        with stack.exchange("GET", "/mock/gzip-bomb?bytes=268435456", key, timeout=30) as ex:
+            ex.read_head()
+            received = sum(len(piece) for _, piece in ex.iter_body())
+            resp = ex.response()
+    assert resp.status == 200
+    assert resp.header("Content-Encoding") is None
+    length = resp.header("Content-Length")
+    assert length is None or (resp.complete and int(length) == received)
+    growth = (peak.peak - before) / 1024
+    assert growth < 64, f"gateway RSS grew by {growth:.0f} MiB decoding a gzip bomb"
+
+
+def test_up_06_compressed_answer_never_carries_stale_length_or_encoding(stack, mock, key):
+    resp = stack.request("GET", "/mock/gzip", key)
+    assert resp.status == 200 and resp.complete
+    assert resp.header("Content-Encoding") is None
+    length = resp.header("Content-Length")
+    assert length is None or int(length) == len(resp.body)
+    json.loads(resp.body)
+
+
+# --- UP-07: 1xx (trailers: test_sec_f_upstream_trailers.py) ---------------------------------------------------------------------------
+
+
+def test_up_07_early_hints_are_not_relayed(stack, mock, key):
+    resp = stack.request("GET", "/mock/raw?case=early-hints", key)
+    assert resp.status == 200 and resp.body == b"final"
+    assert resp.header("X-Hint-Only") is None and resp.header("Link") is None
+
+
+# --- UP-08: error passthrough fidelity ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("code", [400, 401, 403, 404, 422, 429, 500, 502, 503, 529])
+def test_up_08_upstream_errors_pass_through_unchanged(stack, mock, key, code):
+    resp = stack.request("POST", f"/mock/status/{code}", key, b"{}")
+    assert resp.status == code, resp
+    assert resp.body == status_body(code)
+    assert resp.header("X-RateLimit-Remaining") == "42"
+    assert resp.header("Retry-After") == "7"
+    assert resp.header("Content-Type") == "application/json; charset=utf-8"

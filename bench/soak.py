@@ -1,0 +1,87 @@
+#!/usr/bin/env python3
+"""`make bench-soak`: memory of one gateway instance over BENCH_SOAK_REQUESTS (1,000,000).
+
+The gateway runs with its defaults (no --threads); wrk drives BENCH_CONNECTIONS (32)
+connections in runs of BENCH_SOAK_CHUNK_SECONDS (20) until the count is reached, and the
+instance's RSS is sampled after each run. Growth is measured from the first 100,000
+requests on (allocator pools and connection caches filled), and the slope (bytes per
+request, least squares) says whether it keeps growing. BENCH_SOAK_PATH /tls/v1/rerank
+soaks the HTTPS route.
+"""
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from load import wrk  # noqa: E402
+from procstat import OtherLoad, rss_kib  # noqa: E402
+from stack import MASTER_KEY, REPO, Stack  # noqa: E402
+
+WARM = 100_000
+
+
+def slope(points: list[tuple[int, float]]) -> float:
+    n = len(points)
+    if n < 2:
+        return float("nan")
+    mx, my = sum(x for x, _ in points) / n, sum(y for _, y in points) / n
+    var = sum((x - mx) ** 2 for x, _ in points)
+    return sum((x - mx) * (y - my) for x, y in points) / var if var else float("nan")
+
+
+def main() -> int:
+    target = int(os.environ.get("BENCH_SOAK_REQUESTS") or 1_000_000)
+    chunk = float(os.environ.get("BENCH_SOAK_CHUNK_SECONDS") or 20)
+    connections = int(os.environ.get("BENCH_CONNECTIONS") or 32)
+    path = os.environ.get("BENCH_SOAK_PATH") or "/v1/rerank"
+    gateway_bin = Path(os.environ.get("GATEWAY_BIN") or REPO / ".build/release/fcgi-pass-through")
+    workdir = Path(tempfile.mkdtemp(prefix="fcgi-bench-soak-"))
+    # Logs at warning: a million request lines would only fill the disk.
+    stack = Stack(workdir, gateway_bin, 1, None, ["--log-level", "warning",
+                                                  *shlex.split(os.environ.get("BENCH_GATEWAY_ARGS", ""))])
+    print(f"soak: {target:,} requests to {path} at {connections} connections through one gateway instance "
+          f"(default flags); load average {os.getloadavg()[0]:.2f}", flush=True)
+    try:
+        stack.start()
+        pids = stack.gateway_pids()
+        url = f"http://127.0.0.1:{stack.ports['gateway']}{path}"
+        done, errors, started, other = 0, 0, time.monotonic(), OtherLoad()
+        samples = [(0, rss_kib(pids) / 1024)]
+        print("| requests | RSS MiB | req/s |\n|---:|---:|---:|")
+        print(f"| 0 | {samples[0][1]:.1f} | |", flush=True)
+        while done < target:
+            r = wrk(url, connections, chunk, stack.dir / "body.json", MASTER_KEY)
+            done += r["requests"]
+            errors += r["errors"]
+            pids = stack.gateway_pids() or pids
+            samples.append((done, rss_kib(pids) / 1024))
+            print(f"| {done:,} | {samples[-1][1]:.1f} | {r['rps']:,.0f} |", flush=True)
+            if not stack.gateway_pids():
+                print("the gateway exited")
+                break
+        after_warm = [(n, m) for n, m in samples if n >= WARM] or samples
+        growth = samples[-1][1] - after_warm[0][1]
+        per_request = slope(after_warm) * 1024 * 1024
+        print(f"\nRSS {samples[0][1]:.1f} MiB idle → {after_warm[0][1]:.1f} MiB at {after_warm[0][0]:,} requests → "
+              f"{samples[-1][1]:.1f} MiB at {done:,}: growth {growth:+.1f} MiB after warm-up, "
+              f"slope {per_request:.0f} bytes per request (≈ {per_request * 1e6 / 2**20:.0f} MiB per million); "
+              f"{errors} errors; {time.monotonic() - started:.0f} s")
+        print(f"goal (growth ≤ 20 MiB per worker over 1,000,000 requests, defaults): "
+              f"{'met' if samples[-1][1] - samples[1][1] <= 20 and done >= 1_000_000 else 'GAP' if done >= 1_000_000 else 'not reached'}"
+              f" (growth from the first sample: {samples[-1][1] - samples[1][1]:+.1f} MiB)")
+        print(f"other processes kept {other.cpus():.2f} of {os.cpu_count()} CPUs busy meanwhile")
+        return 0
+    finally:
+        stack.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,320 @@
+"""Everything one benchmark run starts, on loopback, in one temporary directory.
+
+    upstream nginx   :up_http  seed rerank JSON        (1 worker, counts accepted connections)
+                     :up_https the same over TLS, certificate from a CA made for this run
+    SSE upstream     :up_sse   bench/sse_upstream.py
+    front nginx      :baseline proxy_pass to those upstreams (keepalive pool, as a careful operator sets it)
+                     :gateway  nginx/fcgi-pass-through.conf → gateway instances on unix sockets
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from procstat import children, tree
+
+BENCH_DIR = Path(__file__).resolve().parent
+REPO = BENCH_DIR.parent
+NGINX = os.environ.get("NGINX_BIN", "/usr/sbin/nginx")
+SYSTEM_CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
+MASTER_KEY = "sk-bench"
+UPSTREAM_KEY = "bench-upstream-key"
+
+# What Cohere's /v1/rerank answers to the README's seed request.
+RERANK_JSON = (
+    '{"id":"07734bd2-2473-4f07-94e1-0d9f0e6843cf","results":[{"index":0,"relevance_score":0.9997},'
+    '{"index":2,"relevance_score":0.0213},{"index":1,"relevance_score":0.0009}],'
+    '"meta":{"api_version":{"version":"1"},"billed_units":{"search_units":1}}}'
+)
+RERANK_REQUEST = (
+    '{"model":"rerank-english-v3.0","query":"What is the capital of the United States?","top_n":3,'
+    '"documents":["Carson City is the capital city of the American state of Nevada.",'
+    '"The Commonwealth of the Northern Mariana Islands is a group of islands in the Pacific Ocean. Its capital is Saipan.",'
+    '"Washington, D.C. (also known as simply Washington or D.C., and officially as the District of Columbia) is the capital of the United States."]}'
+)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(check, what: str, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.05)
+    raise RuntimeError(f"{what} did not come up within {timeout:.0f} s")
+
+
+def accepts(address) -> bool:
+    family = socket.AF_UNIX if isinstance(address, str) else socket.AF_INET
+    with socket.socket(family) as s:
+        s.settimeout(0.5)
+        try:
+            s.connect(address)
+            return True
+        except OSError:
+            return False
+
+
+class Stack:
+    def __init__(self, workdir: Path, gateway_bin: Path, instances: int, threads: int | None, gateway_args: list[str],
+                 front_workers: str = "auto", ca_trust: str = "mount", baseline_keepalive: bool = True) -> None:
+        self.dir = workdir
+        self.gateway_bin = gateway_bin
+        self.instances = instances
+        self.threads = threads
+        self.gateway_args = gateway_args
+        self.front_workers = front_workers
+        self.ca_trust = ca_trust
+        self.baseline_keepalive = baseline_keepalive
+        self.procs: list[subprocess.Popen] = []
+        self.gateway_procs: list[subprocess.Popen] = []
+        self.ports = {name: free_port() for name in ("up_http", "up_https", "up_status", "up_sse", "baseline", "gateway")}
+        self.https_trusted = True
+        self.litellm_port: int | None = None
+        self.litellm_setup = None  # set by litellm_target.prepare_litellm
+        self.litellm: subprocess.Popen | None = None
+
+    # ---- lifecycle -------------------------------------------------------------------
+
+    def start(self) -> None:
+        self.dir.mkdir(parents=True, exist_ok=True)
+        (self.dir / "body.json").write_text(RERANK_REQUEST)
+        self._make_certificates()
+        self._start_upstreams()
+        self._start_gateways()
+        if self.litellm_setup:
+            self.litellm_setup()
+            wait_for(lambda: accepts(("127.0.0.1", self.litellm_port)), "LiteLLM", timeout=120)
+        self._start_front()
+
+    def stop(self) -> None:
+        for proc in reversed(self.procs):
+            if proc.poll() is None:
+                proc.terminate()
+        for proc in self.procs:
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+    def _spawn(self, args: list[str], name: str, **kwargs) -> subprocess.Popen:
+        log = open(self.dir / f"{name}.log", "ab")
+        proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, **kwargs)
+        self.procs.append(proc)
+        return proc
+
+    # ---- TLS ----------------------------------------------------------------------------
+
+    def _make_certificates(self) -> None:
+        d = self.dir
+        def openssl(*args: str) -> None:
+            subprocess.run(["openssl", *args], cwd=d, check=True, capture_output=True)
+        ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+        openssl("req", "-x509", *ec, "-keyout", "ca.key", "-out", "ca.pem", "-days", "2",
+                "-subj", "/CN=fcgi-pass-through bench CA")
+        openssl("req", *ec, "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=localhost")
+        (d / "server.ext").write_text(
+            "subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\n"
+            "keyUsage=digitalSignature\nextendedKeyUsage=serverAuth\n")
+        openssl("x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
+                "-out", "server.pem", "-days", "2", "-extfile", "server.ext")
+        # The gateway's CA bundle: the system's (so each TLS handshake costs what it costs in
+        # production, where libcurl loads the whole bundle) plus this run's CA.
+        system = SYSTEM_CA_BUNDLE.read_bytes() if SYSTEM_CA_BUNDLE.exists() else b""
+        (d / "ca-bundle.crt").write_bytes(system + b"\n" + (d / "ca.pem").read_bytes())
+
+    # ---- upstreams ----------------------------------------------------------------------
+
+    def _nginx_common(self, workers: str) -> str:
+        user = "user root root;" if os.geteuid() == 0 else ""
+        return f"""daemon off;
+worker_processes {workers};
+{user}
+pid {{dir}}/nginx.pid;
+error_log {{dir}}/error.log warn;
+events {{{{ worker_connections 8192; }}}}
+"""
+
+    def _start_nginx(self, name: str, workers: str, http_body: str) -> subprocess.Popen:
+        d = self.dir / name
+        d.mkdir(exist_ok=True)
+        temp = "\n".join(f"    {k}_temp_path {d}/{k};" for k in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
+        conf = self._nginx_common(workers).format(dir=d) + f"http {{\n    access_log off;\n{temp}\n{http_body}\n}}\n"
+        (d / "nginx.conf").write_text(conf)
+        return self._spawn([NGINX, "-p", f"{d}/", "-c", f"{d}/nginx.conf", "-e", f"{d}/error.log"], name)
+
+    def _start_upstreams(self) -> None:
+        p, d = self.ports, self.dir
+        body = RERANK_JSON.replace("'", "\\'")
+        self.upstream = self._start_nginx("upstream", "1", f"""
+    # Connections live as long as the client wants: every one the gateway opens is its own choice.
+    keepalive_requests 100000000;
+    keepalive_timeout 600s;
+    server {{
+        listen 127.0.0.1:{p['up_http']} backlog=4096;
+        listen 127.0.0.1:{p['up_https']} ssl backlog=4096;
+        ssl_certificate {d}/server.pem;
+        ssl_certificate_key {d}/server.key;
+        location / {{
+            default_type application/json;
+            return 200 '{body}';
+        }}
+    }}
+    server {{
+        listen 127.0.0.1:{p['up_status']};
+        location / {{ stub_status; }}
+    }}""")
+        self.sse = self._spawn([sys.executable, str(BENCH_DIR / "sse_upstream.py"), str(p["up_sse"])], "sse-upstream")
+        for port in ("up_http", "up_https", "up_status", "up_sse"):
+            wait_for(lambda: accepts(("127.0.0.1", p[port])), f"upstream port {port}")
+
+    def upstream_accepts(self) -> int:
+        """Connections the upstream nginx has accepted so far (HTTP and HTTPS)."""
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.ports['up_status']}/", timeout=5) as r:
+            text = r.read().decode()
+        # "Active connections: N \nserver accepts handled requests\n A H R \n..."
+        accepted = int(text.splitlines()[2].split()[0])
+        return accepted - 1  # this status request's own connection
+
+    # ---- gateway ------------------------------------------------------------------------
+
+    def gateway_config(self) -> Path:
+        p = self.ports
+        headers = f"""      headers:
+        Authorization: "bearer os.environ/COHERE_API_KEY"
+        content-type: application/json
+        accept: application/json"""
+        path = self.dir / "config.yaml"
+        path.write_text(f"""general_settings:
+  master_key: {MASTER_KEY}
+  pass_through_endpoints:
+    - path: /v1/rerank
+      target: http://127.0.0.1:{p['up_http']}/v1/rerank
+{headers}
+    - path: /tls/v1/rerank
+      target: https://localhost:{p['up_https']}/v1/rerank
+{headers}
+    - path: /sse
+      target: http://127.0.0.1:{p['up_sse']}/sse
+""")
+        return path
+
+    def _gateway_command(self, socket_path: Path) -> list[str]:
+        threads = ["--threads", str(self.threads)] if self.threads else []  # None: the gateway's default
+        args = [str(self.gateway_bin), "--config", str(self.gateway_config()), "--socket", f"unix:{socket_path}",
+                *threads, *self.gateway_args]
+        if self.ca_trust == "mount" and os.geteuid() == 0 and shutil.which("unshare"):
+            # FoundationNetworking on Linux has no setting for a CA bundle (its
+            # URLSessionCertificateAuthorityInfoFile variable is read on Android only) and
+            # libcurl uses the distribution's bundle: give the gateway, and only it, a view
+            # of that file with this run's CA appended, in a private mount namespace.
+            script = 'mount --bind "$1" "$2" && shift 2 && exec "$@"'
+            return ["unshare", "--mount", "--propagation", "private", "sh", "-c", script, "sh",
+                    str(self.dir / "ca-bundle.crt"), str(SYSTEM_CA_BUNDLE), *args]
+        self.https_trusted = self.ca_trust == "env"  # to be confirmed by a request
+        return args
+
+    def _start_gateways(self) -> None:
+        env = dict(os.environ, COHERE_API_KEY=UPSTREAM_KEY)
+        if os.environ.get("BENCH_LIBCURL_DEFAULTS") == "1":
+            shim = self.dir / "libcurl_defaults.so"
+            subprocess.run(["cc", "-shared", "-fPIC", "-O2", "-o", str(shim), str(BENCH_DIR / "libcurl_defaults.c"), "-ldl"],
+                           check=True)
+            env.setdefault("BENCH_CURL_MAXCONNECTS", "1024")
+            env.setdefault("BENCH_CURL_NO_CAPATH", "1")
+            env["LD_PRELOAD"] = str(shim)
+        if self.ca_trust == "env":
+            env["URLSessionCertificateAuthorityInfoFile"] = str(self.dir / "ca-bundle.crt")
+            env["SSL_CERT_FILE"] = str(self.dir / "ca-bundle.crt")
+        self.sockets = [self.dir / f"gateway-{i}.sock" for i in range(1, self.instances + 1)]
+        for i, sock in enumerate(self.sockets, 1):
+            proc = self._spawn(self._gateway_command(sock), f"gateway-{i}", env=env)
+            self.gateway_procs.append(proc)
+        for sock in self.sockets:
+            wait_for(lambda: accepts(str(sock)), f"gateway socket {sock.name}")
+
+    def litellm_pids(self) -> list[int]:
+        return tree([self.litellm.pid]) if self.litellm else []
+
+    def gateway_pids(self) -> list[int]:
+        return tree([p.pid for p in self.gateway_procs])
+
+    # ---- front nginx --------------------------------------------------------------------
+
+    def _start_front(self) -> None:
+        p, d = self.ports, self.dir
+        # With the pool, nginx keeps upstream connections open as a careful operator configures
+        # it; without (BENCH_BASELINE_KEEPALIVE=0), nginx's default: one connection per request.
+        pool = "keepalive 128;\n        keepalive_requests 100000000;\n        keepalive_timeout 600s;"
+        if not self.baseline_keepalive:
+            pool = ""
+        http11 = 'proxy_http_version 1.1;\n        proxy_set_header Connection "";' if self.baseline_keepalive else ""
+        servers = "\n".join(f"        server unix:{s};" for s in self.sockets)
+        litellm = ""
+        if self.litellm_port:
+            litellm = f"""
+    server {{
+        listen 127.0.0.1:{self.ports['litellm_front']};
+        proxy_http_version 1.1;
+        proxy_set_header Connection "";
+        proxy_buffering off;
+        location / {{ proxy_pass http://127.0.0.1:{self.litellm_port}/bench/; }}
+    }}"""
+        self.front = self._start_nginx("front", self.front_workers, f"""
+    keepalive_requests 100000000;
+    upstream up_http {{
+        server 127.0.0.1:{p['up_http']};
+        {pool}
+    }}
+    upstream up_https {{
+        server 127.0.0.1:{p['up_https']};
+        {pool}
+    }}
+    upstream up_sse {{
+        server 127.0.0.1:{p['up_sse']};
+        {pool}
+    }}
+    upstream fcgi_pass_through {{
+{servers}
+    }}
+    # The baseline: what nginx alone does with the same routes and the same secret header.
+    server {{
+        listen 127.0.0.1:{p['baseline']} backlog=4096;
+        {http11}
+        proxy_set_header Authorization "bearer {UPSTREAM_KEY}";
+        location /v1/rerank {{ proxy_pass http://up_http; }}
+        location /tls/v1/rerank {{
+            proxy_pass https://up_https/v1/rerank;
+            proxy_ssl_verify on;
+            proxy_ssl_trusted_certificate {d}/ca-bundle.crt;
+            proxy_ssl_name localhost;
+            proxy_ssl_server_name on;
+        }}
+        location /sse {{
+            proxy_pass http://up_sse;
+            proxy_buffering off;
+        }}
+    }}
+    # The gateway, exactly as users include it.
+    server {{
+        listen 127.0.0.1:{p['gateway']} backlog=4096;
+        include {REPO}/nginx/fcgi-pass-through.conf;
+    }}{litellm}""")
+        wait_for(lambda: accepts(("127.0.0.1", p["baseline"])) and accepts(("127.0.0.1", p["gateway"])), "front nginx")
+
+    def front_pids(self) -> list[int]:
+        return tree([self.front.pid])
+
+    def front_worker_pids(self) -> list[int]:
+        return children(self.front.pid)
