@@ -44,7 +44,8 @@ for target in "${targets[@]}"; do
     mkdir -p "$corpus" "$artifacts"
     log=$scratch/$target.log
     # A target built without coverage would "pass" while exploring nothing.
-    probe=$("$bin/$target" -runs=1 "Fuzz/Corpus/$target" 2>&1 || true)
+    # (The first directory receives new inputs: never the committed seeds.)
+    probe=$("$bin/$target" -runs=0 "$corpus" "Fuzz/Corpus/$target" 2>&1 || true)
     if ! grep -q "INITED cov: " <<<"$probe"; then
         echo "fuzz: $bin/$target has no coverage instrumentation" >&2
         exit 1
