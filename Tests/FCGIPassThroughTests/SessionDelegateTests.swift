@@ -8,7 +8,9 @@ import Testing
 #endif
 
 /// The URLSession callbacks, driven by hand on a task that never runs.
-@Suite struct SessionDelegateTests {
+/// A class, so that `deinit` can invalidate the session: a URLSession keeps its delegate
+/// until then, and LeakSanitizer (`make test-sanitize`) reports both otherwise.
+@Suite final class SessionDelegateTests {
     let delegate = SessionDelegate()
     let session: URLSession
     let task: URLSessionDataTask
@@ -19,6 +21,8 @@ import Testing
         task = session.dataTask(with: URL(string: "http://127.0.0.1:9/x")!)
         delegate.register(task, channel)
     }
+
+    deinit { session.invalidateAndCancel() }
 
     func respond(_ status: Int) -> URLSession.ResponseDisposition? {
         let response = HTTPURLResponse(url: URL(string: "http://127.0.0.1:9/x")!, statusCode: status, httpVersion: nil, headerFields: [:])!
