@@ -26,6 +26,11 @@ SANITIZER_REPORT = re.compile(r"^.*(ERROR: (Address|Leak)Sanitizer|WARNING: Thre
 CRASH_SIGNALS = {signal.SIGSEGV, signal.SIGABRT, signal.SIGBUS, signal.SIGILL, signal.SIGTRAP, signal.SIGFPE}
 
 
+def sanitized() -> bool:
+    """Under make test-sanitize: memory figures and a few exit paths are then the sanitizer's."""
+    return "ASAN_OPTIONS" in os.environ or "TSAN_OPTIONS" in os.environ
+
+
 def sanitizer_report(text: str) -> str | None:
     """The first sanitizer report in a log, from its headline on, or None."""
     match = SANITIZER_REPORT.search(text)

@@ -12,7 +12,14 @@ import threading
 import time
 from dataclasses import dataclass, field
 
+import pytest
+
+from .gateway import sanitized
 from .waiting import wait_until
+
+# A memory bound means nothing under ASan or TSan: shadow memory and the quarantine of
+# freed blocks grow RSS by hundreds of MiB. make test-sanitize skips those tests.
+skip_memory_bound_if_sanitized = pytest.mark.skipif(sanitized(), reason="RSS is the sanitizer's under ASan/TSan")
 
 
 def fd_count(pid: int) -> int:

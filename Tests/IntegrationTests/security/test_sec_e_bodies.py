@@ -185,6 +185,7 @@ def test_body_04_slow_uploads_and_slow_headers_never_reach_a_gateway_thread(fres
 # --- BODY-05: the upstream refuses mid-upload --------------------------------------------------------
 
 
+@probes.skip_memory_bound_if_sanitized
 @pytest.mark.timeout_s(60)
 def test_body_05_upstream_refusing_mid_upload_is_relayed_and_frees_everything(stack, mock, key):
     pid = stack.gateways[0].proc.pid

@@ -269,6 +269,7 @@ def test_up_05_failures_free_their_descriptors_and_threads(stack, mock, key, pid
 # --- UP-06: huge responses -----------------------------------------------------------------------
 
 
+@probes.skip_memory_bound_if_sanitized
 @pytest.mark.timeout_s(40)
 def test_up_06_large_response_is_streamed_with_bounded_memory(stack, mock, key, pid):
     """32 MiB at 16 MiB/s, a fast internet upstream. With a length nginx buffers (to disk
@@ -286,6 +287,7 @@ def test_up_06_large_response_is_streamed_with_bounded_memory(stack, mock, key, 
     assert growth < 48, f"gateway RSS grew by {growth:.0f} MiB relaying a {size >> 20} MiB body"
 
 
+@probes.skip_memory_bound_if_sanitized
 @pytest.mark.timeout_s(40)
 def test_up_06_a_decompression_bomb_keeps_memory_bounded(stack, mock, key, pid):
     """The transport asks for compressed answers and decodes them itself; 256 MiB of

@@ -192,6 +192,7 @@ def test_str_05_a_gap_longer_than_the_idle_timeout_is_cut(stack, mock, key):
 # --- STR-06: slow client, fast upstream ---------------------------------------------------------------
 
 
+@probes.skip_memory_bound_if_sanitized
 @pytest.mark.timeout_s(60)
 def test_str_06_slow_readers_keep_gateway_memory_bounded(stack, mock, key, pid):
     """Four clients that stop reading while the upstream streams 512 MiB each at 16 MiB/s
