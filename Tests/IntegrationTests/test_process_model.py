@@ -131,6 +131,9 @@ def test_sighup_with_a_valid_config_reaches_every_worker_and_spares_requests_in_
 def test_sighup_with_a_broken_config_keeps_the_old_one_and_logs_why(fresh_stacks, mock, key):
     stack = fresh_stacks(CONFIG, threads=4, extra_args=["--workers", "2"])
     supervisor = stack.gateways[0]
+    # The stack is ready when one worker answers; a worker still starting would read the
+    # broken file below at start-up instead of rejecting it on reload (seen under ASan).
+    wait_until(lambda: supervisor.log_text().count("ready socket=fd:") >= 2, 20, "both workers to be ready")
     stack.config_path.write_text(fresh_stacks.render(BROKEN))
     supervisor.signal(signal.SIGHUP)
     wait_until(lambda: supervisor.log_text().count("reload rejected") >= 2, 10, "both workers to reject the config")
