@@ -8,8 +8,10 @@ SWIFT_BUILD_FLAGS ?=
 INSTANCES ?= 2
 FUZZ_SECONDS ?= 600
 FUZZ_SMOKE_SECONDS ?= 30
+# The integration suite runs once per upstream transport (general_settings.transport).
+TRANSPORTS ?= urlsession curl
 
-.PHONY: run demo test unit integration build release deps lint clean install fuzz fuzz-smoke test-sanitize bench bench-sse bench-soak bench-deps
+.PHONY: run demo test unit integration integration-suites build release deps lint clean install fuzz fuzz-smoke test-sanitize bench bench-sse bench-soak bench-deps
 
 deps:
 	@scripts/install-deps.sh
@@ -32,15 +34,20 @@ demo: release
 test: build lint
 	swift test $(SWIFT_BUILD_FLAGS) 2>&1 | tail -n 40; test $${PIPESTATUS[0]} -eq 0
 	$(MAKE) --no-print-directory fuzz-smoke
-	GATEWAY_BIN=$$(swift build $(SWIFT_BUILD_FLAGS) --show-bin-path)/fcgi-pass-through \
-	  python3 -m pytest Tests/IntegrationTests -q -p no:cacheprovider
+	$(MAKE) --no-print-directory integration-suites
 
 unit: build
 	swift test $(SWIFT_BUILD_FLAGS)
 
 integration: build
-	GATEWAY_BIN=$$(swift build $(SWIFT_BUILD_FLAGS) --show-bin-path)/fcgi-pass-through \
-	  python3 -m pytest Tests/IntegrationTests -q -p no:cacheprovider
+	$(MAKE) --no-print-directory integration-suites
+
+integration-suites:
+	@bin=$$(swift build $(SWIFT_BUILD_FLAGS) --show-bin-path)/fcgi-pass-through; \
+	for transport in $(TRANSPORTS); do \
+	  echo "== integration suite, transport: $$transport"; \
+	  GATEWAY_TRANSPORT=$$transport GATEWAY_BIN=$$bin python3 -m pytest Tests/IntegrationTests -q -p no:cacheprovider || exit 1; \
+	done
 
 # Benchmarks against nginx proxy_pass in the same run (docs/PERFORMANCE.md). They report,
 # never fail on timing. Knobs: BENCH_ROUNDS, BENCH_SECONDS, ... (see bench/run.py).

@@ -20,9 +20,15 @@ let package = Package(
             pkgConfig: "yaml-0.1",
             providers: [.apt(["libyaml-dev"])]
         ),
+        // libcurl (Debian libcurl4-openssl-dev). Only the curl transport imports it.
+        .systemLibrary(
+            name: "CCurl",
+            pkgConfig: "libcurl",
+            providers: [.apt(["libcurl4-openssl-dev"])]
+        ),
         .target(
             name: "FCGIPassThrough",
-            dependencies: ["CFCGI", "CYAML"]
+            dependencies: ["CFCGI", "CYAML", "CCurl"]
         ),
         .executableTarget(
             name: "fcgi-pass-through",

@@ -22,9 +22,12 @@ scratch=$PWD/.build-fuzz
 # No dead stripping: the release link's --gc-sections can drop the coverage counters
 # (a target then runs blind, "no interesting inputs"), so the build and the check
 # below make sure they are there.
+# One `-sanitize=fuzzer,address` for swiftc: given `--sanitize` twice, SwiftPM passes
+# two `-sanitize=` flags in an order that varies from run to run, and swiftc keeps only
+# the last, so a build had either coverage or ASan, never both.
 mkdir -p "$scratch"
 if ! (cd Fuzz && swift build -c release --scratch-path "$scratch" --disable-dead-strip \
-    --sanitize=fuzzer --sanitize=address -Xswiftc -parse-as-library \
+    --sanitize=fuzzer -Xswiftc -sanitize=fuzzer,address -Xswiftc -parse-as-library \
     -Xswiftc -Xllvm -Xswiftc -sil-disable-pass=loop-invariant-code-motion) >"$scratch/build.log" 2>&1; then
     cat "$scratch/build.log" >&2
     exit 1
@@ -48,6 +51,11 @@ for target in "${targets[@]}"; do
     probe=$("$bin/$target" -runs=0 "$corpus" "Fuzz/Corpus/$target" 2>&1 || true)
     if ! grep -q "INITED cov: " <<<"$probe"; then
         echo "fuzz: $bin/$target has no coverage instrumentation" >&2
+        exit 1
+    fi
+    # (grep -c, not -q: -q would stop reading and fail nm with SIGPIPE under pipefail)
+    if ! nm "$bin/$target" | grep -c " __asan_init" >/dev/null; then
+        echo "fuzz: $bin/$target is not built with AddressSanitizer" >&2
         exit 1
     fi
     echo "fuzz: $target for ${seconds}s (log: $log)"

@@ -42,9 +42,12 @@ for sanitizer in "${sanitizers[@]}"; do
     echo "test-sanitize: $sanitizer: unit tests"
     swift test --skip-build "${flags[@]}" 2>&1 | tail -n 40
     ((PIPESTATUS[0] == 0)) || failed+=("$sanitizer unit")
-    echo "test-sanitize: $sanitizer: integration tests"
-    GATEWAY_BIN=$PWD/$scratch/debug/fcgi-pass-through python3 -m pytest Tests/IntegrationTests -q -p no:cacheprovider ||
-        failed+=("$sanitizer integration")
+    for transport in ${TRANSPORTS:-urlsession curl}; do
+        echo "test-sanitize: $sanitizer: integration tests, transport $transport"
+        GATEWAY_TRANSPORT=$transport GATEWAY_BIN=$PWD/$scratch/debug/fcgi-pass-through \
+            python3 -m pytest Tests/IntegrationTests -q -p no:cacheprovider ||
+            failed+=("$sanitizer integration ($transport)")
+    done
     echo "test-sanitize: $sanitizer: build $((built - started)) s, tests $((SECONDS - built)) s"
 done
 if ((${#failed[@]})); then

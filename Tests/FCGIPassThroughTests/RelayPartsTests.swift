@@ -21,11 +21,27 @@ import Testing
 
     @Test func decodedBodiesLoseTheirEncodingAndLengthAndStream() throws {
         let result = try ResponseHeaderFilter.filter(
-            HTTPHeaders([("Content-Encoding", "gzip"), ("Content-Length", "31")]), requestID: "id")
+            HTTPHeaders([("Content-Encoding", "gzip"), ("Content-Length", "31")]), requestID: "id", decoded: true)
         #expect(result.headers["Content-Encoding"] == nil)
         #expect(result.headers["Content-Length"] == nil)
         #expect(result.streaming)
         #expect(result.headers["X-Accel-Buffering"] == "no")
+    }
+
+    @Test func bodiesPassedOnAsReceivedKeepTheirEncodingAndLength() throws {
+        let result = try ResponseHeaderFilter.filter(
+            HTTPHeaders([("Content-Encoding", "gzip"), ("Content-Length", "31")]), requestID: "id", decoded: false)
+        #expect(result.headers["Content-Encoding"] == "gzip")
+        #expect(result.headers["Content-Length"] == "31")
+        #expect(!result.streaming)
+    }
+
+    @Test func repeatedLengthFieldsMustAgree() throws {
+        #expect(throws: ResponseHeaderFilter.Failure.invalidContentLength) {
+            try ResponseHeaderFilter.filter(HTTPHeaders([("Content-Length", "2"), ("Content-Length", "40")]), requestID: "id")
+        }
+        let same = try ResponseHeaderFilter.filter(HTTPHeaders([("Content-Length", "7"), ("content-length", "7")]), requestID: "id")
+        #expect(same.headers.values("content-length") == ["7"])
     }
 
     @Test func eventStreamsStreamEvenWithALength() throws {

@@ -7,6 +7,7 @@ from urllib.parse import parse_qsl, quote
 import pytest
 
 from harness.assertions import bearer
+from harness.gateway import transport
 
 CONFIG = """
 general_settings:
@@ -74,7 +75,10 @@ def test_target_query_is_kept_when_the_client_sends_none(stack, mock, canaries):
     ],
 )
 def test_client_query_is_forwarded_as_written(stack, mock, canaries, raw):
-    assert upstream_query(stack, mock, canaries, f"/q-plain?{raw}") == rfc3986_query(raw)
+    # URLSession's URL type escapes what RFC 3986 forbids in a query (`[`, `]`); libcurl
+    # sends what the gateway hands it.
+    expected = rfc3986_query(raw) if transport() == "urlsession" else raw
+    assert upstream_query(stack, mock, canaries, f"/q-plain?{raw}") == expected
 
 
 def test_merge_adds_the_clients_parameters(stack, mock, canaries):

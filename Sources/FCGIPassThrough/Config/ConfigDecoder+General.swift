@@ -1,9 +1,12 @@
+import Foundation
+
 /// `general_settings`: the master key, timeouts, the key header and the endpoints.
 /// LiteLLM has dozens of other general settings (`database_url`, `alerting`, ...);
 /// they are listed in one notice and not read, not even for `os.environ/` references.
 extension ConfigDecoder {
     static let generalKeys = [
         "master_key", "pass_through_endpoints", "pass_through_request_timeout", "litellm_key_header_name",
+        "transport", "ssl_ca_file",
     ]
 
     mutating func decodeGeneralSettings(_ node: YAMLNode, line: Int, into config: inout GatewayConfig) {
@@ -20,6 +23,10 @@ extension ConfigDecoder {
                 if let seconds = number(entry.value, at: entry.key, above: 0) { config.defaultTimeout = seconds }
             case "litellm_key_header_name":
                 config.keyHeaderName = headerName(entry.value, at: entry.key)
+            case "transport":
+                if let transport = transport(entry.value, at: entry.key) { config.transport = transport }
+            case "ssl_ca_file":
+                config.caFile = readableFile(entry.value, at: entry.key)
             default:
                 ignored.append(
                     ConfigSyntax.displayKey(entry.key) + KeySuggestion.hint(for: entry.key, among: Self.generalKeys))
@@ -67,6 +74,31 @@ extension ConfigDecoder {
             return "starts or ends with whitespace, which HTTP strips from header values"
         }
         return nil
+    }
+
+    mutating func transport(_ node: YAMLNode, at location: String) -> UpstreamTransport? {
+        guard let name = string(node, at: location) else { return nil }
+        guard let transport = UpstreamTransport(rawValue: name) else {
+            let names = UpstreamTransport.allCases.map(\.rawValue).joined(separator: " or ")
+            problem("must be \(names)", at: location, line: node.line)
+            return nil
+        }
+        return transport
+    }
+
+    /// A file the gateway reads at start (a CA bundle): absolute, and readable now,
+    /// so a typo stops the start rather than every TLS request.
+    mutating func readableFile(_ node: YAMLNode, at location: String) -> String? {
+        guard let path = string(node, at: location) else { return nil }
+        guard path.hasPrefix("/") else {
+            problem("must be an absolute path", at: location, line: node.line)
+            return nil
+        }
+        guard FileManager.default.isReadableFile(atPath: path) else {
+            problem("cannot be read (missing file or no permission)", at: location, line: node.line)
+            return nil
+        }
+        return path
     }
 
     /// A header name setting (`litellm_key_header_name`, `litellm_user_api_key`), lower-cased.

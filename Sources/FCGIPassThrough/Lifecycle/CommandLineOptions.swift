@@ -16,6 +16,8 @@ public struct CommandLineOptions: Sendable, Equatable {
     public var maxRequests: Int?
     /// Internal: set by the supervisor on the workers it spawns (socket on fd 0, metrics on fd 3).
     public var workerSlot: Int?
+    /// Overrides `general_settings.transport`.
+    public var transport: UpstreamTransport?
     public var logLevel: Logger.Level = .info
     public var logFormat: Logger.Format = .text
     public var testConfigOnly = false
@@ -42,6 +44,7 @@ public struct CommandLineOptions: Sendable, Equatable {
                                    that restarts them (default 1: a single process)
               --max-requests N     replace a worker after N requests (default 100000 with
                                    --workers > 1; bounds memory growth in Foundation)
+              --transport NAME     urlsession or curl: overrides general_settings.transport
               --log-level LEVEL    debug, info, warning or error (default info)
               --log-format FORMAT  text or json (default text)
           -h, --help               show this help
@@ -127,6 +130,11 @@ public struct CommandLineOptions: Sendable, Equatable {
                     throw UsageError(description: "--worker-slot is internal to the supervisor")
                 }
                 options.workerSlot = n
+            case "--transport":
+                guard let transport = UpstreamTransport(rawValue: try next()) else {
+                    throw UsageError(description: "--transport expects urlsession or curl")
+                }
+                options.transport = transport
             case "--log-level":
                 guard let level = Logger.Level(name: try next()) else {
                     throw UsageError(description: "--log-level expects debug, info, warning or error")

@@ -38,7 +38,7 @@ public enum GatewayProcess {
         // process reports a rejected reload through its log instead.
         guard
             let config = loadConfig(
-                options.configPath, environment: environment, logger: logger,
+                options.configPath, environment: environment, logger: logger, transport: options.transport,
                 report: { FileHandle.standardError.write(Data("fcgi-pass-through: \($0)\n".utf8)) })
         else {
             return .config
@@ -55,15 +55,23 @@ public enum GatewayProcess {
     }
 
     /// Loads the config, logging notices, or every problem (one line each) and `nil`.
+    /// - Parameter transport: `--transport`, which wins over the file's choice.
     static func loadConfig(
-        _ path: String, environment: Environment, logger: Logger, report: ((String) -> Void)? = nil
+        _ path: String, environment: Environment, logger: Logger, transport: UpstreamTransport? = nil,
+        report: ((String) -> Void)? = nil
     ) -> GatewayConfig? {
+        let report = report ?? { logger.error($0) }
         do {
-            let (config, notices) = try ConfigLoader.load(path: path, environment: environment)
+            var (config, notices) = try ConfigLoader.load(path: path, environment: environment)
             for notice in notices { logger.warning(notice) }
+            if let transport { config.transport = transport }
+            if let problem = config.transportProblem {
+                report("\(path): \(problem)")
+                report("\(path): 1 problem(s), configuration refused")
+                return nil
+            }
             return config
         } catch {
-            let report = report ?? { logger.error($0) }
             for problem in error.problems { report(problem.description) }
             report("\(path): \(error.problems.count) problem(s), configuration refused")
             return nil

@@ -26,12 +26,18 @@ struct WorkerProcess {
         let supervised = options.workerSlot != nil
         let metrics = Metrics(shared: options.workerSlot.flatMap { slot in MetricsRegion(fd: Self.metricsFD).map { ($0, slot) } })
         let gateway = Gateway(
-            config: config, client: URLSessionUpstreamClient(maxConnectionsPerHost: options.threads), logger: logger,
-            metrics: metrics)
-        let signals = SignalWatcher { [options, logger] in
-            guard let next = GatewayProcess.loadConfig(options.configPath, environment: Environment.process(), logger: logger) else {
+            config: config, client: config.transport.makeClient(threads: options.threads, caFile: config.caFile),
+            logger: logger, metrics: metrics)
+        let signals = SignalWatcher { [options, logger, config] in
+            guard
+                let next = GatewayProcess.loadConfig(
+                    options.configPath, environment: Environment.process(), logger: logger, transport: options.transport)
+            else {
                 logger.error("reload rejected, previous configuration still serving", ["config": options.configPath])
                 return
+            }
+            if next.transport != config.transport || next.caFile != config.caFile {
+                logger.warning("transport and ssl_ca_file changes take effect when the gateway restarts")
             }
             gateway.replace(config: next)
             logger.info("configuration reloaded", ["config": options.configPath, "endpoints": String(next.endpoints.count)])

@@ -6,7 +6,9 @@ import Foundation
 /// The transport side never blocks: it appends and signals. The worker side waits,
 /// takes everything buffered at once and writes it to the client. The buffer is
 /// bounded: a client that stops reading while the upstream keeps sending makes the
-/// channel refuse more data (`append` returns false) and the transport cancels.
+/// channel refuse more data. A transport that can pause (libcurl) offers bytes with
+/// `offerBody` and waits for `onRoom`; one that cannot (URLSession) delivers with
+/// `receiveBody` and cancels when it returns false.
 public final class ResponseChannel: @unchecked Sendable {
     public enum Event: Sendable {
         case head(status: Int, headers: HTTPHeaders)
@@ -29,6 +31,9 @@ public final class ResponseChannel: @unchecked Sendable {
     private var ending: UpstreamFailure??
     private var overflowed = false
     private var lastProgress: ContinuousClock.Instant
+    /// A pausing transport's wake-up, and whether it is waiting for one.
+    private var roomHandler: (@Sendable () -> Void)?
+    private var paused = false
 
     public init(bufferLimit: Int = 8 << 20) {
         self.bufferLimit = bufferLimit
@@ -65,6 +70,31 @@ public final class ResponseChannel: @unchecked Sendable {
         return true
     }
 
+    /// Sets what `next` calls once a refused offer can be retried. Call before the
+    /// transport starts.
+    public func onRoom(_ handler: @escaping @Sendable () -> Void) {
+        condition.lock()
+        roomHandler = handler
+        condition.unlock()
+    }
+
+    /// Takes `data` unless the client is already `bufferLimit` bytes behind. False
+    /// means not taken: the transport holds the bytes, stops reading from the upstream,
+    /// and offers them again after the `onRoom` handler ran. Never overflows.
+    public func offerBody(_ data: Data) -> Bool {
+        condition.lock()
+        defer { condition.unlock() }
+        let held = inFlight + pending.count
+        if held > 0 && held + data.count > bufferLimit {
+            paused = true
+            return false
+        }
+        lastProgress = .now
+        pending.append(data)
+        condition.signal()
+        return true
+    }
+
     public func finish(_ failure: UpstreamFailure?) {
         condition.lock()
         if ending == nil { ending = .some(failure) }
@@ -95,6 +125,12 @@ public final class ResponseChannel: @unchecked Sendable {
         defer { condition.unlock() }
         // Asking again means the previous chunk was written.
         inFlight = 0
+        if paused {
+            paused = false
+            // The upstream was held back by us, not silent: its idle time starts again.
+            lastProgress = .now
+            roomHandler?()
+        }
         let deadline = Date(timeIntervalSinceNow: timeout.seconds)
         while true {
             if !headTaken, let head {

@@ -32,14 +32,18 @@ enum ResponseHeaderFilter {
 
     /// - Parameter decoded: the transport decoded a `Content-Encoding`, so the upstream's
     ///   `Content-Encoding` and `Content-Length` no longer describe the body.
-    static func filter(_ upstream: HTTPHeaders, requestID: String) throws(Failure) -> Result {
+    static func filter(_ upstream: HTTPHeaders, requestID: String, decoded: Bool = false) throws(Failure) -> Result {
         let connectionListed = Set(
             upstream.values("connection").flatMap { $0.split(separator: ",") }
                 .map { $0.trimmingCharacters(in: .whitespaces).asciiLowercased })
-        // URLSession always decodes gzip/deflate/br and leaves the original headers.
-        let decoded = upstream.contains("content-encoding")
-        // FoundationNetworking joins repeated fields with ", ": `2, 40` is two lengths.
-        if !decoded, let length = upstream["content-length"], !isValidContentLength(length) { throw .invalidContentLength }
+        let decoded = decoded && upstream.contains("content-encoding")
+        // FoundationNetworking joins repeated fields with ", ": `2, 40` is two lengths;
+        // libcurl passes each field on, and every one must agree.
+        if !decoded, upstream.contains("content-length"),
+            !isValidContentLength(upstream.values("content-length").joined(separator: ","))
+        {
+            throw .invalidContentLength
+        }
         var headers = HTTPHeaders()
         var total = 0
         for field in upstream {
@@ -47,6 +51,8 @@ enum ResponseHeaderFilter {
             if dropped.contains(name) || connectionListed.contains(name) || name.hasPrefix("x-accel-") { continue }
             if decoded && (name == "content-encoding" || name == "content-length") { continue }
             if name == "x-litellm-call-id" { continue }
+            // Agreeing repeats (checked above) go on once: nginx refuses a duplicated length.
+            if name == "content-length" && headers.contains(name) { continue }
             guard HTTPSyntax.isToken(field.name), !HTTPSyntax.hasControlCharacter(field.value) else { continue }
             let line = field.name.utf8.count + field.value.utf8.count + 4
             guard line <= maxFieldBytes else { throw .tooLarge }

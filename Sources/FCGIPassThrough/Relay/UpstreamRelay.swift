@@ -78,7 +78,8 @@ struct UpstreamRelay {
             case .head(let upstreamStatus, let upstreamHeaders):
                 let filtered: ResponseHeaderFilter.Result
                 do {
-                    filtered = try ResponseHeaderFilter.filter(upstreamHeaders, requestID: requestID)
+                    filtered = try ResponseHeaderFilter.filter(
+                        upstreamHeaders, requestID: requestID, decoded: client.decodesContentEncoding)
                 } catch {
                     let message =
                         switch error {

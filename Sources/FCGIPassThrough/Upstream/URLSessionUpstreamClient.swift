@@ -38,6 +38,9 @@ public final class URLSessionUpstreamClient: UpstreamClient, @unchecked Sendable
         self.session = URLSession(configuration: configuration, delegate: delegate, delegateQueue: queue)
     }
 
+    /// FoundationNetworking always asks for and decodes gzip, deflate and brotli.
+    public var decodesContentEncoding: Bool { true }
+
     public func start(_ request: UpstreamRequest, into channel: ResponseChannel) -> any UpstreamCall {
         guard let url = URL(string: request.url) else {
             channel.finish(.unsupported("the upstream URL is not valid"))

@@ -8,6 +8,14 @@ import Foundation
 public protocol UpstreamClient: Sendable {
     /// Starts the request; events arrive in `channel`. The returned call cancels it.
     func start(_ request: UpstreamRequest, into channel: ResponseChannel) -> any UpstreamCall
+
+    /// True when the transport decodes a `Content-Encoding` itself, so the upstream's
+    /// `Content-Encoding` and `Content-Length` no longer describe the body it delivers.
+    var decodesContentEncoding: Bool { get }
+}
+
+extension UpstreamClient {
+    public var decodesContentEncoding: Bool { false }
 }
 
 /// A started upstream request.

@@ -43,6 +43,17 @@ def configured_binary() -> tuple[Path, bool]:
     return (Path(named), True) if named else (DEFAULT_BINARY, False)
 
 
+def transport() -> str:
+    """The upstream transport under test: env GATEWAY_TRANSPORT (default: the gateway's own)."""
+    return os.environ.get("GATEWAY_TRANSPORT", "urlsession")
+
+
+def transport_args() -> list[str]:
+    """`--transport NAME` when a transport was chosen for the run, else nothing."""
+    chosen = os.environ.get("GATEWAY_TRANSPORT")
+    return ["--transport", chosen] if chosen else []
+
+
 def base_env(workdir: Path, extra: dict[str, str] | None = None) -> dict[str, str]:
     """A clean environment: no inherited secrets, proxies or master key."""
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(workdir), "LANG": "C.UTF-8"}
@@ -102,7 +113,7 @@ class GatewayProcess:
             self.args += ["--socket", f"tcp:127.0.0.1:{self.port}"]
         elif listen != "inherited":
             raise ValueError(f"unknown listen mode {listen!r}")
-        self.args += ["--threads", str(threads), *(extra_args or [])]
+        self.args += ["--threads", str(threads), *transport_args(), *(extra_args or [])]
         self.env = env
         self.proc: subprocess.Popen | None = None
 

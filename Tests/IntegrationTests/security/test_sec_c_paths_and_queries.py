@@ -12,6 +12,7 @@ from urllib.parse import unquote
 import pytest
 
 from harness.assertions import assert_error_envelope, bearer
+from harness.gateway import transport
 from harness.http_client import build_request
 
 ROUTES = """
@@ -303,7 +304,13 @@ def test_route_01_trace_and_connect_are_never_forwarded(stack, mock, key, method
     assert mock.requests == []
 
 
-def test_route_01_get_with_a_body_is_400_not_502(stack, mock, key):
+def test_route_01_get_with_a_body_is_forwarded_or_400_never_502(stack, mock, key):
     resp = stack.request("GET", "/get-only", key + [("Content-Type", "application/json")], b'{"q":1}')
-    assert_error_envelope(resp, 400)
-    assert mock.requests == []
+    if transport() == "urlsession":
+        # FoundationNetworking refuses to send one: a clear 400, and nothing half-sent.
+        assert_error_envelope(resp, 400)
+        assert mock.requests == []
+    else:
+        assert resp.status == 200, resp
+        [rec] = mock.requests
+        assert rec.method == "GET" and rec.body == b'{"q":1}'

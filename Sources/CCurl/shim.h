@@ -1,0 +1,42 @@
+#ifndef CCURL_SHIM_H
+#define CCURL_SHIM_H
+// libcurl's option setters are variadic, which Swift cannot call: these typed
+// wrappers are the only way in. One per argument type the transport uses.
+#include <curl/curl.h>
+
+typedef size_t (*ccurl_data_callback)(char *buffer, size_t size, size_t count, void *userdata);
+typedef int (*ccurl_seek_callback)(void *userdata, curl_off_t offset, int origin);
+
+static inline CURLcode ccurl_easy_set_long(CURL *easy, CURLoption option, long value) {
+    return curl_easy_setopt(easy, option, value);
+}
+static inline CURLcode ccurl_easy_set_offset(CURL *easy, CURLoption option, curl_off_t value) {
+    return curl_easy_setopt(easy, option, value);
+}
+static inline CURLcode ccurl_easy_set_pointer(CURL *easy, CURLoption option, const void *value) {
+    return curl_easy_setopt(easy, option, value);
+}
+static inline CURLcode ccurl_easy_set_data_callback(CURL *easy, CURLoption option, ccurl_data_callback value) {
+    return curl_easy_setopt(easy, option, value);
+}
+static inline CURLcode ccurl_easy_set_seek_callback(CURL *easy, ccurl_seek_callback value) {
+    return curl_easy_setopt(easy, CURLOPT_SEEKFUNCTION, value);
+}
+static inline CURLcode ccurl_easy_get_private(CURL *easy, void **value) {
+    return curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)value);
+}
+static inline CURLMcode ccurl_multi_set_long(CURLM *multi, CURLMoption option, long value) {
+    return curl_multi_setopt(multi, option, value);
+}
+static inline CURLSHcode ccurl_share_set_long(CURLSH *share, CURLSHoption option, long value) {
+    return curl_share_setopt(share, option, value);
+}
+static inline CURLcode ccurl_easy_set_share(CURL *easy, CURLSH *share) {
+    return curl_easy_setopt(easy, CURLOPT_SHARE, share);
+}
+
+// Macros Swift does not import.
+static const size_t ccurl_writefunc_pause = CURL_WRITEFUNC_PAUSE;
+static const int ccurl_pause_cont = CURLPAUSE_CONT;
+static const int ccurl_seekfunc_fail = CURL_SEEKFUNC_FAIL;
+#endif
