@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -78,3 +79,39 @@ def test_a_slow_request_does_not_block_others(stack, mock, canaries):
         assert quick.status == 200
         assert quick.elapsed < 1.0
         assert slow.result().status == 200
+
+
+# A launcher that takes 1,100 descriptors before exec'ing the gateway, so every
+# connection the gateway accepts (and every upstream socket) has a number above 1023.
+HIGH_FD_LAUNCHER = """
+import os, resource, sys
+soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+resource.setrlimit(resource.RLIMIT_NOFILE, (min(4096, hard), hard))
+for _ in range(1100):
+    os.set_inheritable(os.open("/dev/null", os.O_RDONLY), True)
+os.execv(sys.argv[1], sys.argv[1:])
+"""
+
+
+def test_connections_above_fd_1023_are_served_and_closed(fresh_stacks, key):
+    """A process serving a thousand streams holds descriptors past 1023, where a select()
+    fd_set ends. Debian's libfcgi waits for the peer at close with poll() (the
+    CVE-2012-6687 fix), and the gateway's own waits use poll(): nothing breaks there."""
+    import resource
+    import sys
+
+    if resource.getrlimit(resource.RLIMIT_NOFILE)[1] < 2048:
+        pytest.skip("the hard limit on open files is below 2048")
+    stack = fresh_stacks(CONFIG, start=False)
+    gateway = stack.gateways[0]
+    gateway.args = [sys.executable, "-c", HIGH_FD_LAUNCHER, *gateway.args]
+    stack.start()
+    for n in range(20):
+        resp = stack.request("POST", "/echo", key, f'{{"n": {n}}}'.encode())
+        assert resp.status == 200 and echoed(resp)["body"] == f'{{"n": {n}}}'.encode(), resp
+    with stack.exchange("GET", "/sse?n=3&interval=0.01", key) as exchange:
+        exchange.read_head()
+        assert exchange.read_rest().complete
+    assert gateway.alive, gateway.log_text()
+    fds = [int(name) for name in os.listdir(f"/proc/{gateway.proc.pid}/fd")]
+    assert max(fds) > 1023
