@@ -21,9 +21,11 @@ class SelfSignedUpstream:
         cert, key = workdir / "cert.pem", workdir / "key.pem"
         subprocess.run(
             ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
-             "-keyout", str(key), "-out", str(cert)],
+             "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
             check=True, capture_output=True, timeout=30,
         )
+        # Trusting this file (the certificate is its own CA) makes the upstream valid.
+        self.cert_path = cert
         self._context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         self._context.load_cert_chain(cert, key)
         self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
