@@ -56,6 +56,10 @@ final class CurlTransfer: @unchecked Sendable {
         set(CURLOPT_CAINFO, caFile)
         _ = ccurl_easy_set_pointer(easy, CURLOPT_CAPATH, nil)
         set(CURLOPT_TCP_KEEPALIVE, 1)
+        // HTTP/1.1 even where ALPN offers HTTP/2: every stream gets its own connection
+        // and its own TCP flow control, so pausing one never holds back another, and
+        // production takes the path the test suite exercises.
+        set(CURLOPT_HTTP_VERSION, CURL_HTTP_VERSION_1_1)
 
         _ = ccurl_easy_set_data_callback(easy, CURLOPT_HEADERFUNCTION, curlHeaderLine)
         set(CURLOPT_HEADERDATA, me)
