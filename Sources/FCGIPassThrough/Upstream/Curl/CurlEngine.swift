@@ -50,16 +50,22 @@ final class CurlEngine: @unchecked Sendable {
     private func run() {
         var running: Int32 = 0
         while true {
-            let commands = inbox.withLock { pending in
-                defer { pending.removeAll() }
-                return pending
-            }
-            commands.forEach(apply)
+            applyPostedCommands()
             _ = curl_multi_perform(multi, &running)
             collectFinished()
             // Returns on socket activity, libcurl's next timer, or a wake-up.
             _ = curl_multi_poll(multi, nil, 0, 1000, nil)
         }
+    }
+
+    /// In a function of its own so the commands (and the transfers they hold) are
+    /// released now, not after the next wait: a finished transfer frees its request at once.
+    private func applyPostedCommands() {
+        let commands = inbox.withLock { pending in
+            defer { pending.removeAll() }
+            return pending
+        }
+        commands.forEach(apply)
     }
 
     private func apply(_ command: Command) {
