@@ -60,6 +60,9 @@ final class CurlEngine: @unchecked Sendable {
 
     /// In a function of its own so the commands (and the transfers they hold) are
     /// released now, not after the next wait: a finished transfer frees its request at once.
+    /// Not inlined into `run`'s endless loop, which Swift 6.3.1's loop-invariant code
+    /// motion would take minutes to optimise (see `Metrics.publish`).
+    @inline(never)
     private func applyPostedCommands() {
         let commands = inbox.withLock { pending in
             defer { pending.removeAll() }
@@ -94,6 +97,7 @@ final class CurlEngine: @unchecked Sendable {
         }
     }
 
+    @inline(never)
     private func collectFinished() {
         var queued: Int32 = 0
         while let message = curl_multi_info_read(multi, &queued) {
