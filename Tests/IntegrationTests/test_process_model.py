@@ -62,6 +62,12 @@ def sample_values(text: str, name: str, **labels: str) -> list[float]:
     return values
 
 
+def wait_for_workers(gateway, count: int) -> None:
+    """The stack is ready once one worker answers; on a loaded machine another may take
+    seconds more. A test that needs every worker's threads waits for all of them."""
+    wait_until(lambda: gateway.log_text().count("ready socket=fd:") >= count, 20, f"{count} workers to be ready")
+
+
 def scrape(stack) -> str:
     resp = stack.request("GET", "/metrics")
     assert resp.status == 200, resp
@@ -84,6 +90,10 @@ def run_requests(stack, key, count: int, concurrency: int, path: str = "/echo") 
 def test_sigterm_during_20_streams_completes_them_while_the_other_instance_takes_new_requests(fresh_stacks, mock, key):
     stack = fresh_stacks(CONFIG, instances=2, threads=8, extra_args=["--workers", "2"])
     draining, other = stack.gateways
+    # Regression (a hang seen under load): with one worker still starting, streams beyond the
+    # other's threads waited in the socket's queue, unanswered, and were lost in the drain.
+    for gateway in stack.gateways:
+        wait_for_workers(gateway, 2)
     exchanges = [stack.exchange("GET", "/sse?n=8&interval=0.25", key) for _ in range(20)]
     try:
         for exchange in exchanges:
@@ -131,9 +141,9 @@ def test_sighup_with_a_valid_config_reaches_every_worker_and_spares_requests_in_
 def test_sighup_with_a_broken_config_keeps_the_old_one_and_logs_why(fresh_stacks, mock, key):
     stack = fresh_stacks(CONFIG, threads=4, extra_args=["--workers", "2"])
     supervisor = stack.gateways[0]
-    # The stack is ready when one worker answers; a worker still starting would read the
-    # broken file below at start-up instead of rejecting it on reload (seen under ASan).
-    wait_until(lambda: supervisor.log_text().count("ready socket=fd:") >= 2, 20, "both workers to be ready")
+    # A worker still starting would read the broken file below at start-up instead of
+    # rejecting it on reload (seen under ASan).
+    wait_for_workers(supervisor, 2)
     stack.config_path.write_text(fresh_stacks.render(BROKEN))
     supervisor.signal(signal.SIGHUP)
     wait_until(lambda: supervisor.log_text().count("reload rejected") >= 2, 10, "both workers to reject the config")
@@ -145,6 +155,7 @@ def test_sighup_with_a_broken_config_keeps_the_old_one_and_logs_why(fresh_stacks
 @pytest.mark.timeout_s(120)
 def test_max_requests_50_under_500_requests_recycles_with_zero_failures(fresh_stacks, mock, key):
     stack = fresh_stacks(CONFIG, threads=8, extra_args=["--workers", "2", "--max-requests", "50"])
+    wait_for_workers(stack.gateways[0], 2)
     statuses = run_requests(stack, key, 500, 16)
     assert statuses.count(200) == 500, {s: statuses.count(s) for s in set(statuses)}
     supervisor = stack.gateways[0]
@@ -175,6 +186,7 @@ def test_a_worker_killed_with_sigkill_is_restarted(fresh_stacks, mock, key):
 @pytest.mark.timeout_s(60)
 def test_metrics_count_every_request_whichever_worker_answers_the_scrape(fresh_stacks, mock, key):
     stack = fresh_stacks(CONFIG, threads=4, extra_args=["--workers", "3"])
+    wait_for_workers(stack.gateways[0], 3)
     assert run_requests(stack, key, 90, 9) == [200] * 90
     time.sleep(0.6)  # workers publish their counters every 250 ms
     counts = [echo_count(stack) for _ in range(9)]

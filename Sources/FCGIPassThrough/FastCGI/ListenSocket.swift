@@ -44,7 +44,14 @@ public struct ListenSocket: Sendable {
 
     /// Opens the listening socket. A Unix socket file left by a dead process is replaced;
     /// one that still accepts connections belongs to a live instance and is refused.
-    public static func open(_ address: Address, mode: mode_t = 0o666, backlog: Int32 = 1024) throws(Failure) -> ListenSocket {
+    /// The listen() backlog: connections the kernel queues before refusing more (LIFE-01
+    /// asks ≥ 1024; Linux caps it at net.core.somaxconn). With admission control they wait
+    /// only a moment, so a full queue means the process stopped taking connections at all.
+    public static let defaultBacklog = 1024
+
+    public static func open(_ address: Address, mode: mode_t = 0o666, backlog: Int32 = Int32(defaultBacklog)) throws(Failure)
+        -> ListenSocket
+    {
         switch address {
         case .inherited:
             var type: Int32 = 0

@@ -35,7 +35,8 @@ public struct CommandLineOptions: Sendable, Equatable {
           -t, --test-config        check the config and exit (0 ok, 78 problems found)
               --socket ADDRESS     unix:/path or tcp:HOST:PORT (default: the socket on fd 0)
               --socket-mode MODE   octal mode of a created Unix socket (default 0666)
-              --threads N          concurrent requests per process (default 64)
+              --threads N          concurrent requests per process; one more is answered
+                                   503 with Retry-After (default 64)
               --max-body-size N    largest request body in bytes, k/m suffix allowed (default 64m)
               --drain-timeout S    seconds in-flight requests get after SIGTERM (default 30)
               --workers N          worker processes sharing the socket under a supervisor

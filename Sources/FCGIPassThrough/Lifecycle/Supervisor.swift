@@ -144,8 +144,12 @@ final class Supervisor: @unchecked Sendable {
         var pid: pid_t = 0
         let cArguments = arguments.map { strdup($0) } + [nil]
         defer { cArguments.forEach { free($0) } }
+        // Its threads are moments away: a full sibling leaves it the connections meanwhile.
+        // Set first, so the worker's own count, once it runs, is the one that stays.
+        region.setIdleThreads(options.threads, slot: slot)
         let result = posix_spawn(&pid, executable, &actions, &attributes, cArguments, environ)
         guard result == 0 else {
+            region.setIdleThreads(0, slot: slot)
             logger.error("cannot start a worker", ["slot": String(slot), "reason": String(cString: strerror(result))])
             return
         }
@@ -176,6 +180,9 @@ final class Supervisor: @unchecked Sendable {
             region.workersAlive = lock.withLock { workers.count }
             let code = Self.exitStatus(status)
             let clean = (code == 0)
+            // A retired worker announced its replacement's threads, started at once below;
+            // a dead one's last count must not look free while it waits to be restarted.
+            if !clean || exited.stopping { region.setIdleThreads(0, slot: exited.slot) }
             if exited.stopping {
                 logger.info("worker exited", ["slot": String(exited.slot), "pid": String(pid), "status": Self.describe(status)])
                 continue

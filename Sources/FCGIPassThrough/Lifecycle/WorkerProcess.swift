@@ -24,7 +24,8 @@ struct WorkerProcess {
         signal(SIGUSR1, SIG_IGN)  // libfcgi's handler would stop accepting behind our back
 
         let supervised = options.workerSlot != nil
-        let metrics = Metrics(shared: options.workerSlot.flatMap { slot in MetricsRegion(fd: Self.metricsFD).map { ($0, slot) } })
+        let region = options.workerSlot.flatMap { slot in MetricsRegion(fd: Self.metricsFD).map { ($0, slot) } }
+        let metrics = Metrics(shared: region, threads: options.threads)
         let gateway = Gateway(
             config: config, client: URLSessionUpstreamClient(maxConnectionsPerHost: options.threads), logger: logger,
             metrics: metrics)
@@ -47,9 +48,11 @@ struct WorkerProcess {
             return .failure
         }
         let maxRequests = options.workerMaxRequests
+        let refusals = RefusalReporter(metrics: metrics, logger: logger, threads: options.threads)
         let server = FastCGIServer(
             listenFD: socket.fd, threads: options.threads, maxBodyBytes: options.maxBodyBytes, handler: gateway,
-            maxRequests: maxRequests, onRetire: { signals.requestRetirement() })
+            maxRequests: maxRequests, siblings: region.map { WorkerSiblings(region: $0.0, slot: $0.1) },
+            onRetire: { signals.requestRetirement() }, onRefused: { refusals.refused($0) })
         server.start()
         metrics.startPublishing()
         logger.info(
@@ -69,6 +72,7 @@ struct WorkerProcess {
             if !supervised { socket.stopAccepting() }
         case .retire:
             logger.info("retiring after its request budget; a fresh worker takes over", ["max_requests": String(maxRequests ?? 0)])
+            server.stopAccepting(forReplacement: true)
         }
         drain(server, signals: signals)
         metrics.publish()
@@ -85,10 +89,6 @@ struct WorkerProcess {
             if signals.stops > 1 {
                 logger.warning("second stop signal: exiting without waiting for in-flight requests")
                 return
-            }
-            if signals.stops == 1 {
-                // A stop during retirement: the drain timeout still applies.
-                server.stopAccepting()
             }
             if DispatchTime.now() >= deadline {
                 logger.warning("drain timeout reached, ending remaining requests")
