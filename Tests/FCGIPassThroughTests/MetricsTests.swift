@@ -73,10 +73,12 @@ import Testing
         let second = Metrics(shared: (region, 1), threads: 8)
         first.requestRefused(.busy)
         second.requestRefused(.busy)
+        second.requestRefused(.draining)
         second.publish()
         let text = first.render(version: "t")
         #expect(text.contains("fcgi_pass_through_threads 16\n"))
         #expect(text.contains(#"fcgi_pass_through_requests_refused_total{reason="busy"} 2"#))
+        #expect(text.contains(#"fcgi_pass_through_requests_refused_total{reason="draining"} 1"#))
     }
 
     @Test func workersSeeWhetherASiblingHasAThreadFree() throws {

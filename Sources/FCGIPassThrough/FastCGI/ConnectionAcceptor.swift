@@ -5,6 +5,9 @@ import Synchronization
     import Glibc
 #endif
 
+/// POLLRDHUP (Linux); Glibc only exports it under _GNU_SOURCE.
+let pollReadHangUp: Int16 = 0x2000
+
 /// Waits for connections on the listening socket and takes them one at a time; can be
 /// told to stop at any moment.
 ///
@@ -18,6 +21,9 @@ final class ConnectionAcceptor: @unchecked Sendable {
     enum Event {
         /// A connection is waiting (another process may still take it first).
         case connectionWaiting
+        /// The socket's owner shut it down: no new connection can arrive, but those
+        /// already queued can still be accepted (Linux, Unix sockets).
+        case closedToNewConnections
         case stopped
     }
 
@@ -38,11 +44,11 @@ final class ConnectionAcceptor: @unchecked Sendable {
         wake.signal()
     }
 
-    /// Blocks until a connection is waiting, or `stop()`.
+    /// Blocks until a connection is waiting, the socket is shut, or `stop()`.
     func waitForConnection() -> Event {
         while !isStopped {
             var fds = [
-                pollfd(fd: listenFD, events: Int16(POLLIN), revents: 0),
+                pollfd(fd: listenFD, events: Int16(POLLIN) | pollReadHangUp, revents: 0),
                 pollfd(fd: wake.readFD, events: Int16(POLLIN), revents: 0),
             ]
             let ready = poll(&fds, 2, -1)
@@ -57,12 +63,14 @@ final class ConnectionAcceptor: @unchecked Sendable {
                 stop()
                 break
             }
+            // A shut-down Unix listener polls readable for good; it is told apart by RDHUP.
+            if events & pollReadHangUp != 0 { return .closedToNewConnections }
             if events != 0 { return .connectionWaiting }
         }
         return .stopped
     }
 
-    /// Whether a connection is queued right now.
+    /// Whether a connection is queued right now (always true once the socket is shut).
     func hasQueuedConnection() -> Bool {
         var fd = pollfd(fd: listenFD, events: Int16(POLLIN), revents: 0)
         return poll(&fd, 1, 0) > 0

@@ -5,9 +5,6 @@ import Foundation
     import Glibc
 #endif
 
-/// POLLRDHUP (Linux); Glibc only exports it under _GNU_SOURCE.
-private let pollReadHangUp: Int16 = 0x2000
-
 /// One accepted FastCGI request: reads its params and body, writes its response.
 ///
 /// Used by the one worker thread that accepted the request, hence `@unchecked Sendable`.

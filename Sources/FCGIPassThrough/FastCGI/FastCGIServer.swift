@@ -22,9 +22,11 @@ import Synchronization
 /// it. Otherwise it is taken and answered 503 by the `OverloadResponder`, and so is the
 /// rest of the queue, until a thread frees up.
 public final class FastCGIServer: @unchecked Sendable {
-    /// How long a connection may wait for a thread before it is refused: far above a
-    /// scheduler's wake-up latency, well below the 50 ms a refusal may take.
-    static let grace: Duration = .milliseconds(20)
+    /// How long a connection may wait for a thread before it is refused. Busy: far above
+    /// a scheduler's wake-up latency, well below the 50 ms a refusal may take. Draining:
+    /// the socket is closing and nobody else will take what is queued on it, so a short
+    /// request is better served a little late.
+    static func grace(_ reason: RefusalReason) -> Duration { reason == .busy ? .milliseconds(20) : .seconds(2) }
     /// How long a connection is left to a sibling that says it has a thread free; after
     /// that the sibling is taken to be stuck (stopped, or not accepting), and siblings are
     /// not waited for again for as long.
@@ -41,6 +43,7 @@ public final class FastCGIServer: @unchecked Sendable {
     /// instead of blocking a worker on the real listener.
     private let inertListenFD: Int32
     private let finished = DispatchGroup()
+    private let acceptorFinished = DispatchGroup()
     private let idleThreads: DispatchSemaphore
     /// Threads serving a connection; the lock also orders what siblings are told.
     private let busyThreads = Locked(0)
@@ -48,8 +51,13 @@ public final class FastCGIServer: @unchecked Sendable {
     private let handOffReady = DispatchSemaphore(value: 0)
     /// Set when the acceptor has handed over its last connection: idle threads then exit.
     private let handOffClosed = Atomic<Bool>(false)
+    /// Whether the acceptor, once stopped, takes what is still queued (`stopAccepting`).
+    private let takeQueuedOnStop = Atomic<Bool>(false)
     /// Set by `stopAccepting`: the process is going away, with no replacement.
     private let stopping = Atomic<Bool>(false)
+    /// Run once, by whichever of the acceptor and `stopAccepting` is last to be done with
+    /// the listening socket.
+    private let listenerRelease = Locked<(@Sendable () -> Void)?>(nil)
     private let accepted = Atomic<Int>(0)
     private let maxRequests: Int?
     /// Called once, on the acceptor thread, when `maxRequests` connections were accepted.
@@ -95,19 +103,45 @@ public final class FastCGIServer: @unchecked Sendable {
             spawn(name: "fcgi-worker-\(index)") { [self] in serve() }
         }
         spawn(name: "fcgi-refusals") { [self] in responder.run() }
+        acceptorFinished.enter()
         threadsBusy(changedBy: 0)
-        spawn(name: "fcgi-acceptor") { [self] in acceptLoop() }
+        spawn(name: "fcgi-acceptor") { [self] in
+            acceptLoop()
+            acceptorFinished.leave()
+        }
     }
 
-    /// Stops accepting; requests being served finish. The listening socket is left
-    /// alone (it may be shared with other processes).
+    /// Stops accepting, and returns once the acceptor has finished; requests being
+    /// served finish. The listening socket is left alone (it may be shared).
     ///
-    /// - Parameter forReplacement: a fresh process is about to take over (`maxRequests`),
-    ///   and siblings are told to wait for its threads rather than refuse.
-    public func stopAccepting(forReplacement: Bool = false) {
+    /// - Parameters:
+    ///   - takingQueued: first take every connection still queued on the socket (served,
+    ///     or refused as draining when no thread frees up): for a socket this process or
+    ///     its supervisor owns, which is about to close. Without it, queued connections
+    ///     stay for whoever else holds the socket.
+    ///   - forReplacement: a fresh process is about to take over (`maxRequests`), and
+    ///     siblings are told to wait for its threads rather than refuse.
+    ///   - release: lets go of the listening socket; run on the acceptor thread the moment
+    ///     it has taken its last connection. A TCP socket refuses connections only once
+    ///     closed, so any delay there is a window in which one would be reset.
+    public func stopAccepting(
+        takingQueued: Bool = false, forReplacement: Bool = false, release: (@Sendable () -> Void)? = nil
+    ) {
+        listenerRelease.withLock { $0 = release }
+        if takingQueued { takeQueuedOnStop.store(true, ordering: .relaxed) }
         if !forReplacement { stopping.store(true, ordering: .relaxed) }
         acceptor.stop()
+        acceptorFinished.wait()
+        releaseListener()  // the acceptor had finished before `release` was set
         threadsBusy(changedBy: 0)
+    }
+
+    private func releaseListener() {
+        let release = listenerRelease.withLock { release in
+            defer { release = nil }
+            return release
+        }
+        release?()
     }
 
     /// Blocks until every thread has exited (all requests finished), or the deadline passes.
@@ -135,11 +169,19 @@ public final class FastCGIServer: @unchecked Sendable {
             switch acceptor.waitForConnection() {
             case .stopped:
                 break loop
+            case .closedToNewConnections:
+                // The owner shut the socket (the instance is stopping): what is queued is
+                // all there will be. Take it, so nothing is reset when the socket closes.
+                acceptor.stop()
+                takeAllQueued(refusingAs: .draining)
+                break loop
             case .connectionWaiting:
                 takeAllQueued(refusingAs: .busy, untilServed: true)
             }
         }
         threadsBusy(changedBy: 0)  // stopped: what siblings may count on changes
+        if takeQueuedOnStop.load(ordering: .relaxed) { takeAllQueued(refusingAs: .draining) }
+        releaseListener()
         if threadReserved { idleThreads.signal() }
         responder.finish()
         // Wake every worker thread so each sees the end of the hand-off and exits.
@@ -154,7 +196,7 @@ public final class FastCGIServer: @unchecked Sendable {
     /// the rest are refused at once (nobody took them meanwhile), until a thread frees up.
     private func takeAllQueued(refusingAs reason: RefusalReason, untilServed: Bool = false) {
         var waiting = true
-        // Bounded, so a socket that keeps receiving connections cannot keep the acceptor.
+        // Bounded, so a socket that keeps receiving connections cannot keep a stopping acceptor.
         for _ in 0..<ListenSocket.defaultBacklog {
             let taken = takeQueued(waiting: waiting, refusingAs: reason)
             if taken == .none || (untilServed && taken == .served) { return }
@@ -162,9 +204,10 @@ public final class FastCGIServer: @unchecked Sendable {
         }
     }
 
-    private func takeQueued(waiting: Bool, refusingAs reason: RefusalReason) -> Taken {
+    private func takeQueued(waiting: Bool, refusingAs requested: RefusalReason) -> Taken {
+        var reason: RefusalReason { takeQueuedOnStop.load(ordering: .relaxed) ? .draining : requested }
         if !threadReserved {
-            switch waitForThread(grace: waiting ? Self.grace : .zero) {
+            switch waitForThread(grace: { waiting ? Self.grace(reason) : .zero }) {
             case .reserved: threadReserved = true
             case .takenElsewhere: return .none
             case .timedOut: responder.reserveRoom()
@@ -194,14 +237,15 @@ public final class FastCGIServer: @unchecked Sendable {
 
     /// Waits for a thread of ours for up to `grace`, and past it for as long as a sibling
     /// says it has a thread free (up to `siblingPatience`): the sibling then takes the
-    /// connection, which shows as the socket's queue emptying.
-    private func waitForThread(grace: Duration) -> ThreadWait {
+    /// connection, which shows as the socket's queue emptying. The grace is asked again
+    /// each time round: a stop that lands meanwhile turns a busy wait into a drain's.
+    private func waitForThread(grace: () -> Duration) -> ThreadWait {
         let start = ContinuousClock.now
         while true {
             if idleThreads.wait(timeout: .now()) == .success { return .reserved }
             if !acceptor.hasQueuedConnection() { return .takenElsewhere }
             let now = ContinuousClock.now
-            if now - start >= grace {
+            if now - start >= grace() {
                 guard now >= siblingsDistrustedUntil, siblings?.haveIdleThreads() == true else { return .timedOut }
                 if now - start >= Self.siblingPatience {
                     siblingsDistrustedUntil = now + Self.siblingPatience

@@ -148,11 +148,21 @@ public struct ListenSocket: Sendable {
         }
     }
 
-    /// Stops new connections: they are refused, so nginx moves on to the next instance.
-    /// An inherited socket is left alone: it belongs to whoever passed it (systemd keeps
-    /// it across restarts, and connections waiting in its backlog are the next process's).
-    public func stopAccepting() {
-        guard address != .inherited else { return }
+    /// Stops new connections reaching this socket, keeping those already queued, which
+    /// the caller then accepts (LIFE-02): nginx's connect fails, so the snippet retries
+    /// another instance, and no request it already handed over is lost.
+    ///
+    /// A Unix socket's file is removed (connects fail with ENOENT, and a new instance
+    /// may create the path at once), then the socket is shut for reading, which refuses
+    /// a connect that found the file just before (Linux keeps the queue of a shut Unix
+    /// listener acceptable). A TCP socket cannot refuse new connections and keep its
+    /// queue (a shutdown resets every queued connection): it is left as it is, and the
+    /// caller closes it right after taking what is queued. An inherited socket is left
+    /// alone: it belongs to whoever passed it (systemd keeps it across restarts, and
+    /// connections waiting in its queue are the next process's).
+    public func refuseNewConnections() {
+        guard case .unix = address else { return }
+        removeFileIfOurs()
         shutdown(fd, Int32(SHUT_RD))
     }
 
@@ -160,6 +170,10 @@ public struct ListenSocket: Sendable {
     /// (a newer process may have replaced it).
     public func close() {
         _ = Glibc.close(fd)
+        removeFileIfOurs()
+    }
+
+    private func removeFileIfOurs() {
         guard case .unix(let path) = address, let createdFile else { return }
         var st = stat()
         if lstat(path, &st) == 0, UInt64(st.st_dev) == createdFile.dev, UInt64(st.st_ino) == createdFile.ino {

@@ -14,8 +14,12 @@ public struct CommandLineOptions: Sendable, Equatable {
     /// `nil`: the default below when supervised; an explicit value with one worker
     /// still starts a supervisor, since only a supervisor can replace a worker.
     public var maxRequests: Int?
-    /// Internal: set by the supervisor on the workers it spawns (socket on fd 0, metrics on fd 3).
+    /// Internal: set by the supervisor on the workers it spawns (socket on fd 0, metrics on
+    /// fd 3, config on fd 4).
     public var workerSlot: Int?
+    /// Internal: the supervisor created the socket, so a stopping worker takes what is
+    /// queued on it before letting go (an inherited socket's queue is the next process's).
+    public var workerTakesQueue = false
     public var logLevel: Logger.Level = .info
     public var logFormat: Logger.Format = .text
     public var testConfigOnly = false
@@ -128,6 +132,7 @@ public struct CommandLineOptions: Sendable, Equatable {
                     throw UsageError(description: "--worker-slot is internal to the supervisor")
                 }
                 options.workerSlot = n
+            case "--worker-takes-queue": options.workerTakesQueue = true
             case "--log-level":
                 guard let level = Logger.Level(name: try next()) else {
                     throw UsageError(description: "--log-level expects debug, info, warning or error")

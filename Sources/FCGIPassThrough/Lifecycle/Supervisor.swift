@@ -14,15 +14,16 @@ import Synchronization
 /// socket on fd 0 and the shared metrics region on fd 3, in their own process group
 /// so a terminal's Ctrl-C reaches only the supervisor, which forwards exactly one stop.
 final class Supervisor: @unchecked Sendable {
-    private let options: CommandLineOptions
-    private let workerArguments: [String]
-    private let logger: Logger
+    let options: CommandLineOptions
+    let workerArguments: [String]
+    let logger: Logger
     private let slots: Int
     /// Slot → pid and start time of its live worker. Guarded by `lock`.
-    private var workers: [Int: (pid: pid_t, started: ContinuousClock.Instant)] = [:]
+    var workers: [Int: (pid: pid_t, started: ContinuousClock.Instant)] = [:]
     private var failures: [Int: Int] = [:]
-    private var stopping = false
-    private let lock = NSLock()
+    /// Set once, under `lock`; no worker is started after it.
+    var stopping = false
+    let lock = NSLock()
 
     init(options: CommandLineOptions, arguments: [String], logger: Logger) {
         self.options = options
@@ -41,6 +42,10 @@ final class Supervisor: @unchecked Sendable {
             let name = argument.split(separator: "=", maxSplits: 1).first.map(String.init) ?? argument
             if withValue.contains(name) {
                 index += argument.contains("=") ? 1 : 2
+                continue
+            }
+            if name == "--worker-takes-queue" {
+                index += 1
                 continue
             }
             kept.append(argument)
@@ -86,9 +91,13 @@ final class Supervisor: @unchecked Sendable {
         _ = signals.waitForStopOrRetirement()
         lock.withLock { stopping = true }
         // Refuse new connections for every worker at once: nginx moves to another instance.
-        socket.stopAccepting()
+        // Connections already queued stay, for the workers to take as they stop (LIFE-02).
+        socket.refuseNewConnections()
         logger.info("stopping: workers drain in-flight requests", ["drain_timeout_s": String(options.drainTimeout)])
         forward(SIGTERM, note: nil)
+        // No worker will be started again, so our copy of the socket can go: a TCP socket
+        // refuses connections once its last holder, a worker done with the queue, lets go.
+        socket.close()
         // Workers enforce the drain timeout themselves; this is the backstop for a stuck one.
         let deadline = ContinuousClock.now + .seconds(options.drainTimeout + 5)
         var killed = false
@@ -100,7 +109,6 @@ final class Supervisor: @unchecked Sendable {
             }
             usleep(50_000)
         }
-        socket.close()
         logger.info("stopped")
         return .ok
     }
@@ -114,49 +122,6 @@ final class Supervisor: @unchecked Sendable {
     }
 
     // MARK: workers
-
-    private func spawn(slot: Int, socket: ListenSocket, region: MetricsRegion) {
-        let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
-        let arguments = [executable] + workerArguments + ["--worker-slot", String(slot)]
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_adddup2(&actions, socket.fd, 0)
-        posix_spawn_file_actions_adddup2(&actions, region.fd, WorkerProcess.metricsFD)
-        var attributes = posix_spawnattr_t()
-        posix_spawnattr_init(&attributes)
-        defer { posix_spawnattr_destroy(&attributes) }
-        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
-        posix_spawnattr_setpgroup(&attributes, 0)
-        // The worker starts with exactly the stop and reload signals blocked (dispatch
-        // threads, which spawn replacements, block every signal): one forwarded while
-        // it starts stays pending until its handlers are in place, instead of killing
-        // it (SIGHUP's default action) or being lost.
-        var blocked = sigset_t()
-        sigemptyset(&blocked)
-        for signo in SignalWatcher.watched { sigaddset(&blocked, signo) }
-        posix_spawnattr_setsigmask(&attributes, &blocked)
-        var defaults = sigset_t()
-        sigemptyset(&defaults)
-        for signo in [SIGTERM, SIGINT, SIGHUP, SIGPIPE, SIGUSR1] { sigaddset(&defaults, signo) }
-        posix_spawnattr_setsigdefault(&attributes, &defaults)
-
-        var pid: pid_t = 0
-        let cArguments = arguments.map { strdup($0) } + [nil]
-        defer { cArguments.forEach { free($0) } }
-        // Its threads are moments away: a full sibling leaves it the connections meanwhile.
-        // Set first, so the worker's own count, once it runs, is the one that stays.
-        region.setIdleThreads(options.threads, slot: slot)
-        let result = posix_spawn(&pid, executable, &actions, &attributes, cArguments, environ)
-        guard result == 0 else {
-            region.setIdleThreads(0, slot: slot)
-            logger.error("cannot start a worker", ["slot": String(slot), "reason": String(cString: strerror(result))])
-            return
-        }
-        lock.withLock { workers[slot] = (pid, .now) }
-        region.workersAlive = lock.withLock { workers.count }
-        logger.info("worker started", ["slot": String(slot), "pid": String(pid)])
-    }
 
     /// Waits for workers to exit and starts replacements while serving.
     private func reap(socket: ListenSocket, region: MetricsRegion) {
@@ -178,6 +143,7 @@ final class Supervisor: @unchecked Sendable {
             }
             guard let exited else { continue }
             region.workersAlive = lock.withLock { workers.count }
+
             let code = Self.exitStatus(status)
             let clean = (code == 0)
             // A retired worker announced its replacement's threads, started at once below;
@@ -206,7 +172,6 @@ final class Supervisor: @unchecked Sendable {
             region.restarts += 1
             let slot = exited.slot
             DispatchQueue.global().asyncAfter(deadline: .now() + delay) { [self] in
-                guard !lock.withLock({ stopping }) else { return }
                 spawn(slot: slot, socket: socket, region: region)
             }
         }

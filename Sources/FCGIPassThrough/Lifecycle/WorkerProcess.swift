@@ -66,17 +66,21 @@ struct WorkerProcess {
         case .stop:
             logger.info("stopping: draining in-flight requests", ["drain_timeout_s": String(options.drainTimeout)])
             gateway.beginDraining()
-            server.stopAccepting()
             // Unsupervised, this process owns the socket: refuse new connections now so
             // nginx moves to another instance. A supervisor does this for its workers.
-            if !supervised { socket.stopAccepting() }
+            if !supervised { socket.refuseNewConnections() }
+            // What nginx already queued on a socket that closes with us is ours to answer:
+            // closing it unaccepted would reset those connections (LIFE-02). Then the socket
+            // goes at once rather than after the drain: a TCP socket we created refuses
+            // connections only once closed, and a shared one needs no copy of ours.
+            server.stopAccepting(
+                takingQueued: supervised ? options.workerTakesQueue : socket.address != .inherited, release: { socket.close() })
         case .retire:
             logger.info("retiring after its request budget; a fresh worker takes over", ["max_requests": String(maxRequests ?? 0)])
-            server.stopAccepting(forReplacement: true)
+            server.stopAccepting(forReplacement: true, release: { socket.close() })
         }
         drain(server, signals: signals)
         metrics.publish()
-        socket.close()
         logger.info("stopped")
         return .ok
     }

@@ -34,6 +34,7 @@ final class RefusalReporter: Sendable {
         let message =
             switch reason {
             case .busy: "every worker thread is busy: answered 503 with Retry-After"
+            case .draining: "stopping: answered 503 to queued requests no thread freed up for"
             }
         logger.warning(message, ["refused": String(due), "threads": String(threads), "reason": reason.rawValue])
     }

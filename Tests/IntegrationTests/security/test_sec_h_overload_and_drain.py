@@ -1,21 +1,32 @@
-"""Catalogue section H: overload (LIFE-01).
+"""Catalogue section H: overload (LIFE-01) and graceful drain (LIFE-02).
 
-A request no worker thread can take gets a quick 503 with Retry-After from the gateway
-instead of waiting in the socket's queue until nginx gives up, and a worker process that
-is full leaves connections to a sibling that has a free thread.
+LIFE-01: a request no worker thread can take gets a quick 503 with Retry-After from the
+gateway instead of waiting in the socket's queue until nginx gives up, and a worker
+process that is full leaves connections to a sibling that has a free thread.
+
+LIFE-02: an instance that stops takes what is already queued on its socket before
+letting the socket go, so nginx never sees a reset for a request it had handed over
+(a 502 that the snippet cannot retry). New connections are refused from the start of
+the drain (the socket file is removed), and the snippet retries those elsewhere.
 """
 
 from __future__ import annotations
 
+import os
 import re
+import signal
 import socket
+import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 
 from harness import probes
 from harness.assertions import assert_error_envelope
 from harness.fcgi_client import PARAMS, STDIN, FastCGIClient, begin, params_stream, record, records_for, request_params
+from harness.gateway import EXIT_OK
 from harness.nginx import Nginx
 from harness.stack import SNIPPET
 from harness.waiting import wait_until
@@ -32,6 +43,15 @@ general_settings:
     - path: /slow
       target: {upstream}/slow
 """
+
+
+def instance_pids(gateway) -> list[int]:
+    """The instance's main process and, under a supervisor, its workers."""
+    pid = gateway.proc.pid
+    workers = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        workers += [int(p) for p in (task / "children").read_text().split()]
+    return [pid, *workers]
 
 
 def metric(stack, name: str, **labels: str) -> float:
@@ -177,3 +197,110 @@ def test_life_01_a_full_socket_queue_moves_nginx_to_the_other_instance(fresh_sta
         for filler in fillers:
             filler.close()
         stuck.close()
+
+
+# --- LIFE-02: drain -------------------------------------------------------------------------------
+
+REQUESTS = 16
+
+
+@pytest.mark.timeout_s(60)
+@pytest.mark.parametrize("workers", [1, 2], ids=["single-process", "supervised"])
+def test_life_02_requests_queued_when_sigterm_arrives_are_served_not_reset(fresh_stacks, mock, key, workers):
+    """The instance is frozen (SIGSTOP) while nginx hands it requests, so they wait in its
+    socket's queue; then it gets SIGTERM. Every queued request must be answered by it,
+    though there are more of them than it has threads."""
+    extra = ["--workers", str(workers)] if workers > 1 else []
+    stack = fresh_stacks(CONFIG, threads=2, extra_args=extra)
+    draining = stack.gateways[0]
+    if workers > 1:
+        wait_until(lambda: draining.log_text().count("ready socket=fd:") == workers, 20, "the workers to be ready")
+    pids = instance_pids(draining)
+    for pid in pids:
+        os.kill(pid, signal.SIGSTOP)
+    # kill() returns before every thread has stopped; one still running could accept.
+    wait_until(lambda: all(Path(f"/proc/{pid}/stat").read_text().split()[2] == "T" for pid in pids), 5, "the instance to stop")
+    exchanges = []
+    try:
+        # A built-in route: served without an upstream, so only the drain is measured.
+        exchanges = [stack.exchange("GET", f"/health/liveness?queued={i}", timeout=20) for i in range(REQUESTS)]
+        # More than the instance has threads, so some are still queued when the stop is handled.
+        wait_until(lambda: probes.listen_queue(draining)[0] == REQUESTS, 5, "requests to queue on the frozen instance")
+        draining.signal(signal.SIGTERM)
+        # The supervisor acts first (it refuses new connections, then tells the workers).
+        os.kill(pids[0], signal.SIGCONT)
+        if workers > 1:
+            wait_until(lambda: "stopping: workers drain" in draining.log_text(), 10, "the supervisor to stop")
+        for pid in pids[1:]:
+            os.kill(pid, signal.SIGCONT)
+        statuses = []
+        for exchange in exchanges:
+            exchange.read_head()
+            statuses.append(exchange.read_rest().status)
+        assert statuses == [200] * REQUESTS, statuses
+    finally:
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGCONT)
+            except ProcessLookupError:
+                pass
+        for exchange in exchanges:
+            exchange.close()
+    assert draining.wait_exit(timeout=15) == EXIT_OK
+    assert not draining.socket_path.exists()
+    assert "prematurely closed" not in stack.nginx.error_log.read_text()
+
+
+@pytest.mark.timeout_s(150)
+@pytest.mark.parametrize(
+    "workers, listen", [(1, "unix"), (2, "unix"), (1, "tcp")], ids=["single-process", "supervised", "single-process-tcp"]
+)
+def test_life_02_steady_load_across_a_sigterm_sees_no_error_and_streams_complete(fresh_stacks, mock, key, workers, listen):
+    extra = ["--workers", str(workers)] if workers > 1 else []
+    stack = fresh_stacks(CONFIG, instances=2, threads=16, extra_args=extra, listen=listen)
+    draining, other = stack.gateways
+    streams = [stack.exchange("GET", "/sse?n=6&interval=0.25", key, timeout=30) for _ in range(6)]
+    stop = threading.Event()
+    results: list[tuple[int, str]] = []
+    lock = threading.Lock()
+
+    def load(client: int) -> None:
+        n = 0
+        while not stop.is_set():
+            n += 1
+            try:
+                # Errors are what counts here, not latency: a loaded machine may be slow.
+                status = stack.request("GET", f"/echo?c={client}&n={n}", key, timeout=30).status
+                outcome = ""
+            except OSError as error:
+                status, outcome = 0, repr(error)
+            with lock:
+                results.append((status, outcome))
+
+    try:
+        for exchange in streams:
+            exchange.read_head()
+        with ThreadPoolExecutor(8) as pool:
+            clients = [pool.submit(load, c) for c in range(8)]
+            wait_until(lambda: len(results) >= 100, 20, "the load to get going")
+            draining.signal(signal.SIGTERM)
+            wait_until(lambda: "stopping" in draining.log_text(), 10, "the drain to start")
+            settled = len(results)
+            wait_until(lambda: len(results) >= settled + 100, 20, "load after the drain started")
+            stop.set()
+            for client in clients:
+                client.result()
+        failures = [r for r in results if r[0] != 200]
+        assert not failures, f"{len(failures)} of {len(results)} requests failed: {failures[:5]}"
+        for exchange in streams:
+            resp = exchange.read_rest()
+            assert resp.complete and resp.body.count(b"data: ") == 6, resp
+    finally:
+        stop.set()
+        for exchange in streams:
+            exchange.close()
+    assert draining.wait_exit(timeout=15) == EXIT_OK
+    if listen == "unix":
+        assert not draining.socket_path.exists()
+    errors = stack.nginx.error_log.read_text()
+    assert "prematurely closed" not in errors and "reset by peer" not in errors, errors[-2000:]
