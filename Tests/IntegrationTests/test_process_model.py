@@ -68,6 +68,13 @@ def wait_for_workers(gateway, count: int) -> None:
     wait_until(lambda: gateway.log_text().count("ready socket=fd:") >= count, 20, f"{count} workers to be ready")
 
 
+def supervised(fresh_stacks, workers: int = 2, threads: int = 4, extra: list[str] | None = None):
+    """A stack of one supervised instance with every worker ready, and its supervisor."""
+    stack = fresh_stacks(CONFIG, threads=threads, extra_args=["--workers", str(workers), *(extra or [])])
+    wait_for_workers(stack.gateways[0], workers)
+    return stack, stack.gateways[0]
+
+
 def scrape(stack) -> str:
     resp = stack.request("GET", "/metrics")
     assert resp.status == 200, resp
@@ -139,17 +146,61 @@ def test_sighup_with_a_valid_config_reaches_every_worker_and_spares_requests_in_
 
 @pytest.mark.timeout_s(60)
 def test_sighup_with_a_broken_config_keeps_the_old_one_and_logs_why(fresh_stacks, mock, key):
-    stack = fresh_stacks(CONFIG, threads=4, extra_args=["--workers", "2"])
-    supervisor = stack.gateways[0]
-    # A worker still starting would read the broken file below at start-up instead of
-    # rejecting it on reload (seen under ASan).
-    wait_for_workers(supervisor, 2)
+    stack, supervisor = supervised(fresh_stacks)
     stack.config_path.write_text(fresh_stacks.render(BROKEN))
     supervisor.signal(signal.SIGHUP)
-    wait_until(lambda: supervisor.log_text().count("reload rejected") >= 2, 10, "both workers to reject the config")
+    # The supervisor checks the file before any worker sees it: rejected once, by it.
+    wait_until(lambda: "[supervisor] reload rejected" in supervisor.log_text(), 10, "the supervisor to reject the config")
     assert "pass_through_endpoints[3].target" in supervisor.log_text()
     assert run_requests(stack, key, 20, 4) == [200] * 20
     assert supervisor.alive
+    assert "configuration reloaded" not in supervisor.log_text()
+    assert "[worker-0] reload rejected" not in supervisor.log_text()
+
+
+def kill_a_worker_and_wait_for_its_replacement(supervisor) -> None:
+    wait_until(lambda: len(children(supervisor.proc.pid)) == 2, 10, "two workers")
+    before = children(supervisor.proc.pid)
+    ready = supervisor.log_text().count("ready socket=fd:")
+    os.kill(before[0], signal.SIGKILL)
+    wait_until(lambda: supervisor.log_text().count("ready socket=fd:") > ready, 20, "the replacement to be ready")
+    assert len(children(supervisor.proc.pid)) == 2 and children(supervisor.proc.pid) != before
+
+
+@pytest.mark.timeout_s(60)
+@pytest.mark.parametrize("reload", [False, True], ids=["file-broken", "file-broken-and-reload-rejected"])
+def test_a_worker_restarted_while_the_file_is_broken_serves_the_last_good_config(fresh_stacks, mock, key, reload):
+    stack, supervisor = supervised(fresh_stacks)
+    stack.config_path.write_text("general_settings: [this is: not, valid\n")
+    if reload:
+        supervisor.signal(signal.SIGHUP)
+        wait_until(lambda: "reload rejected" in supervisor.log_text(), 10, "the reload to be rejected")
+    kill_a_worker_and_wait_for_its_replacement(supervisor)
+    assert "worker died" in supervisor.log_text() and "exit 78" not in supervisor.log_text()
+    # Enough requests to reach both workers, the replacement included.
+    assert run_requests(stack, key, 30, 6) == [200] * 30
+
+
+@pytest.mark.timeout_s(60)
+def test_a_worker_restarted_after_a_reload_serves_the_reloaded_config(fresh_stacks, mock, key):
+    stack, supervisor = supervised(fresh_stacks)
+    stack.config_path.write_text(fresh_stacks.render(RELOADED))
+    supervisor.signal(signal.SIGHUP)
+    wait_until(lambda: supervisor.log_text().count("configuration reloaded") >= 2, 10, "both workers to reload")
+    # The file changes again without a reload: a restarted worker must not pick that up.
+    stack.config_path.write_text(fresh_stacks.render(CONFIG))
+    kill_a_worker_and_wait_for_its_replacement(supervisor)
+    assert run_requests(stack, key, 30, 6, path="/added") == [200] * 30
+
+
+@pytest.mark.timeout_s(120)
+def test_workers_recycled_while_the_file_is_broken_keep_serving(fresh_stacks, mock, key):
+    stack, supervisor = supervised(fresh_stacks, threads=8, extra=["--max-requests", "20"])
+    stack.config_path.write_text(fresh_stacks.render(BROKEN))
+    statuses = run_requests(stack, key, 120, 4)
+    assert statuses == [200] * 120, {s: statuses.count(s) for s in set(statuses)}
+    assert supervisor.log_text().count("worker retired") >= 4
+    assert "worker died" not in supervisor.log_text()
 
 
 @pytest.mark.timeout_s(120)

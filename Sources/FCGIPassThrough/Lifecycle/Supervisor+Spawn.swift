@@ -7,7 +7,7 @@ import Foundation
 extension Supervisor {
     /// Starts the worker for `slot`, unless the supervisor is stopping. Holds `lock`
     /// throughout, so a stop never closes the socket under a spawn that passes it on.
-    func spawn(slot: Int, socket: ListenSocket, region: MetricsRegion) {
+    func spawn(slot: Int, socket: ListenSocket, region: MetricsRegion, handover: ConfigHandover) {
         let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
         var arguments = [executable] + workerArguments + ["--worker-slot", String(slot)]
         // A socket the supervisor created closes when the instance stops: what is queued
@@ -18,6 +18,7 @@ extension Supervisor {
         defer { posix_spawn_file_actions_destroy(&actions) }
         posix_spawn_file_actions_adddup2(&actions, socket.fd, 0)
         posix_spawn_file_actions_adddup2(&actions, region.fd, WorkerProcess.metricsFD)
+        posix_spawn_file_actions_adddup2(&actions, handover.fd, ConfigHandover.workerFD)
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)
         defer { posix_spawnattr_destroy(&attributes) }

@@ -7,12 +7,13 @@ import Synchronization
 
 /// Owns the listening socket and runs N worker processes that share it (`--workers`),
 /// as php-fpm's master does: restarts a worker that dies (with back-off) or retires
-/// (`--max-requests`), forwards SIGHUP, and on SIGTERM stops the socket and lets the
-/// workers drain.
+/// (`--max-requests`), checks the config on SIGHUP before the workers reload it, and on
+/// SIGTERM stops the socket and lets the workers drain.
 ///
 /// Workers are this binary started again (no fork after threads exist) with the
-/// socket on fd 0 and the shared metrics region on fd 3, in their own process group
-/// so a terminal's Ctrl-C reaches only the supervisor, which forwards exactly one stop.
+/// socket on fd 0, the shared metrics region on fd 3 and the last config that
+/// validated on fd 4 (`ConfigHandover`), in their own process group so a terminal's
+/// Ctrl-C reaches only the supervisor, which forwards exactly one stop.
 final class Supervisor: @unchecked Sendable {
     let options: CommandLineOptions
     let workerArguments: [String]
@@ -24,11 +25,14 @@ final class Supervisor: @unchecked Sendable {
     /// Set once, under `lock`; no worker is started after it.
     var stopping = false
     let lock = NSLock()
+    /// The config text that validated last (at start, or on a reload). Signal thread only.
+    private var configText: String
 
-    init(options: CommandLineOptions, arguments: [String], logger: Logger) {
+    init(options: CommandLineOptions, arguments: [String], configText: String, logger: Logger) {
         self.options = options
         self.slots = options.workers
         self.workerArguments = Self.workerArguments(from: arguments)
+        self.configText = configText
         self.logger = Logger(level: logger.level, format: logger.format, process: "supervisor")
     }
 
@@ -56,14 +60,15 @@ final class Supervisor: @unchecked Sendable {
 
     func run() -> GatewayProcess.ExitCode {
         signal(SIGPIPE, SIG_IGN)
+        guard let handover = ConfigHandover.create(), handover.publish(configText) else {
+            logger.error("cannot create the shared configuration file under /dev/shm")
+            return .failure
+        }
         let signals = SignalWatcher(
             // The first stop is handled below, after the socket is shut; a second one is
             // passed on at once (workers then exit without waiting).
             onStop: { [self] count in if count > 1 { forward(SIGTERM, note: "again") } },
-            onReload: { [self] in
-                logger.info("reload: forwarding SIGHUP to the workers")
-                forward(SIGHUP, note: nil)
-            })
+            onReload: { [self] in reload(handover) })
         signals.start()
         let socket: ListenSocket
         do {
@@ -76,7 +81,7 @@ final class Supervisor: @unchecked Sendable {
             logger.error("cannot create the shared metrics region under /dev/shm")
             return .failure
         }
-        for slot in 0..<slots { spawn(slot: slot, socket: socket, region: region) }
+        for slot in 0..<slots { spawn(slot: slot, socket: socket, region: region, handover: handover) }
         logger.info(
             "ready",
             [
@@ -84,7 +89,7 @@ final class Supervisor: @unchecked Sendable {
                 "threads_per_worker": String(options.threads),
                 "max_requests": String(options.maxRequests ?? CommandLineOptions.defaultMaxRequests),
             ])
-        let reaper = Thread { [self] in reap(socket: socket, region: region) }
+        let reaper = Thread { [self] in reap(socket: socket, region: region, handover: handover) }
         reaper.name = "fcgi-reaper"
         reaper.start()
 
@@ -121,10 +126,31 @@ final class Supervisor: @unchecked Sendable {
         }
     }
 
+    /// SIGHUP: the file is checked here first. A config that validates is handed to every
+    /// worker (running ones reload it, ones started later begin with it); a broken one is
+    /// refused here, and no worker ever reads it.
+    private func reload(_ handover: ConfigHandover) {
+        let source = ConfigSource.file(path: options.configPath)
+        guard let loaded = GatewayProcess.loadConfig(source, environment: Environment.process(), logger: logger) else {
+            logger.error("reload rejected, previous configuration still serving", ["config": source.path])
+            return
+        }
+        guard handover.publish(loaded.text) else {
+            handover.publish(configText)
+            logger.error("reload failed: cannot hand the configuration to the workers, previous one still serving")
+            return
+        }
+        configText = loaded.text
+        logger.info(
+            "reload: configuration checked, passing it to the workers",
+            ["config": source.path, "endpoints": String(loaded.config.endpoints.count)])
+        forward(SIGHUP, note: nil)
+    }
+
     // MARK: workers
 
     /// Waits for workers to exit and starts replacements while serving.
-    private func reap(socket: ListenSocket, region: MetricsRegion) {
+    private func reap(socket: ListenSocket, region: MetricsRegion, handover: ConfigHandover) {
         while true {
             var status: Int32 = 0
             let pid = waitpid(-1, &status, 0)
@@ -172,7 +198,7 @@ final class Supervisor: @unchecked Sendable {
             region.restarts += 1
             let slot = exited.slot
             DispatchQueue.global().asyncAfter(deadline: .now() + delay) { [self] in
-                spawn(slot: slot, socket: socket, region: region)
+                spawn(slot: slot, socket: socket, region: region, handover: handover)
             }
         }
     }

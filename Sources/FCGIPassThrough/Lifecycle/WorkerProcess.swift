@@ -8,10 +8,12 @@ import Foundation
 #endif
 
 /// A process that serves requests: the whole instance when unsupervised, or one of
-/// a supervisor's workers (socket on fd 0, metrics region on fd 3).
+/// a supervisor's workers (socket on fd 0, metrics region on fd 3, config on fd 4).
 struct WorkerProcess {
     let options: CommandLineOptions
     let config: GatewayConfig
+    /// Where reloads read the config: the file, or a supervised worker's handover.
+    let source: ConfigSource
     let logger: Logger
 
     /// The fd a supervisor passes the shared metrics region on.
@@ -29,13 +31,14 @@ struct WorkerProcess {
         let gateway = Gateway(
             config: config, client: URLSessionUpstreamClient(maxConnectionsPerHost: options.threads), logger: logger,
             metrics: metrics)
-        let signals = SignalWatcher { [options, logger] in
-            guard let next = GatewayProcess.loadConfig(options.configPath, environment: Environment.process(), logger: logger) else {
-                logger.error("reload rejected, previous configuration still serving", ["config": options.configPath])
+        // Supervised, the supervisor has validated the new config before passing SIGHUP on.
+        let signals = SignalWatcher { [source, logger] in
+            guard let next = GatewayProcess.loadConfig(source, environment: Environment.process(), logger: logger) else {
+                logger.error("reload rejected, previous configuration still serving", ["config": source.path])
                 return
             }
-            gateway.replace(config: next)
-            logger.info("configuration reloaded", ["config": options.configPath, "endpoints": String(next.endpoints.count)])
+            gateway.replace(config: next.config)
+            logger.info("configuration reloaded", ["config": source.path, "endpoints": String(next.config.endpoints.count)])
         }
         // Before the socket exists: a signal sent as soon as it accepts must be seen.
         signals.start()

@@ -31,10 +31,7 @@ public final class MetricsRegion: @unchecked Sendable {
 
     /// Creates a region for `slots` workers in an unlinked file under /dev/shm.
     public static func create(slots: Int) -> MetricsRegion? {
-        let path = "/dev/shm/fcgi-pass-through-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
-        let fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { return nil }
-        unlink(path)  // lives as long as a process holds the fd or a mapping
+        guard let fd = AnonymousFile.create(purpose: "metrics") else { return nil }
         let length = headerSize + slots * slotSize
         guard ftruncate(fd, off_t(length)) == 0, let region = MetricsRegion(fd: fd) else {
             close(fd)
