@@ -20,6 +20,8 @@ import Testing
         counters.duration["x", default: .init()].observe(0.003)
         counters.timeToFirstByte["x", default: .init()].observe(400)
         counters.inFlight = 4
+        counters.threads = 64
+        counters.refused = ["busy": 5, "draining": 1]
         #expect(MetricCounters(decoding: counters.encoded()) == counters)
     }
 
@@ -63,5 +65,29 @@ import Testing
         odd.method = "BREW"
         metrics.requestFinished(odd)
         #expect(metrics.render(version: "t").contains(#"method="OTHER""#))
+    }
+
+    @Test func refusalsAndTheThreadCapAddUpAcrossWorkers() throws {
+        let region = try #require(MetricsRegion.create(slots: 2))
+        let first = Metrics(shared: (region, 0), threads: 8)
+        let second = Metrics(shared: (region, 1), threads: 8)
+        first.requestRefused(.busy)
+        second.requestRefused(.busy)
+        second.requestRefused(.draining)
+        second.publish()
+        let text = first.render(version: "t")
+        #expect(text.contains("fcgi_pass_through_threads 16\n"))
+        #expect(text.contains(#"fcgi_pass_through_requests_refused_total{reason="busy"} 2"#))
+        #expect(text.contains(#"fcgi_pass_through_requests_refused_total{reason="draining"} 1"#))
+    }
+
+    @Test func workersSeeWhetherASiblingHasAThreadFree() throws {
+        let region = try #require(MetricsRegion.create(slots: 3))
+        #expect(!region.othersHaveIdleThreads(than: 0))
+        region.setIdleThreads(2, slot: 0)
+        #expect(!region.othersHaveIdleThreads(than: 0))
+        #expect(region.othersHaveIdleThreads(than: 1))
+        region.setIdleThreads(0, slot: 0)
+        #expect(!region.othersHaveIdleThreads(than: 1))
     }
 }

@@ -196,6 +196,16 @@ import Testing
         #expect(options.socketMode == 0o660)
     }
 
+    @Test func aSupervisorPassesItsWorkersNeitherItsOwnFlagsNorInternalOnes() throws {
+        let arguments = [
+            "--config", "c.yaml", "--socket=unix:/s", "--workers", "2", "--worker-takes-queue", "--threads", "4",
+            "--worker-slot", "1",
+        ]
+        #expect(Supervisor.workerArguments(from: arguments) == ["--config", "c.yaml", "--threads", "4"])
+        let worker = try CommandLineOptions.parse(["--worker-slot", "0", "--worker-takes-queue"], environment: Environment())
+        #expect(worker.workerSlot == 0 && worker.workerTakesQueue)
+    }
+
     @Test func configPathFallsBackToTheEnvironment() throws {
         #expect(try CommandLineOptions.parse([], environment: Environment(["CONFIG_FILE_PATH": "/x.yaml"])).configPath == "/x.yaml")
         #expect(try CommandLineOptions.parse([], environment: Environment()).configPath == "config.yaml")

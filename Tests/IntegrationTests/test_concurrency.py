@@ -30,7 +30,8 @@ STREAMS = 10
 
 @pytest.fixture(scope="module")
 def stack(stacks):
-    return stacks(CONFIG, threads=16)
+    # More threads than clients: beyond its threads the gateway answers 503 (LIFE-01).
+    return stacks(CONFIG, threads=CLIENTS + 8)
 
 
 @pytest.mark.timeout_s(60)

@@ -5,9 +5,6 @@ import Foundation
     import Glibc
 #endif
 
-/// POLLRDHUP (Linux); Glibc only exports it under _GNU_SOURCE.
-private let pollReadHangUp: Int16 = 0x2000
-
 /// One accepted FastCGI request: reads its params and body, writes its response.
 ///
 /// Used by the one worker thread that accepted the request, hence `@unchecked Sendable`.
@@ -83,14 +80,7 @@ final class FastCGIConnection: ResponseWriter, RequestBodySource, @unchecked Sen
     func writeHead(status: Int, headers: HTTPHeaders) -> Bool {
         // A refused request's body is discarded here, in bounded memory, before answering.
         if bodyUnread { drainBody() }
-        var head = "Status: \(status)"
-        if let reason = HTTPStatus.reason(status) { head += " \(reason)" }
-        head += "\r\n"
-        for field in headers {
-            head += "\(field.name): \(field.value)\r\n"
-        }
-        head += "\r\n"
-        return put(Data(head.utf8)) && flush()
+        return put(CGIResponse.head(status: status, headers: headers)) && flush()
     }
 
     func writeBody(_ data: Data, flush shouldFlush: Bool) -> Bool {

@@ -22,6 +22,33 @@ public struct FastCGIParams {
 
     public init(pairs: [(name: String, value: String)]) { self.pairs = pairs }
 
+    /// Decodes a PARAMS stream (FastCGI 1.0 §3.4: each length is one byte below 128,
+    /// else four with the high bit set). Stops at the first pair that does not fit.
+    init(stream bytes: [UInt8]) {
+        var pairs: [(String, String)] = []
+        var index = 0
+        func length() -> Int? {
+            guard index < bytes.count else { return nil }
+            if bytes[index] < 0x80 {
+                index += 1
+                return Int(bytes[index - 1])
+            }
+            guard index + 4 <= bytes.count else { return nil }
+            let value = bytes[index..<index + 4].reduce(0) { $0 << 8 | Int($1) } & 0x7FFF_FFFF
+            index += 4
+            return value
+        }
+        while let nameLength = length(), let valueLength = length(), valueLength <= bytes.count - index,
+            nameLength <= bytes.count - index - valueLength
+        {
+            let name = String(decoding: bytes[index..<index + nameLength], as: UTF8.self)
+            let value = String(decoding: bytes[index + nameLength..<index + nameLength + valueLength], as: UTF8.self)
+            pairs.append((name, value))
+            index += nameLength + valueLength
+        }
+        self.pairs = pairs
+    }
+
     public func first(_ name: String) -> String? { pairs.first { $0.name == name }?.value }
 
     /// `CONTENT_LENGTH`, empty on GET (DESIGN.md).

@@ -44,7 +44,14 @@ public struct ListenSocket: Sendable {
 
     /// Opens the listening socket. A Unix socket file left by a dead process is replaced;
     /// one that still accepts connections belongs to a live instance and is refused.
-    public static func open(_ address: Address, mode: mode_t = 0o666, backlog: Int32 = 1024) throws(Failure) -> ListenSocket {
+    /// The listen() backlog: connections the kernel queues before refusing more (LIFE-01
+    /// asks ≥ 1024; Linux caps it at net.core.somaxconn). With admission control they wait
+    /// only a moment, so a full queue means the process stopped taking connections at all.
+    public static let defaultBacklog = 1024
+
+    public static func open(_ address: Address, mode: mode_t = 0o666, backlog: Int32 = Int32(defaultBacklog)) throws(Failure)
+        -> ListenSocket
+    {
         switch address {
         case .inherited:
             var type: Int32 = 0
@@ -141,11 +148,21 @@ public struct ListenSocket: Sendable {
         }
     }
 
-    /// Stops new connections: they are refused, so nginx moves on to the next instance.
-    /// An inherited socket is left alone: it belongs to whoever passed it (systemd keeps
-    /// it across restarts, and connections waiting in its backlog are the next process's).
-    public func stopAccepting() {
-        guard address != .inherited else { return }
+    /// Stops new connections reaching this socket, keeping those already queued, which
+    /// the caller then accepts (LIFE-02): nginx's connect fails, so the snippet retries
+    /// another instance, and no request it already handed over is lost.
+    ///
+    /// A Unix socket's file is removed (connects fail with ENOENT, and a new instance
+    /// may create the path at once), then the socket is shut for reading, which refuses
+    /// a connect that found the file just before (Linux keeps the queue of a shut Unix
+    /// listener acceptable). A TCP socket cannot refuse new connections and keep its
+    /// queue (a shutdown resets every queued connection): it is left as it is, and the
+    /// caller closes it right after taking what is queued. An inherited socket is left
+    /// alone: it belongs to whoever passed it (systemd keeps it across restarts, and
+    /// connections waiting in its queue are the next process's).
+    public func refuseNewConnections() {
+        guard case .unix = address else { return }
+        removeFileIfOurs()
         shutdown(fd, Int32(SHUT_RD))
     }
 
@@ -153,6 +170,10 @@ public struct ListenSocket: Sendable {
     /// (a newer process may have replaced it).
     public func close() {
         _ = Glibc.close(fd)
+        removeFileIfOurs()
+    }
+
+    private func removeFileIfOurs() {
         guard case .unix(let path) = address, let createdFile else { return }
         var st = stat()
         if lstat(path, &st) == 0, UInt64(st.st_dev) == createdFile.dev, UInt64(st.st_ino) == createdFile.ino {

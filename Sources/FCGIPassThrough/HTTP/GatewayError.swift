@@ -65,3 +65,11 @@ extension Router.Match {
         }
     }
 }
+
+extension GatewayError {
+    /// 503 when no worker thread can take a request (SPEC §6); `Retry-After` (RFC 9110
+    /// §10.2.3) tells the client when another try is worth it.
+    public static func unavailable(_ message: String) -> GatewayError {
+        GatewayError(status: 503, message: message, headers: HTTPHeaders([("Retry-After", "1")]))
+    }
+}

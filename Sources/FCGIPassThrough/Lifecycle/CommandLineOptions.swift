@@ -14,10 +14,14 @@ public struct CommandLineOptions: Sendable, Equatable {
     /// `nil`: the default below when supervised; an explicit value with one worker
     /// still starts a supervisor, since only a supervisor can replace a worker.
     public var maxRequests: Int?
-    /// Internal: set by the supervisor on the workers it spawns (socket on fd 0, metrics on fd 3).
+    /// Internal: set by the supervisor on the workers it spawns (socket on fd 0, metrics on
+    /// fd 3, config on fd 4).
     public var workerSlot: Int?
     /// Overrides `general_settings.transport`.
     public var transport: UpstreamTransport?
+    /// Internal: the supervisor created the socket, so a stopping worker takes what is
+    /// queued on it before letting go (an inherited socket's queue is the next process's).
+    public var workerTakesQueue = false
     public var logLevel: Logger.Level = .info
     public var logFormat: Logger.Format = .text
     public var testConfigOnly = false
@@ -37,7 +41,8 @@ public struct CommandLineOptions: Sendable, Equatable {
           -t, --test-config        check the config and exit (0 ok, 78 problems found)
               --socket ADDRESS     unix:/path or tcp:HOST:PORT (default: the socket on fd 0)
               --socket-mode MODE   octal mode of a created Unix socket (default 0666)
-              --threads N          concurrent requests per process (default 64)
+              --threads N          concurrent requests per process; one more is answered
+                                   503 with Retry-After (default 64)
               --max-body-size N    largest request body in bytes, k/m suffix allowed (default 64m)
               --drain-timeout S    seconds in-flight requests get after SIGTERM (default 30)
               --workers N          worker processes sharing the socket under a supervisor
@@ -135,6 +140,7 @@ public struct CommandLineOptions: Sendable, Equatable {
                     throw UsageError(description: "--transport expects urlsession or curl")
                 }
                 options.transport = transport
+            case "--worker-takes-queue": options.workerTakesQueue = true
             case "--log-level":
                 guard let level = Logger.Level(name: try next()) else {
                     throw UsageError(description: "--log-level expects debug, info, warning or error")

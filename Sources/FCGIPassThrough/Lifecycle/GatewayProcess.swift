@@ -36,44 +36,47 @@ public enum GatewayProcess {
         let logger = Logger(level: options.logLevel, format: options.logFormat, process: options.workerSlot.map { "worker-\($0)" })
         // At start-up (and for -t) problems are plain lines, like `nginx -t`; a running
         // process reports a rejected reload through its log instead.
+        let source = ConfigSource(options: options)
         guard
-            let config = loadConfig(
-                options.configPath, environment: environment, logger: logger, transport: options.transport,
+            let loaded = loadConfig(
+                source, environment: environment, logger: logger, transport: options.transport,
                 report: { FileHandle.standardError.write(Data("fcgi-pass-through: \($0)\n".utf8)) })
         else {
             return .config
         }
+        let config = loaded.config
         if options.testConfigOnly {
             FileHandle.standardError.write(
                 Data("fcgi-pass-through: \(options.configPath): configuration ok (\(config.endpoints.count) endpoints)\n".utf8))
             return .ok
         }
         if options.supervises {
-            return Supervisor(options: options, arguments: arguments, logger: logger).run()
+            return Supervisor(options: options, arguments: arguments, configText: loaded.text, logger: logger).run()
         }
-        return WorkerProcess(options: options, config: config, logger: logger).run()
+        return WorkerProcess(options: options, config: config, source: source, logger: logger).run()
     }
 
     /// Loads the config, logging notices, or every problem (one line each) and `nil`.
     /// - Parameter transport: `--transport`, which wins over the file's choice.
     static func loadConfig(
-        _ path: String, environment: Environment, logger: Logger, transport: UpstreamTransport? = nil,
+        _ source: ConfigSource, environment: Environment, logger: Logger, transport: UpstreamTransport? = nil,
         report: ((String) -> Void)? = nil
-    ) -> GatewayConfig? {
+    ) -> ConfigSource.Loaded? {
         let report = report ?? { logger.error($0) }
         do {
-            var (config, notices) = try ConfigLoader.load(path: path, environment: environment)
-            for notice in notices { logger.warning(notice) }
+            let loaded = try source.load(environment: environment)
+            for notice in loaded.notices { logger.warning(notice) }
+            var config = loaded.config
             if let transport { config.transport = transport }
             if let problem = config.transportProblem {
-                report("\(path): \(problem)")
-                report("\(path): 1 problem(s), configuration refused")
+                report("\(source.path): \(problem)")
+                report("\(source.path): 1 problem(s), configuration refused")
                 return nil
             }
-            return config
+            return ConfigSource.Loaded(config: config, notices: loaded.notices, text: loaded.text)
         } catch {
             for problem in error.problems { report(problem.description) }
-            report("\(path): \(error.problems.count) problem(s), configuration refused")
+            report("\(source.path): \(error.problems.count) problem(s), configuration refused")
             return nil
         }
     }

@@ -7,27 +7,32 @@ import Synchronization
 
 /// Owns the listening socket and runs N worker processes that share it (`--workers`),
 /// as php-fpm's master does: restarts a worker that dies (with back-off) or retires
-/// (`--max-requests`), forwards SIGHUP, and on SIGTERM stops the socket and lets the
-/// workers drain.
+/// (`--max-requests`), checks the config on SIGHUP before the workers reload it, and on
+/// SIGTERM stops the socket and lets the workers drain.
 ///
 /// Workers are this binary started again (no fork after threads exist) with the
-/// socket on fd 0 and the shared metrics region on fd 3, in their own process group
-/// so a terminal's Ctrl-C reaches only the supervisor, which forwards exactly one stop.
+/// socket on fd 0, the shared metrics region on fd 3 and the last config that
+/// validated on fd 4 (`ConfigHandover`), in their own process group so a terminal's
+/// Ctrl-C reaches only the supervisor, which forwards exactly one stop.
 final class Supervisor: @unchecked Sendable {
-    private let options: CommandLineOptions
-    private let workerArguments: [String]
-    private let logger: Logger
+    let options: CommandLineOptions
+    let workerArguments: [String]
+    let logger: Logger
     private let slots: Int
     /// Slot → pid and start time of its live worker. Guarded by `lock`.
-    private var workers: [Int: (pid: pid_t, started: ContinuousClock.Instant)] = [:]
+    var workers: [Int: (pid: pid_t, started: ContinuousClock.Instant)] = [:]
     private var failures: [Int: Int] = [:]
-    private var stopping = false
-    private let lock = NSLock()
+    /// Set once, under `lock`; no worker is started after it.
+    var stopping = false
+    let lock = NSLock()
+    /// The config text that validated last (at start, or on a reload). Signal thread only.
+    private var configText: String
 
-    init(options: CommandLineOptions, arguments: [String], logger: Logger) {
+    init(options: CommandLineOptions, arguments: [String], configText: String, logger: Logger) {
         self.options = options
         self.slots = options.workers
         self.workerArguments = Self.workerArguments(from: arguments)
+        self.configText = configText
         self.logger = Logger(level: logger.level, format: logger.format, process: "supervisor")
     }
 
@@ -43,6 +48,10 @@ final class Supervisor: @unchecked Sendable {
                 index += argument.contains("=") ? 1 : 2
                 continue
             }
+            if name == "--worker-takes-queue" {
+                index += 1
+                continue
+            }
             kept.append(argument)
             index += 1
         }
@@ -51,14 +60,15 @@ final class Supervisor: @unchecked Sendable {
 
     func run() -> GatewayProcess.ExitCode {
         signal(SIGPIPE, SIG_IGN)
+        guard let handover = ConfigHandover.create(), handover.publish(configText) else {
+            logger.error("cannot create the shared configuration file under /dev/shm")
+            return .failure
+        }
         let signals = SignalWatcher(
             // The first stop is handled below, after the socket is shut; a second one is
             // passed on at once (workers then exit without waiting).
             onStop: { [self] count in if count > 1 { forward(SIGTERM, note: "again") } },
-            onReload: { [self] in
-                logger.info("reload: forwarding SIGHUP to the workers")
-                forward(SIGHUP, note: nil)
-            })
+            onReload: { [self] in reload(handover) })
         signals.start()
         let socket: ListenSocket
         do {
@@ -71,7 +81,7 @@ final class Supervisor: @unchecked Sendable {
             logger.error("cannot create the shared metrics region under /dev/shm")
             return .failure
         }
-        for slot in 0..<slots { spawn(slot: slot, socket: socket, region: region) }
+        for slot in 0..<slots { spawn(slot: slot, socket: socket, region: region, handover: handover) }
         logger.info(
             "ready",
             [
@@ -79,16 +89,20 @@ final class Supervisor: @unchecked Sendable {
                 "threads_per_worker": String(options.threads),
                 "max_requests": String(options.maxRequests ?? CommandLineOptions.defaultMaxRequests),
             ])
-        let reaper = Thread { [self] in reap(socket: socket, region: region) }
+        let reaper = Thread { [self] in reap(socket: socket, region: region, handover: handover) }
         reaper.name = "fcgi-reaper"
         reaper.start()
 
         _ = signals.waitForStopOrRetirement()
         lock.withLock { stopping = true }
         // Refuse new connections for every worker at once: nginx moves to another instance.
-        socket.stopAccepting()
+        // Connections already queued stay, for the workers to take as they stop (LIFE-02).
+        socket.refuseNewConnections()
         logger.info("stopping: workers drain in-flight requests", ["drain_timeout_s": String(options.drainTimeout)])
         forward(SIGTERM, note: nil)
+        // No worker will be started again, so our copy of the socket can go: a TCP socket
+        // refuses connections once its last holder, a worker done with the queue, lets go.
+        socket.close()
         // Workers enforce the drain timeout themselves; this is the backstop for a stuck one.
         let deadline = ContinuousClock.now + .seconds(options.drainTimeout + 5)
         var killed = false
@@ -100,7 +114,6 @@ final class Supervisor: @unchecked Sendable {
             }
             usleep(50_000)
         }
-        socket.close()
         logger.info("stopped")
         return .ok
     }
@@ -113,49 +126,34 @@ final class Supervisor: @unchecked Sendable {
         }
     }
 
-    // MARK: workers
-
-    private func spawn(slot: Int, socket: ListenSocket, region: MetricsRegion) {
-        let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
-        let arguments = [executable] + workerArguments + ["--worker-slot", String(slot)]
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_adddup2(&actions, socket.fd, 0)
-        posix_spawn_file_actions_adddup2(&actions, region.fd, WorkerProcess.metricsFD)
-        var attributes = posix_spawnattr_t()
-        posix_spawnattr_init(&attributes)
-        defer { posix_spawnattr_destroy(&attributes) }
-        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
-        posix_spawnattr_setpgroup(&attributes, 0)
-        // The worker starts with exactly the stop and reload signals blocked (dispatch
-        // threads, which spawn replacements, block every signal): one forwarded while
-        // it starts stays pending until its handlers are in place, instead of killing
-        // it (SIGHUP's default action) or being lost.
-        var blocked = sigset_t()
-        sigemptyset(&blocked)
-        for signo in SignalWatcher.watched { sigaddset(&blocked, signo) }
-        posix_spawnattr_setsigmask(&attributes, &blocked)
-        var defaults = sigset_t()
-        sigemptyset(&defaults)
-        for signo in [SIGTERM, SIGINT, SIGHUP, SIGPIPE, SIGUSR1] { sigaddset(&defaults, signo) }
-        posix_spawnattr_setsigdefault(&attributes, &defaults)
-
-        var pid: pid_t = 0
-        let cArguments = arguments.map { strdup($0) } + [nil]
-        defer { cArguments.forEach { free($0) } }
-        let result = posix_spawn(&pid, executable, &actions, &attributes, cArguments, environ)
-        guard result == 0 else {
-            logger.error("cannot start a worker", ["slot": String(slot), "reason": String(cString: strerror(result))])
+    /// SIGHUP: the file is checked here first. A config that validates is handed to every
+    /// worker (running ones reload it, ones started later begin with it); a broken one is
+    /// refused here, and no worker ever reads it.
+    private func reload(_ handover: ConfigHandover) {
+        let source = ConfigSource.file(path: options.configPath)
+        guard
+            let loaded = GatewayProcess.loadConfig(
+                source, environment: Environment.process(), logger: logger, transport: options.transport)
+        else {
+            logger.error("reload rejected, previous configuration still serving", ["config": source.path])
             return
         }
-        lock.withLock { workers[slot] = (pid, .now) }
-        region.workersAlive = lock.withLock { workers.count }
-        logger.info("worker started", ["slot": String(slot), "pid": String(pid)])
+        guard handover.publish(loaded.text) else {
+            handover.publish(configText)
+            logger.error("reload failed: cannot hand the configuration to the workers, previous one still serving")
+            return
+        }
+        configText = loaded.text
+        logger.info(
+            "reload: configuration checked, passing it to the workers",
+            ["config": source.path, "endpoints": String(loaded.config.endpoints.count)])
+        forward(SIGHUP, note: nil)
     }
 
+    // MARK: workers
+
     /// Waits for workers to exit and starts replacements while serving.
-    private func reap(socket: ListenSocket, region: MetricsRegion) {
+    private func reap(socket: ListenSocket, region: MetricsRegion, handover: ConfigHandover) {
         while true {
             var status: Int32 = 0
             let pid = waitpid(-1, &status, 0)
@@ -174,8 +172,12 @@ final class Supervisor: @unchecked Sendable {
             }
             guard let exited else { continue }
             region.workersAlive = lock.withLock { workers.count }
+
             let code = Self.exitStatus(status)
             let clean = (code == 0)
+            // A retired worker announced its replacement's threads, started at once below;
+            // a dead one's last count must not look free while it waits to be restarted.
+            if !clean || exited.stopping { region.setIdleThreads(0, slot: exited.slot) }
             if exited.stopping {
                 logger.info("worker exited", ["slot": String(exited.slot), "pid": String(pid), "status": Self.describe(status)])
                 continue
@@ -199,8 +201,7 @@ final class Supervisor: @unchecked Sendable {
             region.restarts += 1
             let slot = exited.slot
             DispatchQueue.global().asyncAfter(deadline: .now() + delay) { [self] in
-                guard !lock.withLock({ stopping }) else { return }
-                spawn(slot: slot, socket: socket, region: region)
+                spawn(slot: slot, socket: socket, region: region, handover: handover)
             }
         }
     }

@@ -8,10 +8,12 @@ import Foundation
 #endif
 
 /// A process that serves requests: the whole instance when unsupervised, or one of
-/// a supervisor's workers (socket on fd 0, metrics region on fd 3).
+/// a supervisor's workers (socket on fd 0, metrics region on fd 3, config on fd 4).
 struct WorkerProcess {
     let options: CommandLineOptions
     let config: GatewayConfig
+    /// Where reloads read the config: the file, or a supervised worker's handover.
+    let source: ConfigSource
     let logger: Logger
 
     /// The fd a supervisor passes the shared metrics region on.
@@ -24,23 +26,25 @@ struct WorkerProcess {
         signal(SIGUSR1, SIG_IGN)  // libfcgi's handler would stop accepting behind our back
 
         let supervised = options.workerSlot != nil
-        let metrics = Metrics(shared: options.workerSlot.flatMap { slot in MetricsRegion(fd: Self.metricsFD).map { ($0, slot) } })
+        let region = options.workerSlot.flatMap { slot in MetricsRegion(fd: Self.metricsFD).map { ($0, slot) } }
+        let metrics = Metrics(shared: region, threads: options.threads)
         let gateway = Gateway(
             config: config, client: config.transport.makeClient(threads: options.threads, caFile: config.caFile),
             logger: logger, metrics: metrics)
-        let signals = SignalWatcher { [options, logger, config] in
+        // Supervised, the supervisor has validated the new config before passing SIGHUP on.
+        let signals = SignalWatcher { [source, logger, options, config] in
             guard
                 let next = GatewayProcess.loadConfig(
-                    options.configPath, environment: Environment.process(), logger: logger, transport: options.transport)
+                    source, environment: Environment.process(), logger: logger, transport: options.transport)
             else {
-                logger.error("reload rejected, previous configuration still serving", ["config": options.configPath])
+                logger.error("reload rejected, previous configuration still serving", ["config": source.path])
                 return
             }
-            if next.transport != config.transport || next.caFile != config.caFile {
+            if next.config.transport != config.transport || next.config.caFile != config.caFile {
                 logger.warning("transport and ssl_ca_file changes take effect when the gateway restarts")
             }
-            gateway.replace(config: next)
-            logger.info("configuration reloaded", ["config": options.configPath, "endpoints": String(next.endpoints.count)])
+            gateway.replace(config: next.config)
+            logger.info("configuration reloaded", ["config": source.path, "endpoints": String(next.config.endpoints.count)])
         }
         // Before the socket exists: a signal sent as soon as it accepts must be seen.
         signals.start()
@@ -53,9 +57,11 @@ struct WorkerProcess {
             return .failure
         }
         let maxRequests = options.workerMaxRequests
+        let refusals = RefusalReporter(metrics: metrics, logger: logger, threads: options.threads)
         let server = FastCGIServer(
             listenFD: socket.fd, threads: options.threads, maxBodyBytes: options.maxBodyBytes, handler: gateway,
-            maxRequests: maxRequests, onRetire: { signals.requestRetirement() })
+            maxRequests: maxRequests, siblings: region.map { WorkerSiblings(region: $0.0, slot: $0.1) },
+            onRetire: { signals.requestRetirement() }, onRefused: { refusals.refused($0) })
         server.start()
         metrics.startPublishing()
         logger.info(
@@ -69,16 +75,21 @@ struct WorkerProcess {
         case .stop:
             logger.info("stopping: draining in-flight requests", ["drain_timeout_s": String(options.drainTimeout)])
             gateway.beginDraining()
-            server.stopAccepting()
             // Unsupervised, this process owns the socket: refuse new connections now so
             // nginx moves to another instance. A supervisor does this for its workers.
-            if !supervised { socket.stopAccepting() }
+            if !supervised { socket.refuseNewConnections() }
+            // What nginx already queued on a socket that closes with us is ours to answer:
+            // closing it unaccepted would reset those connections (LIFE-02). Then the socket
+            // goes at once rather than after the drain: a TCP socket we created refuses
+            // connections only once closed, and a shared one needs no copy of ours.
+            server.stopAccepting(
+                takingQueued: supervised ? options.workerTakesQueue : socket.address != .inherited, release: { socket.close() })
         case .retire:
             logger.info("retiring after its request budget; a fresh worker takes over", ["max_requests": String(maxRequests ?? 0)])
+            server.stopAccepting(forReplacement: true, release: { socket.close() })
         }
         drain(server, signals: signals)
         metrics.publish()
-        socket.close()
         logger.info("stopped")
         return .ok
     }
@@ -91,10 +102,6 @@ struct WorkerProcess {
             if signals.stops > 1 {
                 logger.warning("second stop signal: exiting without waiting for in-flight requests")
                 return
-            }
-            if signals.stops == 1 {
-                // A stop during retirement: the drain timeout still applies.
-                server.stopAccepting()
             }
             if DispatchTime.now() >= deadline {
                 logger.warning("drain timeout reached, ending remaining requests")

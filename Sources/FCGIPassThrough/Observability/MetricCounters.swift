@@ -45,6 +45,10 @@ struct MetricCounters: Sendable, Equatable {
     var timeToFirstByte: [String: Histogram] = [:]
     /// A gauge, not a counter: what the process was serving when it published.
     var inFlight = 0
+    /// A gauge: the process's worker threads, its concurrency cap (`--threads`).
+    var threads = 0
+    /// Requests answered 503 without being served, by reason (`RefusalReason`).
+    var refused: [String: Int] = [:]
 
     mutating func merge(_ other: MetricCounters) {
         requests.merge(other.requests, uniquingKeysWith: +)
@@ -55,12 +59,15 @@ struct MetricCounters: Sendable, Equatable {
         for (route, histogram) in other.duration { duration[route, default: Histogram()].merge(histogram) }
         for (route, histogram) in other.timeToFirstByte { timeToFirstByte[route, default: Histogram()].merge(histogram) }
         inFlight += other.inFlight
+        threads += other.threads
+        refused.merge(other.refused, uniquingKeysWith: +)
     }
 
     // MARK: text encoding (one record per line, tab-separated, fields percent-escaped)
 
     func encoded() -> Data {
-        var lines: [String] = [Self.line("i", String(inFlight))]
+        var lines: [String] = [Self.line("i", String(inFlight)), Self.line("th", String(threads))]
+        for (reason, n) in refused { lines.append(Self.line("x", reason, String(n))) }
         for (key, n) in requests { lines.append(Self.line("r", key.route, key.method, String(key.status), String(n))) }
         for (key, n) in upstreamErrors { lines.append(Self.line("e", key.route, key.kind, String(n))) }
         for (route, value) in cost { lines.append(Self.line("c", route, String(value))) }
@@ -82,6 +89,8 @@ struct MetricCounters: Sendable, Equatable {
             let f = raw.split(separator: "\t", omittingEmptySubsequences: false).map { Self.unescape(String($0)) }
             switch (f.first, f.count) {
             case ("i", 2): inFlight += Int(f[1]) ?? 0
+            case ("th", 2): threads += Int(f[1]) ?? 0
+            case ("x", 3): if let n = Int(f[2]) { refused[f[1], default: 0] += n }
             case ("r", 5):
                 if let s = Int(f[3]), let n = Int(f[4]) { requests[RequestKey(route: f[1], method: f[2], status: s), default: 0] += n }
             case ("e", 4): if let n = Int(f[3]) { upstreamErrors[ErrorKey(route: f[1], kind: f[2]), default: 0] += n }

@@ -26,13 +26,17 @@ public final class Metrics: Sendable {
     private let inFlight = Atomic<Int>(0)
     private let started = Date()
     private let shared: (region: MetricsRegion, slot: Int)?
+    private let threads: Int
     /// A slot has one writer at a time (the sequence lock assumes it).
     private let publishing = Locked(())
 
-    /// - Parameter shared: the region and this worker's slot; its previous snapshot
-    ///   (a recycled predecessor's) is the starting point.
-    public init(shared: (region: MetricsRegion, slot: Int)? = nil) {
+    /// - Parameters:
+    ///   - shared: the region and this worker's slot; its previous snapshot (a recycled
+    ///     predecessor's) is the starting point.
+    ///   - threads: this process's worker threads, published as its share of the cap.
+    public init(shared: (region: MetricsRegion, slot: Int)? = nil, threads: Int = 0) {
         self.shared = shared
+        self.threads = threads
         if let shared {
             var inherited = MetricCounters(decoding: shared.region.read(slot: shared.slot))
             inherited.inFlight = 0  // the predecessor's requests ended with it
@@ -43,6 +47,11 @@ public final class Metrics: Sendable {
     static let knownMethods: Set<String> = ["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"]
 
     func requestStarted() { inFlight.add(1, ordering: .relaxed) }
+
+    /// A request answered 503 without being served (LIFE-01, LIFE-02).
+    func requestRefused(_ reason: RefusalReason) {
+        live.withLock { $0.refused[reason.rawValue, default: 0] += 1 }
+    }
 
     func requestFinished(_ sample: Sample) {
         inFlight.subtract(1, ordering: .relaxed)
@@ -67,6 +76,7 @@ public final class Metrics: Sendable {
         publishing.withLock { _ in
             var snapshot = live.withLock { $0 }
             snapshot.inFlight = inFlight.load(ordering: .relaxed)
+            snapshot.threads = threads
             shared.region.publish(snapshot.encoded(), slot: shared.slot)
         }
     }
@@ -88,6 +98,7 @@ public final class Metrics: Sendable {
     func instanceTotals() -> MetricCounters {
         var totals = live.withLock { $0 }
         totals.inFlight = inFlight.load(ordering: .relaxed)
+        totals.threads = threads
         if let shared {
             for slot in 0..<shared.region.slotCount where slot != shared.slot {
                 totals.merge(MetricCounters(decoding: shared.region.read(slot: slot)))
@@ -112,6 +123,13 @@ public final class Metrics: Sendable {
         }
         out.family("fcgi_pass_through_requests_in_flight", "gauge", "Requests being served (other workers as of their last publication).")
         out.sample("fcgi_pass_through_requests_in_flight", [:], Double(c.inFlight))
+        out.family("fcgi_pass_through_threads", "gauge", "Worker threads: requests served at once; more are refused with 503.")
+        out.sample("fcgi_pass_through_threads", [:], Double(c.threads))
+        out.family(
+            "fcgi_pass_through_requests_refused_total", "counter", "Requests answered 503 unserved: busy (every thread was), draining.")
+        for reason in RefusalReason.allCases {
+            out.sample("fcgi_pass_through_requests_refused_total", ["reason": reason.rawValue], Double(c.refused[reason.rawValue] ?? 0))
+        }
         out.family("fcgi_pass_through_requests_total", "counter", "Finished requests by route, method and status.")
         for (key, n) in c.requests.sorted(by: { $0.key < $1.key }) {
             out.sample(

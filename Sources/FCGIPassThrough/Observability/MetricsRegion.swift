@@ -9,7 +9,8 @@ import Synchronization
 /// counters, so `/metrics` describes the whole instance whichever worker answers
 /// the scrape (as php-fpm's status page reads its scoreboard).
 ///
-/// Layout: a header page (supervisor gauges) then one slot per worker. A slot holds
+/// Layout: a header page (supervisor gauges, and each worker's free threads for
+/// admission control) then one slot per worker. A slot holds
 /// the worker's latest counter snapshot behind a sequence lock: the writer makes the
 /// sequence odd, copies, makes it even; readers retry until they read one even value
 /// on both sides of their copy. A replacement worker starts from its slot's last
@@ -30,10 +31,7 @@ public final class MetricsRegion: @unchecked Sendable {
 
     /// Creates a region for `slots` workers in an unlinked file under /dev/shm.
     public static func create(slots: Int) -> MetricsRegion? {
-        let path = "/dev/shm/fcgi-pass-through-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
-        let fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { return nil }
-        unlink(path)  // lives as long as a process holds the fd or a mapping
+        guard let fd = AnonymousFile.create(purpose: "metrics") else { return nil }
         let length = headerSize + slots * slotSize
         guard ftruncate(fd, off_t(length)) == 0, let region = MetricsRegion(fd: fd) else {
             close(fd)
@@ -82,6 +80,25 @@ public final class MetricsRegion: @unchecked Sendable {
     public var restarts: Int {
         get { Int(load(.restarts)) }
         set { store(.restarts, UInt64(max(0, newValue))) }
+    }
+
+    // MARK: free threads (admission, LIFE-01)
+
+    /// Where worker `slot` publishes its free threads: in the header page, after the gauges.
+    private static func idleOffset(_ slot: Int) -> Int { 256 + slot * 8 }
+
+    /// Worker `slot`'s threads that could take a connection now; 0 when it is not accepting.
+    public func setIdleThreads(_ count: Int, slot: Int) {
+        guard slot < slotCount, Self.idleOffset(slot) + 8 <= Self.headerSize else { return }
+        atomic(at: Self.idleOffset(slot)).pointee.store(UInt64(max(0, count)), ordering: .releasing)
+    }
+
+    /// Whether any worker other than `slot` has a thread free.
+    public func othersHaveIdleThreads(than slot: Int) -> Bool {
+        (0..<slotCount).contains { other in
+            other != slot && Self.idleOffset(other) + 8 <= Self.headerSize
+                && atomic(at: Self.idleOffset(other)).pointee.load(ordering: .acquiring) > 0
+        }
     }
 
     // MARK: worker slots

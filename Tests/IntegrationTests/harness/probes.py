@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import socket
+import subprocess
 import threading
 import time
 from dataclasses import dataclass, field
@@ -143,3 +144,22 @@ def owner_of_tcp_port(pids: list[int], local_port: int) -> int | None:
         rows = [line.split() for line in f.readlines()[1:]]
     inodes = {row[9] for row in rows if int(row[1].split(":")[1], 16) == local_port}
     return next((pid for pid in pids if socket_inodes(pid) & inodes), None)
+
+
+def listen_queue(gateway) -> tuple[int, int]:
+    """(connections waiting to be accepted, backlog) of a gateway's listening socket, from `ss`.
+
+    For a listening socket `ss` shows the queue length as Recv-Q and the backlog the
+    kernel applies (the one asked for, capped at net.core.somaxconn) as Send-Q."""
+    if gateway.listen == "tcp":
+        args = ["ss", "-tlnH", f"sport = :{gateway.port}"]
+    else:
+        args = ["ss", "-xlnH", "src", str(gateway.socket_path)]
+    rows = [line.split() for line in subprocess.run(args, capture_output=True, text=True, check=True).stdout.splitlines()]
+    assert rows, f"no listening socket for {gateway.nginx_server}"
+    return int(rows[0][2]), int(rows[0][3])
+
+
+def somaxconn() -> int:
+    with open("/proc/sys/net/core/somaxconn") as f:
+        return int(f.read())

@@ -1,7 +1,6 @@
 """Catalogue section H: process robustness (LIFE-03 .. LIFE-05).
 
-LIFE-01 (overload cap) and LIFE-02 (graceful drain) belong to the process-model issue
-and are tested there.
+LIFE-01 (overload cap) and LIFE-02 (graceful drain) are in test_sec_h_overload_and_drain.py.
 """
 
 from __future__ import annotations
@@ -57,7 +56,10 @@ general_settings:
 
 @pytest.fixture(scope="module")
 def stack(stacks, mock):
-    return stacks(CONFIG.replace("{tls}", mock.url.replace("http://", "https://")), threads=16)
+    # The LIFE-04 storm runs 32 requests at once, and the ones it abandons keep their thread
+    # until the gateway notices: room for both, since beyond its threads the gateway answers
+    # 503 (LIFE-01) and the request would not reach the transport.
+    return stacks(CONFIG.replace("{tls}", mock.url.replace("http://", "https://")), threads=64)
 
 
 @pytest.fixture
@@ -130,7 +132,8 @@ def test_life_04_a_storm_of_failing_and_abandoned_requests_leaves_nothing_behind
 
     with ThreadPoolExecutor(max_workers=32) as pool:
         statuses = [s for s in pool.map(one, range(64)) if s is not None]
-    assert set(statuses) <= {200, 502, 504}, set(statuses)
+    # 503: a few may still find every thread busy on a loaded machine (LIFE-01).
+    assert set(statuses) <= {200, 502, 503, 504}, set(statuses)
     assert gateway.alive
     assert serves(stack, key)
     probes.settle(lambda: in_flight(stack) - 1, 0, 10, "the in-flight gauge to drain")
