@@ -23,6 +23,8 @@ ROWS = [
     ("conn32s", "upstream TLS connections opened per 1,000 requests", "{:.1f}"),
 ]
 DIFF_KEYS = {"p50_32", "p99_32", "p50_32s", "p99_32s", "p50_1", "p99_1", "ttfe", "gap"}
+# Connection counts near zero: a ratio between 0.4 and a baseline's 0.1 (or 0.0) says nothing.
+NO_RATIO_KEYS = {"conn32", "conn32s"}
 
 
 def _values(rounds: list[dict], key: str) -> list[float]:
@@ -70,7 +72,7 @@ def table(results: dict[str, list[dict]], names: dict[str, str]) -> str:
             if v is None:
                 cells.append("–")
                 continue
-            ratio = _paired(base, results[t], key, _ratio)
+            ratio = _paired(base, results[t], key, _ratio) if key not in NO_RATIO_KEYS else None
             diff = _paired(base, results[t], key, _diff) if key in DIFF_KEYS else None
             extra = [x for x in (f"{diff:+.2f}" if diff is not None else None,
                                  _ratio_text(ratio) if ratio is not None else None) if x]
