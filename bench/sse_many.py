@@ -5,7 +5,9 @@ Each stream carries BENCH_SSE_EVENTS events (300) one every BENCH_SSE_INTERVAL_M
 so the default is 1,000 streams × 30 s. The same streams go through nginx proxy_pass
 first: its delays are the floor of this client and machine. Then through one gateway
 instance per transport in BENCH_TRANSPORTS (default "urlsession,curl"; BENCH_TRANSPORT
-is the same knob), one transport after the other, never at once. Reports events lost or
+is the same knob), one transport after the other, never at once, and through nginx
+again: the gateway rows are compared with the lower of the two nginx p99 delays, since
+the load of a shared machine changes between runs. Reports events lost or
 reordered, per-event delay (upstream write → client read) p50/p99/max, CPU per event
 (nginx alone; nginx + gateway), the gateway's peak RSS, threads and highest fd number.
 
@@ -103,11 +105,14 @@ def main() -> int:
             pids = stack.gateway_pids(t)
             return rss_kib(pids), sum(threads(p) for p in pids), max((highest_fd(p) for p in pids), default=0)
 
-        targets = [("nginx proxy_pass", stack.ports["baseline"], lambda: (rss_kib(stack.front_pids()), 0, 0),
-                    stack.front_pids)]
+        nginx = (stack.ports["baseline"], lambda: (rss_kib(stack.front_pids()), 0, 0), stack.front_pids)
+        targets = [("nginx proxy_pass", *nginx)]
         for t in transports:
             targets.append((f"gateway, {t}", stack.ports[f"gateway_{t}"], lambda t=t: gateway_sample(t),
                             lambda t=t: stack.gateway_pids(t) + stack.front_pids()))
+        # nginx again at the end: on a shared machine the load can change between runs, and
+        # the gateway rows are compared with the better of the two floors.
+        targets.append(("nginx proxy_pass, again", *nginx))
         for name, port, sample, pids in targets:
             rows[name] = asyncio.run(run(port, streams, events, interval, sample, pids))
             print(f"{name} done in {rows[name]['seconds']:.0f} s", flush=True)
@@ -117,7 +122,7 @@ def main() -> int:
         for name, r in rows.items():
             print(f"| {name} | {r['failed']} | {r['lost']} | {r['reordered']} | {r['p50']:.2f} | {r['p99']:.2f} | "
                   f"{r['max']:.1f} | {r['cpu_us_per_event']:.0f} | {r['rss_mib']:.1f} |")
-        b = rows["nginx proxy_pass"]
+        b = min(rows["nginx proxy_pass"], rows["nginx proxy_pass, again"], key=lambda r: r["p99"])
         print()
         for t in transports:
             g = rows[f"gateway, {t}"]
