@@ -68,8 +68,8 @@ def soak(transport: str) -> None:
         done, errors, started, other = 0, 0, time.monotonic(), OtherLoad()
         kinds = dict.fromkeys(("status", "connect", "read", "write", "timeout"), 0)
         samples = [(0, rss_kib(pids) / 1024)]
-        print("| requests | RSS MiB | req/s |\n|---:|---:|---:|")
-        print(f"| 0 | {samples[0][1]:.1f} | |", flush=True)
+        print("| requests | RSS MiB | req/s | errors |\n|---:|---:|---:|---:|")
+        print(f"| 0 | {samples[0][1]:.1f} | | |", flush=True)
         while done < target:
             r = wrk(url, connections, chunk, stack.dir / "body.json", MASTER_KEY)
             done += r["requests"]
@@ -78,7 +78,8 @@ def soak(transport: str) -> None:
                 kinds[k] += r.get(k, 0)
             pids = stack.gateway_pids() or pids
             samples.append((done, rss_kib(pids) / 1024))
-            print(f"| {done:,} | {samples[-1][1]:.1f} | {r['rps']:,.0f} |", flush=True)
+            kinds_now = ", ".join(f"{k} {r.get(k, 0)}" for k in kinds if r.get(k, 0))
+            print(f"| {done:,} | {samples[-1][1]:.1f} | {r['rps']:,.0f} | {kinds_now} |", flush=True)
             if not stack.gateway_pids():
                 print("the gateway exited")
                 break
@@ -96,7 +97,10 @@ def soak(transport: str) -> None:
         print(f"other processes kept {other.cpus():.2f} of {os.cpu_count()} CPUs busy meanwhile")
     finally:
         stack.stop()
-        shutil.rmtree(workdir, ignore_errors=True)
+        if os.environ.get("BENCH_KEEP") == "1":
+            print(f"kept {workdir}")
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
 
 
 if __name__ == "__main__":
