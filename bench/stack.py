@@ -253,14 +253,19 @@ events {{{{ worker_connections 8192; }}}}
 
     def _start_transport(self, transport: str) -> None:
         env = dict(os.environ, COHERE_API_KEY=UPSTREAM_KEY)
-        # The measurement aid changes what FoundationNetworking leaves at libcurl's defaults;
-        # the curl transport sets both itself.
-        if os.environ.get("BENCH_LIBCURL_DEFAULTS") == "1" and transport == "urlsession":
+        # The measurement aid (bench/libcurl_defaults.c) changes what FoundationNetworking leaves
+        # at libcurl's defaults; for the curl transport, it can undo the transport's own settings.
+        undo = [k for k in ("BENCH_CURL_IGNORE_MAXCONNECTS", "BENCH_CURL_KEEP_CAPATH") if os.environ.get(k) == "1"]
+        if (os.environ.get("BENCH_LIBCURL_DEFAULTS") == "1" and transport == "urlsession") or (undo and transport == "curl"):
             shim = self.dir / "libcurl_defaults.so"
-            subprocess.run(["cc", "-shared", "-fPIC", "-O2", "-o", str(shim), str(BENCH_DIR / "libcurl_defaults.c"), "-ldl"],
-                           check=True)
-            env.setdefault("BENCH_CURL_MAXCONNECTS", "1024")
-            env.setdefault("BENCH_CURL_NO_CAPATH", "1")
+            if not shim.exists():
+                subprocess.run(["cc", "-shared", "-fPIC", "-O2", "-o", str(shim), str(BENCH_DIR / "libcurl_defaults.c"),
+                                "-ldl"], check=True)
+            if transport == "urlsession":
+                env.setdefault("BENCH_CURL_MAXCONNECTS", "1024")
+                env.setdefault("BENCH_CURL_NO_CAPATH", "1")
+                for k in undo:
+                    env.pop(k, None)
             env["LD_PRELOAD"] = str(shim)
         if self.ca_trust == "env" and transport == "urlsession":
             env["URLSessionCertificateAuthorityInfoFile"] = str(self.dir / "ca-bundle.crt")
