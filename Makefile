@@ -50,7 +50,9 @@ integration-suites:
 	done
 
 # Benchmarks against nginx proxy_pass in the same run (docs/PERFORMANCE.md). They report,
-# never fail on timing. Knobs: BENCH_ROUNDS, BENCH_SECONDS, ... (see bench/run.py).
+# never fail on timing. Each measures both upstream transports unless
+# BENCH_TRANSPORTS=urlsession or =curl says otherwise. Other knobs: BENCH_ROUNDS,
+# BENCH_SECONDS, ... (see bench/run.py, bench/sse_many.py, bench/soak.py).
 bench-deps:
 	@scripts/install-deps.sh wrk openssl
 

@@ -10,17 +10,47 @@
  *       Debian's libcurl sets both a CA file and a CA path; with a CA path libcurl does not
  *       cache the parsed CA store (CURLOPT_CA_CACHE_TIMEOUT), so every new TLS connection
  *       parses the whole bundle again.
+ *
+ * The reverse, for the curl transport (which sets both itself): what each of its settings
+ * is worth, by undoing it.
+ *
+ *   BENCH_CURL_IGNORE_MAXCONNECTS=1  the program's CURLMOPT_MAXCONNECTS is dropped, so
+ *       libcurl's default connection cache stays.
+ *   BENCH_CURL_KEEP_CAPATH=1  the program's CURLOPT_CAPATH NULL is dropped, so the CA path
+ *       libcurl was built with (/etc/ssl/certs on Debian) stays, and with it no CA cache.
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
+#include <stdarg.h>
 #include <stdlib.h>
 
 typedef void CURLM;
 typedef void CURL;
-extern int curl_multi_setopt(CURLM *, int, ...);
-extern int curl_easy_setopt(CURL *, int, ...);
 
 enum { CURLMOPT_MAXCONNECTS = 6, CURLOPT_CAPATH = 10097 }; /* <curl/multi.h>, <curl/curl.h> */
+
+/* Every option the gateway sets takes one long, curl_off_t, pointer or function pointer:
+ * on x86-64 and arm64 each travels in one integer register, so one pointer-sized
+ * argument forwards any of them. */
+int curl_multi_setopt(CURLM *multi, int option, ...) {
+    va_list ap;
+    va_start(ap, option);
+    void *arg = va_arg(ap, void *);
+    va_end(ap);
+    if (option == CURLMOPT_MAXCONNECTS && getenv("BENCH_CURL_IGNORE_MAXCONNECTS")) return 0;
+    int (*real)(CURLM *, int, ...) = (int (*)(CURLM *, int, ...))dlsym(RTLD_NEXT, "curl_multi_setopt");
+    return real(multi, option, arg);
+}
+
+int curl_easy_setopt(CURL *easy, int option, ...) {
+    va_list ap;
+    va_start(ap, option);
+    void *arg = va_arg(ap, void *);
+    va_end(ap);
+    if (option == CURLOPT_CAPATH && arg == 0 && getenv("BENCH_CURL_KEEP_CAPATH")) return 0;
+    int (*real)(CURL *, int, ...) = (int (*)(CURL *, int, ...))dlsym(RTLD_NEXT, "curl_easy_setopt");
+    return real(easy, option, arg);
+}
 
 CURLM *curl_multi_init(void) {
     CURLM *(*real)(void) = (CURLM * (*)(void)) dlsym(RTLD_NEXT, "curl_multi_init");

@@ -67,6 +67,14 @@ def threads(pid: int) -> int:
         return 0
 
 
+def highest_fd(pid: int) -> int:
+    """The highest open file descriptor number (libfcgi's select() cannot take one ≥ 1024)."""
+    try:
+        return max((int(n) for n in os.listdir(f"/proc/{pid}/fd")), default=-1)
+    except OSError:
+        return -1
+
+
 def busy_ms() -> float:
     """CPU time the whole machine has spent busy (all CPUs), from /proc/stat."""
     fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]

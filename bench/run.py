@@ -1,13 +1,16 @@
 #!/usr/bin/env python3
 """`make bench`: the gateway against nginx proxy_pass to the same upstreams, in one run.
 
-Rounds interleave the targets scenario by scenario (baseline, gateway, baseline,
-gateway...) so drift in the machine's load hits both; the table shows medians over
-rounds and, per round, the gateway's figure divided by (and minus) the baseline's.
+One set of gateway instances per upstream transport (BENCH_TRANSPORTS, default
+"urlsession,curl"), each behind its own front port. Rounds interleave the targets
+scenario by scenario (baseline, urlsession, curl, baseline, urlsession, curl...) so drift
+in the machine's load hits all of them; the table shows medians over rounds and, per
+round, each gateway's figure divided by (and minus) the baseline's of the same round.
 Timing never fails the command; errors (non-2xx, resets) are printed next to the table.
 
-Knobs (environment): BENCH_ROUNDS (5), BENCH_SECONDS per load run (5), BENCH_CONNECTIONS
-(32), BENCH_INSTANCES gateway instances (2), BENCH_THREADS per instance (64),
+Knobs (environment): BENCH_TRANSPORTS (urlsession,curl), BENCH_ROUNDS (5), BENCH_SECONDS
+per load run (5), BENCH_CONNECTIONS (32), BENCH_INSTANCES gateway instances per transport
+(2), BENCH_THREADS per instance (64),
 BENCH_GATEWAY_ARGS extra gateway flags, BENCH_FRONT_WORKERS nginx workers (auto),
 BENCH_BASELINE_KEEPALIVE=0 (nginx's default: a new upstream connection per request),
 BENCH_LIBCURL_DEFAULTS=1 (bench/libcurl_defaults.c: what two libcurl defaults cost URLSession),
@@ -71,8 +74,8 @@ class Bench:
         self.scenarios = knob("BENCH_ONLY", "http,https,latency,sse").split(",")
 
     def target_pids(self, target: str) -> list[int]:
-        if target == "gateway":
-            return self.stack.gateway_pids()
+        if target in self.stack.transports:
+            return self.stack.gateway_pids(target)
         if target == "litellm":
             return self.stack.litellm_pids()
         return []
@@ -140,20 +143,25 @@ def main() -> int:
     rounds, seconds = knob("BENCH_ROUNDS", 5), knob("BENCH_SECONDS", 5.0)
     instances, threads = knob("BENCH_INSTANCES", 2), knob("BENCH_THREADS", 64)
     gateway_bin = Path(knob("GATEWAY_BIN", str(REPO / ".build/release/fcgi-pass-through")))
+    transports = [t.strip() for t in knob("BENCH_TRANSPORTS", "urlsession,curl").split(",") if t.strip()]
     workdir = Path(tempfile.mkdtemp(prefix="fcgi-bench-"))
     stack = Stack(workdir, gateway_bin, instances, threads, shlex.split(knob("BENCH_GATEWAY_ARGS", "")),
                   front_workers=knob("BENCH_FRONT_WORKERS", "auto"), ca_trust=knob("BENCH_CA_TRUST", "mount"),
-                  baseline_keepalive=knob("BENCH_BASELINE_KEEPALIVE", "1") != "0")
+                  baseline_keepalive=knob("BENCH_BASELINE_KEEPALIVE", "1") != "0", transports=transports)
     if knob("BENCH_LITELLM", "") == "1":
         from litellm_target import prepare_litellm
         prepare_litellm(stack)
-    print(f"fcgi-pass-through bench: {rounds} rounds × {seconds:g} s per load run, {instances} gateway instance(s) × "
-          f"{threads} threads, {os.cpu_count()} CPUs, load average at start {os.getloadavg()[0]:.2f}", flush=True)
+    print(f"fcgi-pass-through bench: {rounds} rounds × {seconds:g} s per load run, transports {', '.join(transports)}, "
+          f"{instances} gateway instance(s) × {threads} threads per transport, {os.cpu_count()} CPUs, "
+          f"load average at start {os.getloadavg()[0]:.2f}", flush=True)
     started = time.monotonic()
     try:
         stack.start()
-        targets = {"baseline": stack.ports["baseline"], "gateway": stack.ports["gateway"]}
-        names = {"baseline": "nginx proxy_pass", "gateway": "gateway"}
+        targets = {"baseline": stack.ports["baseline"]}
+        names = {"baseline": "nginx proxy_pass"}
+        for t in transports:
+            targets[t] = stack.ports[f"gateway_{t}"]
+            names[t] = f"gateway, {t}"
         if stack.litellm_port:
             targets["litellm"] = stack.ports["litellm_front"]
             names["litellm"] = "LiteLLM"
@@ -177,7 +185,7 @@ def main() -> int:
         print(table(results, names))
         print()
         print("Goals (issue 5), medians of per-round figures:")
-        print("\n".join(goals(results)))
+        print("\n".join(goals(results, transports)))
         print(f"\nother processes kept {other.cpus():.2f} of {os.cpu_count()} CPUs busy during the rounds "
               f"(load average at end {os.getloadavg()[0]:.2f}, which counts the benchmark's own threads); "
               f"{time.monotonic() - started:.0f} s")

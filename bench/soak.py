@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
 """`make bench-soak`: memory of one gateway instance over BENCH_SOAK_REQUESTS (1,000,000).
 
+One soak per transport in BENCH_TRANSPORTS (default "urlsession,curl"; BENCH_TRANSPORT
+is the same knob), one after the other, each with a fresh instance and upstreams.
 The gateway runs with its defaults (no --threads); wrk drives BENCH_CONNECTIONS (32)
 connections in runs of BENCH_SOAK_CHUNK_SECONDS (20) until the count is reached, and the
 instance's RSS is sampled after each run. Growth is measured from the first 100,000
@@ -37,6 +39,16 @@ def slope(points: list[tuple[int, float]]) -> float:
 
 
 def main() -> int:
+    transports = [t.strip() for t in (os.environ.get("BENCH_TRANSPORTS") or os.environ.get("BENCH_TRANSPORT")
+                                      or "urlsession,curl").split(",") if t.strip()]
+    for i, transport in enumerate(transports):
+        if i:
+            print()
+        soak(transport)
+    return 0
+
+
+def soak(transport: str) -> None:
     target = int(os.environ.get("BENCH_SOAK_REQUESTS") or 1_000_000)
     chunk = float(os.environ.get("BENCH_SOAK_CHUNK_SECONDS") or 20)
     connections = int(os.environ.get("BENCH_CONNECTIONS") or 32)
@@ -45,24 +57,29 @@ def main() -> int:
     workdir = Path(tempfile.mkdtemp(prefix="fcgi-bench-soak-"))
     # Logs at warning: a million request lines would only fill the disk.
     stack = Stack(workdir, gateway_bin, 1, None, ["--log-level", "warning",
-                                                  *shlex.split(os.environ.get("BENCH_GATEWAY_ARGS", ""))])
-    print(f"soak: {target:,} requests to {path} at {connections} connections through one gateway instance "
-          f"(default flags); load average {os.getloadavg()[0]:.2f}", flush=True)
+                                                  *shlex.split(os.environ.get("BENCH_GATEWAY_ARGS", ""))],
+                  transports=[transport])
+    print(f"soak, transport {transport}: {target:,} requests to {path} at {connections} connections through one "
+          f"gateway instance (default flags); load average {os.getloadavg()[0]:.2f}", flush=True)
     try:
         stack.start()
         pids = stack.gateway_pids()
-        url = f"http://127.0.0.1:{stack.ports['gateway']}{path}"
+        url = f"http://127.0.0.1:{stack.ports[f'gateway_{transport}']}{path}"
         done, errors, started, other = 0, 0, time.monotonic(), OtherLoad()
+        kinds = dict.fromkeys(("status", "connect", "read", "write", "timeout"), 0)
         samples = [(0, rss_kib(pids) / 1024)]
-        print("| requests | RSS MiB | req/s |\n|---:|---:|---:|")
-        print(f"| 0 | {samples[0][1]:.1f} | |", flush=True)
+        print("| requests | RSS MiB | req/s | errors |\n|---:|---:|---:|---:|")
+        print(f"| 0 | {samples[0][1]:.1f} | | |", flush=True)
         while done < target:
             r = wrk(url, connections, chunk, stack.dir / "body.json", MASTER_KEY)
             done += r["requests"]
             errors += r["errors"]
+            for k in kinds:
+                kinds[k] += r.get(k, 0)
             pids = stack.gateway_pids() or pids
             samples.append((done, rss_kib(pids) / 1024))
-            print(f"| {done:,} | {samples[-1][1]:.1f} | {r['rps']:,.0f} |", flush=True)
+            kinds_now = ", ".join(f"{k} {r.get(k, 0)}" for k in kinds if r.get(k, 0))
+            print(f"| {done:,} | {samples[-1][1]:.1f} | {r['rps']:,.0f} | {kinds_now} |", flush=True)
             if not stack.gateway_pids():
                 print("the gateway exited")
                 break
@@ -72,15 +89,18 @@ def main() -> int:
         print(f"\nRSS {samples[0][1]:.1f} MiB idle → {after_warm[0][1]:.1f} MiB at {after_warm[0][0]:,} requests → "
               f"{samples[-1][1]:.1f} MiB at {done:,}: growth {growth:+.1f} MiB after warm-up, "
               f"slope {per_request:.0f} bytes per request (≈ {per_request * 1e6 / 2**20:.0f} MiB per million); "
-              f"{errors} errors; {time.monotonic() - started:.0f} s")
-        print(f"goal (growth ≤ 20 MiB per worker over 1,000,000 requests, defaults): "
+              f"{errors} errors{' (' + ', '.join(f'{k} {v}' for k, v in kinds.items() if v) + ')' if errors else ''}; "
+              f"{time.monotonic() - started:.0f} s")
+        print(f"goal, {transport} (growth ≤ 20 MiB per worker over 1,000,000 requests, defaults): "
               f"{'met' if samples[-1][1] - samples[1][1] <= 20 and done >= 1_000_000 else 'GAP' if done >= 1_000_000 else 'not reached'}"
               f" (growth from the first sample: {samples[-1][1] - samples[1][1]:+.1f} MiB)")
         print(f"other processes kept {other.cpus():.2f} of {os.cpu_count()} CPUs busy meanwhile")
-        return 0
     finally:
         stack.stop()
-        shutil.rmtree(workdir, ignore_errors=True)
+        if os.environ.get("BENCH_KEEP") == "1":
+            print(f"kept {workdir}")
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
 
 
 if __name__ == "__main__":

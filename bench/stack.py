@@ -4,7 +4,12 @@
                      :up_https the same over TLS, certificate from a CA made for this run
     SSE upstream     :up_sse   bench/sse_upstream.py
     front nginx      :baseline proxy_pass to those upstreams (keepalive pool, as a careful operator sets it)
-                     :gateway  nginx/fcgi-pass-through.conf → gateway instances on unix sockets
+                     :gateway_<transport>  nginx/fcgi-pass-through.conf → that transport's gateway
+                                           instances on unix sockets, one set per transport
+
+Each transport gets its own config file (general_settings.transport). The urlsession
+gateways trust the bench CA through a private mount namespace (URLSession on Linux has
+no CA setting); the curl gateways through general_settings.ssl_ca_file.
 """
 from __future__ import annotations
 
@@ -23,6 +28,7 @@ BENCH_DIR = Path(__file__).resolve().parent
 REPO = BENCH_DIR.parent
 NGINX = os.environ.get("NGINX_BIN", "/usr/sbin/nginx")
 SYSTEM_CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
+TRANSPORTS = ("urlsession", "curl")
 MASTER_KEY = "sk-bench"
 UPSTREAM_KEY = "bench-upstream-key"
 
@@ -68,7 +74,8 @@ def accepts(address) -> bool:
 
 class Stack:
     def __init__(self, workdir: Path, gateway_bin: Path, instances: int, threads: int | None, gateway_args: list[str],
-                 front_workers: str = "auto", ca_trust: str = "mount", baseline_keepalive: bool = True) -> None:
+                 front_workers: str = "auto", ca_trust: str = "mount", baseline_keepalive: bool = True,
+                 transports: list[str] | None = None) -> None:
         self.dir = workdir
         self.gateway_bin = gateway_bin
         self.instances = instances
@@ -77,9 +84,16 @@ class Stack:
         self.front_workers = front_workers
         self.ca_trust = ca_trust
         self.baseline_keepalive = baseline_keepalive
+        self.transports = list(transports or ["urlsession"])
+        for t in self.transports:
+            if t not in TRANSPORTS:
+                raise ValueError(f"unknown transport {t!r} (expected {' or '.join(TRANSPORTS)})")
         self.procs: list[subprocess.Popen] = []
-        self.gateway_procs: list[subprocess.Popen] = []
-        self.ports = {name: free_port() for name in ("up_http", "up_https", "up_status", "up_sse", "baseline", "gateway")}
+        self.gateway_procs: dict[str, list[subprocess.Popen]] = {t: [] for t in self.transports}
+        self.sockets: dict[str, list[Path]] = {}
+        self.ports = {name: free_port() for name in ("up_http", "up_https", "up_status", "up_sse", "baseline")}
+        for t in self.transports:
+            self.ports[f"gateway_{t}"] = free_port()
         self.https_trusted = True
         self.litellm_port: int | None = None
         self.litellm_setup = None  # set by litellm_target.prepare_litellm
@@ -189,15 +203,18 @@ events {{{{ worker_connections 8192; }}}}
 
     # ---- gateway ------------------------------------------------------------------------
 
-    def gateway_config(self) -> Path:
+    def gateway_config(self, transport: str) -> Path:
         p = self.ports
         headers = f"""      headers:
         Authorization: "bearer os.environ/COHERE_API_KEY"
         content-type: application/json
         accept: application/json"""
-        path = self.dir / "config.yaml"
+        path = self.dir / f"config-{transport}.yaml"
+        # The curl transport trusts the bench CA through configuration; URLSession has no such setting.
+        ca = f"\n  ssl_ca_file: {self.dir / 'ca-bundle.crt'}" if transport == "curl" else ""
         path.write_text(f"""general_settings:
   master_key: {MASTER_KEY}
+  transport: {transport}{ca}
   pass_through_endpoints:
     - path: /v1/rerank
       target: http://127.0.0.1:{p['up_http']}/v1/rerank
@@ -210,10 +227,12 @@ events {{{{ worker_connections 8192; }}}}
 """)
         return path
 
-    def _gateway_command(self, socket_path: Path) -> list[str]:
+    def _gateway_command(self, socket_path: Path, transport: str) -> list[str]:
         threads = ["--threads", str(self.threads)] if self.threads else []  # None: the gateway's default
-        args = [str(self.gateway_bin), "--config", str(self.gateway_config()), "--socket", f"unix:{socket_path}",
-                *threads, *self.gateway_args]
+        args = [str(self.gateway_bin), "--config", str(self.gateway_config(transport)), "--socket",
+                f"unix:{socket_path}", *threads, *self.gateway_args]
+        if transport == "curl":
+            return args  # ssl_ca_file in its config
         if self.ca_trust == "mount" and os.geteuid() == 0 and shutil.which("unshare"):
             # FoundationNetworking on Linux has no setting for a CA bundle (its
             # URLSessionCertificateAuthorityInfoFile variable is read on Android only) and
@@ -226,29 +245,43 @@ events {{{{ worker_connections 8192; }}}}
         return args
 
     def _start_gateways(self) -> None:
+        for t in self.transports:
+            self._start_transport(t)
+        for socks in self.sockets.values():
+            for sock in socks:
+                wait_for(lambda: accepts(str(sock)), f"gateway socket {sock.name}")
+
+    def _start_transport(self, transport: str) -> None:
         env = dict(os.environ, COHERE_API_KEY=UPSTREAM_KEY)
-        if os.environ.get("BENCH_LIBCURL_DEFAULTS") == "1":
+        # The measurement aid (bench/libcurl_defaults.c) changes what FoundationNetworking leaves
+        # at libcurl's defaults; for the curl transport, it can undo the transport's own settings.
+        undo = [k for k in ("BENCH_CURL_IGNORE_MAXCONNECTS", "BENCH_CURL_KEEP_CAPATH") if os.environ.get(k) == "1"]
+        if (os.environ.get("BENCH_LIBCURL_DEFAULTS") == "1" and transport == "urlsession") or (undo and transport == "curl"):
             shim = self.dir / "libcurl_defaults.so"
-            subprocess.run(["cc", "-shared", "-fPIC", "-O2", "-o", str(shim), str(BENCH_DIR / "libcurl_defaults.c"), "-ldl"],
-                           check=True)
-            env.setdefault("BENCH_CURL_MAXCONNECTS", "1024")
-            env.setdefault("BENCH_CURL_NO_CAPATH", "1")
+            if not shim.exists():
+                subprocess.run(["cc", "-shared", "-fPIC", "-O2", "-o", str(shim), str(BENCH_DIR / "libcurl_defaults.c"),
+                                "-ldl"], check=True)
+            if transport == "urlsession":
+                env.setdefault("BENCH_CURL_MAXCONNECTS", "1024")
+                env.setdefault("BENCH_CURL_NO_CAPATH", "1")
+                for k in undo:
+                    env.pop(k, None)
             env["LD_PRELOAD"] = str(shim)
-        if self.ca_trust == "env":
+        if self.ca_trust == "env" and transport == "urlsession":
             env["URLSessionCertificateAuthorityInfoFile"] = str(self.dir / "ca-bundle.crt")
             env["SSL_CERT_FILE"] = str(self.dir / "ca-bundle.crt")
-        self.sockets = [self.dir / f"gateway-{i}.sock" for i in range(1, self.instances + 1)]
-        for i, sock in enumerate(self.sockets, 1):
-            proc = self._spawn(self._gateway_command(sock), f"gateway-{i}", env=env)
-            self.gateway_procs.append(proc)
-        for sock in self.sockets:
-            wait_for(lambda: accepts(str(sock)), f"gateway socket {sock.name}")
+        self.sockets[transport] = [self.dir / f"gateway-{transport}-{i}.sock" for i in range(1, self.instances + 1)]
+        for i, sock in enumerate(self.sockets[transport], 1):
+            proc = self._spawn(self._gateway_command(sock, transport), f"gateway-{transport}-{i}", env=env)
+            self.gateway_procs[transport].append(proc)
 
     def litellm_pids(self) -> list[int]:
         return tree([self.litellm.pid]) if self.litellm else []
 
-    def gateway_pids(self) -> list[int]:
-        return tree([p.pid for p in self.gateway_procs])
+    def gateway_pids(self, transport: str | None = None) -> list[int]:
+        """The gateway processes of one transport (None: of every transport)."""
+        chosen = [transport] if transport else self.transports
+        return tree([p.pid for t in chosen for p in self.gateway_procs[t]])
 
     # ---- front nginx --------------------------------------------------------------------
 
@@ -260,7 +293,20 @@ events {{{{ worker_connections 8192; }}}}
         if not self.baseline_keepalive:
             pool = ""
         http11 = 'proxy_http_version 1.1;\n        proxy_set_header Connection "";' if self.baseline_keepalive else ""
-        servers = "\n".join(f"        server unix:{s};" for s in self.sockets)
+        # One upstream group and one server block per transport; each includes the snippet as
+        # users do, with only the group's name changed.
+        snippet = (REPO / "nginx/fcgi-pass-through.conf").read_text()
+        groups, gateways = [], []
+        for t in self.transports:
+            servers = "\n".join(f"        server unix:{s};" for s in self.sockets[t])
+            groups.append(f"    upstream fcgi_pass_through_{t} {{\n{servers}\n    }}")
+            conf = d / f"fcgi-pass-through-{t}.conf"
+            conf.write_text(snippet.replace("fastcgi_pass fcgi_pass_through;", f"fastcgi_pass fcgi_pass_through_{t};"))
+            gateways.append(f"""    # The gateway with transport {t}, as users include it.
+    server {{
+        listen 127.0.0.1:{p[f'gateway_{t}']} backlog=4096;
+        include {conf};
+    }}""")
         litellm = ""
         if self.litellm_port:
             litellm = f"""
@@ -285,9 +331,7 @@ events {{{{ worker_connections 8192; }}}}
         server 127.0.0.1:{p['up_sse']};
         {pool}
     }}
-    upstream fcgi_pass_through {{
-{servers}
-    }}
+{chr(10).join(groups)}
     # The baseline: what nginx alone does with the same routes and the same secret header.
     server {{
         listen 127.0.0.1:{p['baseline']} backlog=4096;
@@ -306,12 +350,9 @@ events {{{{ worker_connections 8192; }}}}
             proxy_buffering off;
         }}
     }}
-    # The gateway, exactly as users include it.
-    server {{
-        listen 127.0.0.1:{p['gateway']} backlog=4096;
-        include {REPO}/nginx/fcgi-pass-through.conf;
-    }}{litellm}""")
-        wait_for(lambda: accepts(("127.0.0.1", p["baseline"])) and accepts(("127.0.0.1", p["gateway"])), "front nginx")
+{chr(10).join(gateways)}{litellm}""")
+        wait_for(lambda: all(accepts(("127.0.0.1", p[k])) for k in p if k == "baseline" or k.startswith("gateway_")),
+                 "front nginx")
 
     def front_pids(self) -> list[int]:
         return tree([self.front.pid])
