@@ -14,6 +14,7 @@ per load run (5), BENCH_CONNECTIONS (32), BENCH_INSTANCES gateway instances per 
 BENCH_GATEWAY_ARGS extra gateway flags, BENCH_FRONT_WORKERS nginx workers (auto),
 BENCH_BASELINE_KEEPALIVE=0 (nginx's default: a new upstream connection per request),
 BENCH_LIBCURL_DEFAULTS=1 (bench/libcurl_defaults.c: what two libcurl defaults cost URLSession),
+BENCH_CURL_IGNORE_MAXCONNECTS=1 / BENCH_CURL_KEEP_CAPATH=1 (the same aid: undo one of the curl transport's settings),
 BENCH_SSE_STREAMS per round (10), BENCH_ONLY (a subset of http,https,latency,sse), BENCH_LITELLM=1 adds LiteLLM Proxy, BENCH_KEEP=1 keeps
 the temporary directory, GATEWAY_BIN.
 """
