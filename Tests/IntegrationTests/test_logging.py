@@ -65,6 +65,9 @@ def test_request_is_logged_with_its_id_and_without_body_or_secrets(text_stack, m
     request_id, text = logged_request(text_stack, canaries, target, since)
     lines = [line for line in text.splitlines() if request_id in line]
     assert lines, text
+    if target == "/echo":
+        # The body was read and forwarded: its size is in the line (never its content).
+        assert any(f"bytes_in={len(json.dumps({'secret': 'BODY-CANARY-' + 32 * 'x'}))}" in line for line in lines), lines
 
 
 def test_json_log_lines_parse(json_stack, mock, canaries):

@@ -225,7 +225,7 @@ def test_max_requests_50_under_500_requests_recycles_with_zero_failures(fresh_st
 
 @pytest.mark.timeout_s(60)
 def test_a_worker_killed_with_sigkill_is_restarted(fresh_stacks, mock, key):
-    stack = fresh_stacks(CONFIG, threads=4, extra_args=["--workers", "2"])
+    stack = fresh_stacks(CONFIG, threads=8, extra_args=["--workers", "2"])
     supervisor = stack.gateways[0]
     wait_until(lambda: len(children(supervisor.proc.pid)) == 2, 10, "two workers")
     before = children(supervisor.proc.pid)
@@ -239,7 +239,7 @@ def test_a_worker_killed_with_sigkill_is_restarted(fresh_stacks, mock, key):
 
 @pytest.mark.timeout_s(60)
 def test_metrics_count_every_request_whichever_worker_answers_the_scrape(fresh_stacks, mock, key):
-    stack = fresh_stacks(CONFIG, threads=4, extra_args=["--workers", "3"])
+    stack = fresh_stacks(CONFIG, threads=6, extra_args=["--workers", "3"])
     wait_for_workers(stack.gateways[0], 3)
     assert run_requests(stack, key, 90, 9) == [200] * 90
     time.sleep(0.6)  # workers publish their counters every 250 ms
@@ -257,7 +257,7 @@ def resources(pid: int) -> tuple[int, int]:
 
 @pytest.mark.timeout_s(90)
 def test_fds_and_threads_return_to_baseline_after_load(fresh_stacks, mock, key):
-    stack = fresh_stacks(CONFIG, threads=16)
+    stack = fresh_stacks(CONFIG, threads=24)
     pid = stack.gateways[0].proc.pid
 
     def load() -> None:

@@ -24,6 +24,8 @@ struct UpstreamRelay {
     struct Stats {
         var timeToFirstByte: Duration?
         var bytesOut = 0
+        /// The request body forwarded; set by the gateway once it has read the body.
+        var bytesIn = 0
         /// What went wrong upstream, as the `kind` of the error metric: a
         /// `UpstreamFailure.Cause`, `timeout`, `slow_client`, `client_gone`, ...
         var failure: String?

@@ -55,14 +55,14 @@ extension Gateway {
         if let upstreamStatus { fields.append(("upstream_status", String(upstreamStatus))) }
         fields.append(("ms", Self.milliseconds(duration)))
         if let ttfb = stats.timeToFirstByte { fields.append(("ttfb_ms", Self.milliseconds(ttfb))) }
-        fields += [("bytes_in", String(request.body.count)), ("bytes_out", String(stats.bytesOut))]
+        fields += [("bytes_in", String(stats.bytesIn)), ("bytes_out", String(stats.bytesOut))]
         if let cost { fields.append(("cost", String(cost))) }
         fields.append(("request_id", requestID))
         logger.log(level, message, fields)
         metrics.requestFinished(
             Metrics.Sample(
                 route: route, method: request.method, status: status, failure: failure, cost: cost, duration: duration.seconds,
-                timeToFirstByte: stats.timeToFirstByte?.seconds, bytesIn: request.body.count, bytesOut: stats.bytesOut))
+                timeToFirstByte: stats.timeToFirstByte?.seconds, bytesIn: stats.bytesIn, bytesOut: stats.bytesOut))
     }
 
     static func milliseconds(_ duration: Duration) -> String {

@@ -90,7 +90,9 @@ public final class Gateway: RequestHandler, @unchecked Sendable {
         servedBy = .endpoint(endpoint)
         if let denied = state.authenticator.check(request.headers, for: endpoint) { throw denied }
         // Only now is the body worth reading: a refused one is discarded unread (AUTH-05).
-        let upstream = try state.rewriter.rewrite(request.loadingBody(), endpoint: endpoint, subpath: subpath)
+        let loaded = try request.loadingBody()
+        stats.bytesIn = loaded.body.count
+        let upstream = try state.rewriter.rewrite(loaded, endpoint: endpoint, subpath: subpath)
         return relay.run(upstream, requestID: requestID, redactor: state.redactor, writer: writer, stats: &stats)
     }
 }
