@@ -282,12 +282,15 @@ def test_life_02_steady_load_across_a_sigterm_sees_no_error_and_streams_complete
             exchange.read_head()
         with ThreadPoolExecutor(8) as pool:
             clients = [pool.submit(load, c) for c in range(8)]
-            wait_until(lambda: len(results) >= 100, 20, "the load to get going")
-            draining.signal(signal.SIGTERM)
-            wait_until(lambda: "stopping" in draining.log_text(), 10, "the drain to start")
-            settled = len(results)
-            wait_until(lambda: len(results) >= settled + 100, 20, "load after the drain started")
-            stop.set()
+            try:
+                wait_until(lambda: len(results) >= 100, 20, "the load to get going")
+                draining.signal(signal.SIGTERM)
+                wait_until(lambda: "stopping" in draining.log_text(), 10, "the drain to start")
+                settled = len(results)
+                wait_until(lambda: len(results) >= settled + 100, 20, "load after the drain started")
+            finally:
+                # Before the pool's exit waits for the clients, whatever happened.
+                stop.set()
             for client in clients:
                 client.result()
         failures = [r for r in results if r[0] != 200]
