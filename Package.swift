@@ -1,20 +1,35 @@
 // swift-tools-version:6.0
 import PackageDescription
 
+// Targets in request order, each importing only those above it (docs/ARCHITECTURE.md):
+//
+//   GatewayCrypto       libcrypto: SHA-256, HMAC, constant-time comparison, random bytes
+//   GatewayCore         pure: HTTP values, config model, routing, auth, rewriting, the
+//                       decision a request gets; no C module, no I/O
+//   ConfigLoading       libyaml: config.yaml text -> GatewayConfig
+//   FastCGIEdge         libfcgi and sockets: requests in, responses out, admission control
+//   UpstreamTransports  URLSession and libcurl: an UpstreamRequest out, events back
+//   Operations          logs, metrics, signals, shared memory between processes
+//   FCGIPassThrough     the gateway: serving (decide, relay, record) and the process model
+//   fcgi-pass-through   main.swift: wiring only
 let package = Package(
     name: "fcgi-pass-through",
     products: [
         .executable(name: "fcgi-pass-through", targets: ["fcgi-pass-through"]),
         .library(name: "FCGIPassThrough", targets: ["FCGIPassThrough"]),
+        // What the fuzz targets in Fuzz/ drive directly.
+        .library(name: "GatewayCore", targets: ["GatewayCore"]),
+        .library(name: "ConfigLoading", targets: ["ConfigLoading"]),
+        .library(name: "FastCGIEdge", targets: ["FastCGIEdge"]),
     ],
     targets: [
-        // libfcgi (Debian libfcgi-dev). Only the FastCGI/ files import it.
+        // libfcgi (Debian libfcgi-dev). Only FastCGIEdge imports it.
         .systemLibrary(
             name: "CFCGI",
             pkgConfig: "fcgi",
             providers: [.apt(["libfcgi-dev"])]
         ),
-        // libyaml (Debian libyaml-dev). Only the YAML reader imports it.
+        // libyaml (Debian libyaml-dev). Only ConfigLoading imports it.
         .systemLibrary(
             name: "CYAML",
             pkgConfig: "yaml-0.1",
@@ -26,9 +41,21 @@ let package = Package(
             pkgConfig: "libcurl",
             providers: [.apt(["libcurl4-openssl-dev"])]
         ),
+        // OpenSSL's libcrypto (Debian libssl-dev). Only GatewayCrypto imports it.
+        .systemLibrary(
+            name: "CCrypto",
+            pkgConfig: "libcrypto",
+            providers: [.apt(["libssl-dev"])]
+        ),
+        .target(name: "GatewayCrypto", dependencies: ["CCrypto"]),
+        .target(name: "GatewayCore", dependencies: ["GatewayCrypto"]),
+        .target(name: "ConfigLoading", dependencies: ["GatewayCore", "CYAML"]),
+        .target(name: "FastCGIEdge", dependencies: ["GatewayCore", "CFCGI"]),
+        .target(name: "UpstreamTransports", dependencies: ["GatewayCore", "CCurl"]),
+        .target(name: "Operations", dependencies: ["GatewayCore"]),
         .target(
             name: "FCGIPassThrough",
-            dependencies: ["CFCGI", "CYAML", "CCurl"]
+            dependencies: ["GatewayCore", "ConfigLoading", "FastCGIEdge", "UpstreamTransports", "Operations"]
         ),
         .executableTarget(
             name: "fcgi-pass-through",
@@ -36,7 +63,10 @@ let package = Package(
         ),
         .testTarget(
             name: "FCGIPassThroughTests",
-            dependencies: ["FCGIPassThrough"],
+            dependencies: [
+                "GatewayCrypto", "GatewayCore", "ConfigLoading", "FastCGIEdge", "UpstreamTransports", "Operations",
+                "FCGIPassThrough", "CCurl",
+            ],
             resources: [.copy("Fixtures")]
         ),
     ],

@@ -15,17 +15,22 @@ let package = Package(
     targets: [
         .target(
             name: "FuzzSupport",
-            dependencies: [.product(name: "FCGIPassThrough", package: gateway)]
+            dependencies: [.product(name: "GatewayCore", package: gateway)]
         ),
         // YAML text in: ConfigLoader.load(yaml:file:environment:).
         .executableTarget(
             name: "fuzz-config",
-            dependencies: ["FuzzSupport", .product(name: "FCGIPassThrough", package: gateway)]
+            dependencies: [
+                "FuzzSupport", .product(name: "ConfigLoading", package: gateway), .product(name: "GatewayCore", package: gateway),
+            ]
         ),
-        // FastCGI params and body in: params -> path -> route -> auth -> rewrite.
+        // FastCGI params and body in: params -> GatewayRequest -> RequestDecider.decide.
         .executableTarget(
             name: "fuzz-request",
-            dependencies: ["FuzzSupport", .product(name: "FCGIPassThrough", package: gateway)]
+            dependencies: [
+                "FuzzSupport", .product(name: "ConfigLoading", package: gateway), .product(name: "FastCGIEdge", package: gateway),
+                .product(name: "GatewayCore", package: gateway),
+            ]
         ),
     ],
     swiftLanguageModes: [.v6]

@@ -1,6 +1,12 @@
 import Testing
 
+@testable import ConfigLoading
 @testable import FCGIPassThrough
+@testable import FastCGIEdge
+@testable import GatewayCore
+@testable import GatewayCrypto
+@testable import Operations
+@testable import UpstreamTransports
 
 @Suite struct AuthenticatorTests {
     typealias E = TestSupport
@@ -14,7 +20,7 @@ import Testing
 
     /// `"ok"`, `"401:<message>"` or `"400"`.
     static func outcome(_ authenticator: Authenticator, _ headers: [(String, String)], _ endpoint: Endpoint = endpoint) -> String {
-        guard let error = authenticator.check(HTTPHeaders(headers), for: endpoint) else { return "ok" }
+        guard let error = authenticator.refusal(HTTPHeaders(headers), for: endpoint) else { return "ok" }
         return error.status == 401 ? "401:" + error.message : String(error.status)
     }
 
@@ -114,26 +120,27 @@ import Testing
 
     @Test func noMasterKeyOrPublicEndpointLetsEverythingThrough() {
         let open = Authenticator(masterKey: nil, keyHeaderName: "x-my-key")
-        #expect(!open.applies(to: Self.endpoint))
+        #expect(open.authenticate(HTTPHeaders(), for: Self.endpoint) == .success(.anonymous))
         #expect(Self.outcome(open, []) == "ok")
         #expect(Self.outcome(open, [("authorization", "garbage"), ("authorization", "again")]) == "ok")
         let publicEndpoint = E.endpoint("/public", auth: false)
-        #expect(!Self.auth.applies(to: publicEndpoint))
-        #expect(Self.auth.applies(to: Self.endpoint))
+        #expect(Self.auth.authenticate(HTTPHeaders(), for: publicEndpoint) == .success(.anonymous))
+        #expect(
+            Self.auth.authenticate(HTTPHeaders([("x-api-key", Self.master)]), for: Self.endpoint) == .success(.masterKey))
         #expect(Self.outcome(Self.auth, [], publicEndpoint) == "ok")
         #expect(Self.outcome(Self.auth, [("x-api-key", "a"), ("x-api-key", "b")], publicEndpoint) == "ok")
     }
 
     @Test func failuresAre401WithChallengeAndNeverContainTheKey() throws {
         for headers in [[], [("authorization", Self.master)], [("x-api-key", Self.master + "x")]] as [[(String, String)]] {
-            let error = try #require(Self.auth.check(HTTPHeaders(headers), for: Self.endpoint))
+            let error = try #require(Self.auth.refusal(HTTPHeaders(headers), for: Self.endpoint))
             #expect(error.status == 401)
             #expect(error.type == "auth_error")
             #expect(error.headers["www-authenticate"] == "Bearer")
             #expect(!error.message.contains(Self.master))
             #expect(!String(decoding: error.body, as: UTF8.self).contains(Self.master))
         }
-        let ambiguous = try #require(Self.auth.check(HTTPHeaders([("x-api-key", Self.master), ("x-api-key", "b")]), for: Self.endpoint))
+        let ambiguous = try #require(Self.auth.refusal(HTTPHeaders([("x-api-key", Self.master), ("x-api-key", "b")]), for: Self.endpoint))
         #expect(ambiguous.status == 400)
         #expect(ambiguous.type == "invalid_request_error")
         #expect(!ambiguous.message.contains(Self.master))
@@ -147,8 +154,8 @@ import Testing
 
     @Test func constantTimeEqualsComparesWholeDigests() {
         let a = SHA256.hash("a".utf8), b = SHA256.hash("b".utf8)
-        #expect(Authenticator.constantTimeEquals(a, a))
-        #expect(!Authenticator.constantTimeEquals(a, b))
-        #expect(!Authenticator.constantTimeEquals(a, Array(a.dropLast())))
+        #expect(ConstantTime.equals(a, a))
+        #expect(!ConstantTime.equals(a, b))
+        #expect(!ConstantTime.equals(a, Array(a.dropLast())))
     }
 }

@@ -1,7 +1,13 @@
 import Foundation
 import Synchronization
 
+@testable import ConfigLoading
 @testable import FCGIPassThrough
+@testable import FastCGIEdge
+@testable import GatewayCore
+@testable import GatewayCrypto
+@testable import Operations
+@testable import UpstreamTransports
 
 /// Records what the gateway writes, as nginx would receive it.
 final class RecordingWriter: ResponseWriter, @unchecked Sendable {

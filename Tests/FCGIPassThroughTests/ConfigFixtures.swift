@@ -1,6 +1,12 @@
 import Foundation
 
+@testable import ConfigLoading
 @testable import FCGIPassThrough
+@testable import FastCGIEdge
+@testable import GatewayCore
+@testable import GatewayCrypto
+@testable import Operations
+@testable import UpstreamTransports
 
 /// Golden config files under `Fixtures/config/`: `NAME.yaml`, and for a config that must
 /// be refused, `NAME.expected` with the exact problem lines.

@@ -1,6 +1,12 @@
 import Testing
 
+@testable import ConfigLoading
 @testable import FCGIPassThrough
+@testable import FastCGIEdge
+@testable import GatewayCore
+@testable import GatewayCrypto
+@testable import Operations
+@testable import UpstreamTransports
 
 /// Decoding rules, on small inline configs.
 @Suite struct ConfigLoaderTests {

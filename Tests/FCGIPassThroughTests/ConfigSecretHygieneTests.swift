@@ -1,6 +1,12 @@
 import Testing
 
+@testable import ConfigLoading
 @testable import FCGIPassThrough
+@testable import FastCGIEdge
+@testable import GatewayCore
+@testable import GatewayCrypto
+@testable import Operations
+@testable import UpstreamTransports
 
 /// No problem or notice may contain a secret or any value that came from the
 /// environment: logs and `-t` output are read by people who must not see keys.

@@ -2,7 +2,13 @@ import CCurl
 import Foundation
 import Testing
 
+@testable import ConfigLoading
 @testable import FCGIPassThrough
+@testable import FastCGIEdge
+@testable import GatewayCore
+@testable import GatewayCrypto
+@testable import Operations
+@testable import UpstreamTransports
 
 @Suite struct ResponseHeadParserTests {
     /// Feeds header lines as libcurl would and returns the heads reported.

@@ -1,6 +1,12 @@
 import Testing
 
+@testable import ConfigLoading
 @testable import FCGIPassThrough
+@testable import FastCGIEdge
+@testable import GatewayCore
+@testable import GatewayCrypto
+@testable import Operations
+@testable import UpstreamTransports
 
 /// One test per finding of the fuzz targets in `Fuzz/`, named after the bug. The input
 /// that found it is described in words; the test states the rule it broke.

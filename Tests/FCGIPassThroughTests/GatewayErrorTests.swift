@@ -1,14 +1,20 @@
 import Foundation
 import Testing
 
+@testable import ConfigLoading
 @testable import FCGIPassThrough
+@testable import FastCGIEdge
+@testable import GatewayCore
+@testable import GatewayCrypto
+@testable import Operations
+@testable import UpstreamTransports
 
 @Suite struct GatewayErrorTests {
     static func body(_ error: GatewayError) -> String { String(decoding: error.body, as: UTF8.self) }
 
     @Test func authErrorBodyIsLiteLLMsEnvelopeWithSortedKeys() throws {
         let error = try #require(
-            Authenticator(masterKey: "sk-1", keyHeaderName: nil).check(HTTPHeaders(), for: TestSupport.endpoint("/x")))
+            Authenticator(masterKey: "sk-1", keyHeaderName: nil).refusal(HTTPHeaders(), for: TestSupport.endpoint("/x")))
         #expect(
             Self.body(error)
                 == #"{"error":{"code":"401","message":"Authentication Error, No api key passed in.","param":null,"type":"auth_error"}}"#)
@@ -17,7 +23,7 @@ import Testing
     @Test func malformedMessageKeepsItsBackticks() throws {
         let error = try #require(
             Authenticator(masterKey: "sk-1", keyHeaderName: nil)
-                .check(HTTPHeaders([("authorization", "sk-1")]), for: TestSupport.endpoint("/x")))
+                .refusal(HTTPHeaders([("authorization", "sk-1")]), for: TestSupport.endpoint("/x")))
         #expect(
             Self.body(error)
                 == #"{"error":{"code":"401","message":"Authentication Error, Malformed API Key passed in. Ensure Key has `Bearer ` prefix.","param":null,"type":"auth_error"}}"#

@@ -1,13 +1,27 @@
 import Foundation
 import Testing
 
+@testable import ConfigLoading
 @testable import FCGIPassThrough
+@testable import FastCGIEdge
+@testable import GatewayCore
+@testable import GatewayCrypto
+@testable import Operations
+@testable import UpstreamTransports
 
 @Suite struct MetricsTests {
-    func sample(route: String = "/r", status: Int = 200, failure: String? = nil) -> Metrics.Sample {
-        Metrics.Sample(
-            route: route, method: "POST", status: status, failure: failure, cost: 0.5, duration: 0.02, timeToFirstByte: 0.01,
-            bytesIn: 3, bytesOut: 7)
+    func sample(route: String = "/r", status: Int = 200, failure: String? = nil) -> RequestRecord {
+        var record = RequestRecord(requestID: "r-1", method: "POST")
+        var endpoint = TestSupport.endpoint(route)
+        endpoint.costPerRequest = 0.5
+        record.route = .endpoint(endpoint)
+        record.outcome = status < 400 ? .completed(status: status) : .failed(GatewayError(status: status, message: "x"))
+        record.failure = failure
+        record.duration = .milliseconds(20)
+        record.timeToFirstByte = .milliseconds(10)
+        record.bytesIn = 3
+        record.bytesOut = 7
+        return record
     }
 
     @Test func countersSurviveTheTextEncodingIncludingAwkwardRouteNames() {

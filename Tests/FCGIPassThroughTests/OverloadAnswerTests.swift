@@ -1,7 +1,13 @@
 import Foundation
 import Testing
 
+@testable import ConfigLoading
 @testable import FCGIPassThrough
+@testable import FastCGIEdge
+@testable import GatewayCore
+@testable import GatewayCrypto
+@testable import Operations
+@testable import UpstreamTransports
 
 /// The pieces of the 503 answer given without libfcgi (LIFE-01): reading a request's
 /// records just far enough, and the records written back.

@@ -1,7 +1,13 @@
 import Foundation
 import Testing
 
+@testable import ConfigLoading
 @testable import FCGIPassThrough
+@testable import FastCGIEdge
+@testable import GatewayCore
+@testable import GatewayCrypto
+@testable import Operations
+@testable import UpstreamTransports
 
 @Suite struct ResponseHeaderFilterTests {
     @Test func dropsHopByHopAndNginxSteeringHeaders() throws {

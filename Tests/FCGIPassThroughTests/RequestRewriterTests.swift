@@ -1,7 +1,13 @@
 import Foundation
 import Testing
 
+@testable import ConfigLoading
 @testable import FCGIPassThrough
+@testable import FastCGIEdge
+@testable import GatewayCore
+@testable import GatewayCrypto
+@testable import Operations
+@testable import UpstreamTransports
 
 @Suite struct RequestRewriterTests {
     typealias E = TestSupport
@@ -87,7 +93,7 @@ import Testing
         let path = try RequestPath(raw: request.rawPath)
         guard case .endpoint(let matched, let subpath) = Router(endpoints: config.endpoints).match(path, method: request.method)
         else { Issue.record("no match"); return }
-        #expect(Authenticator(config: config).check(request.headers, for: matched) == nil)
+        #expect(Authenticator(config: config).refusal(request.headers, for: matched) == nil)
         let upstream = try RequestRewriter(config: config).rewrite(request, endpoint: matched, subpath: subpath)
         #expect(upstream.url == "https://fakeup/api/files/a%20b/?v=2&x=1")
         #expect(E.pairs(upstream.headers) == ["x-api-key: upstream", "content-type: application/json"])

@@ -1,7 +1,13 @@
 import Foundation
 import Testing
 
+@testable import ConfigLoading
 @testable import FCGIPassThrough
+@testable import FastCGIEdge
+@testable import GatewayCore
+@testable import GatewayCrypto
+@testable import Operations
+@testable import UpstreamTransports
 
 /// Regression: an upstream that echoes the injected key (in an error body or a header)
 /// used to hand the operator's secret to the client (SEC-04).

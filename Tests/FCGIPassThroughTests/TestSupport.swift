@@ -1,6 +1,12 @@
 import Foundation
 
+@testable import ConfigLoading
 @testable import FCGIPassThrough
+@testable import FastCGIEdge
+@testable import GatewayCore
+@testable import GatewayCrypto
+@testable import Operations
+@testable import UpstreamTransports
 
 /// Small builders so each table row states only what it is about.
 enum TestSupport {
@@ -39,5 +45,13 @@ enum TestSupport {
     /// Header fields as `(name, value)` pairs, for whole-list comparisons.
     static func pairs(_ headers: HTTPHeaders) -> [String] {
         headers.map { "\($0.name): \($0.value)" }
+    }
+}
+
+extension Authenticator {
+    /// The refusal `authenticate` gives, or `nil` when it lets the request through.
+    func refusal(_ headers: HTTPHeaders, for endpoint: Endpoint) -> GatewayError? {
+        if case .failure(let refusal) = authenticate(headers, for: endpoint) { return refusal }
+        return nil
     }
 }

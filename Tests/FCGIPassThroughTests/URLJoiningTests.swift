@@ -1,6 +1,12 @@
 import Testing
 
+@testable import ConfigLoading
 @testable import FCGIPassThrough
+@testable import FastCGIEdge
+@testable import GatewayCore
+@testable import GatewayCrypto
+@testable import Operations
+@testable import UpstreamTransports
 
 /// LiteLLM's `test_construct_target_url_with_subpath` table (reference §1.4), adapted:
 /// our subpath never has a leading slash (`//` is refused), stays raw, and an empty

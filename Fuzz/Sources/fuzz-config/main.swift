@@ -1,5 +1,6 @@
-import FCGIPassThrough
+import ConfigLoading
 import FuzzSupport
+import GatewayCore
 
 /// YAML text in: `ConfigLoader.load(yaml:file:environment:)` must return or throw, never
 /// crash or hang, and no problem or notice may show a value that came from the

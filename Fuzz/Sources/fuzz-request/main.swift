@@ -1,15 +1,18 @@
-import FCGIPassThrough
+import ConfigLoading
+import FastCGIEdge
 import Foundation
 import FuzzSupport
+import GatewayCore
 
 #if canImport(Glibc)
     import Glibc
 #endif
 
-/// FastCGI params and a body in, the gateway's request path run on them: params →
-/// `GatewayRequest` → `RequestPath` → `Router.match` → `Authenticator.check` →
-/// `RequestRewriter.rewrite`, in `Gateway.serve`'s order. Besides "no crash", each step's
-/// promises are checked, above all that the master key never goes upstream (SPEC §3).
+/// FastCGI params and a body in, the gateway's decision step run on them: params →
+/// `GatewayRequest` → `RequestDecider.decide` (path, built-in routes, route match, auth,
+/// rewrite), exactly as the gateway serves a request. Besides "no crash", the decision's
+/// promises are checked, above all that the master key never goes upstream
+/// (docs/BEHAVIOUR.md §3).
 enum RequestFuzz {
     static let masterKey = "sk-fuzz-MASTER-5f1d"
     static let environment = Environment(["COHERE_API_KEY": "co-fuzz-upstream", "ANTHROPIC_API_KEY": "an-fuzz-upstream"])
@@ -51,24 +54,15 @@ enum RequestFuzz {
             - {path: /, target: "https://root.example.com/r", include_subpath: true, auth: false, methods: [GET]}
         """
 
-    /// What `Gateway.State` builds from a config, built once.
-    struct State {
-        let config: GatewayConfig
-        let router: Router
-        let authenticator: Authenticator
-        let rewriter: RequestRewriter
-    }
-
-    static let states: [State] = [
+    /// The gateway's decision step for each config, built once.
+    static let deciders: [RequestDecider] = [
         "general_settings:\n  master_key: \(masterKey)\n",
         "general_settings:\n  master_key: \(masterKey)\n  litellm_key_header_name: X-Gw-Key\n",
         "general_settings:\n",
-    ].map { (general: String) -> State in
+    ].map { (general: String) -> RequestDecider in
         do throws(ConfigErrors) {
             let config = try ConfigLoader.load(yaml: general + endpointsYAML, file: "fuzz.yaml", environment: environment).0
-            return State(
-                config: config, router: Router(endpoints: config.endpoints), authenticator: Authenticator(config: config),
-                rewriter: RequestRewriter(config: config))
+            return RequestDecider(config: config)
         } catch {
             fatalError("the fuzz config does not load: \(error.problems.map(\.description))")
         }
@@ -78,7 +72,7 @@ enum RequestFuzz {
     /// Route prefixes, so that most inputs reach a route and the rewriter.
     static let uriPrefixes = [
         "", "/v1/rerank", "/anthropic/", "/anthropic", "/q/", "/user/", "/public/", "/lf/", "/same", "/same/",
-        "/health/readiness",
+        "/health/readiness", "/metrics", "/health/liveness",
     ]
     /// Param names as nginx sends them: headers upper-cased with `-` as `_` (DESIGN.md).
     static let paramNames = [
@@ -98,7 +92,7 @@ enum RequestFuzz {
     /// else the name is `HTTP_` + a blob), then a blob and a byte for `headerValue`;
     /// everything left is the body. The seeds in `Fuzz/Corpus/fuzz-request` follow it.
     static func run(_ input: inout FuzzInput) {
-        let state = input.pick(states)
+        let decider = input.pick(deciders)
         var params: [(String, [UInt8])] = []
         let method = input.byte() < 220 ? Array(input.pick(methods).utf8) : input.blob()
         params.append(("REQUEST_METHOD", method))
@@ -111,7 +105,7 @@ enum RequestFuzz {
         let body = Data(input.rest())
         var request = gatewayRequest(fromEnvp: params)
         request.body = body
-        serve(request, state: state)
+        serve(request, decider: decider)
     }
 
     /// Values that authenticate often enough for the fuzzer to get past auth.
@@ -143,45 +137,38 @@ enum RequestFuzz {
         }
     }
 
-    static func serve(_ request: GatewayRequest, state: State) {
-        let (config, router, authenticator, rewriter) = (state.config, state.router, state.authenticator, state.rewriter)
-        let path: RequestPath
-        do throws(GatewayError) {
-            path = try RequestPath(raw: request.rawPath)
-        } catch {
-            checkRefusal(error, status: 400)
-            return
-        }
-        checkPath(path)
-        let match = router.match(path, method: request.method)
-        let endpoint: Endpoint, subpath: String?
-        switch match {
-        case .endpoint(let matched, let rest):
-            (endpoint, subpath) = (matched, rest)
-        case .methodNotAllowed(let allow):
-            if allow.isEmpty || allow.contains(request.method) { violated("405 lists other methods", "\(allow)") }
-            return
-        case .notFound:
-            return
-        }
-        if !endpoint.methods.contains(request.method) { violated("a route serves only its methods") }
-        if subpath != nil && !endpoint.includeSubpath { violated("only include_subpath routes match deeper paths") }
-        if subpath == nil && endpoint.path != path.decoded { violated("an exact match is the route's own path") }
-
-        if let denied = authenticator.check(request.headers, for: endpoint) {
-            checkRefusal(denied, status: denied.status)
-            return
-        }
-        if authenticator.applies(to: endpoint), let key = config.masterKey {
-            if !request.headers.contains(where: { containsBytes($0.value, key) }) {
-                violated("an authenticating endpoint lets in only a request that showed the key")
+    /// Drives the gateway's own decision step and checks what it decided.
+    static func serve(_ request: GatewayRequest, decider: RequestDecider) {
+        let config = decider.config
+        let decision = decider.decide(request)
+        let path = try? RequestPath(raw: request.rawPath)
+        if let path { checkPath(path) }
+        switch (decision.route, decision.action) {
+        case (_, .refuse(let error)):
+            if path == nil, error.status != 400 { violated("an unusable path is refused with 400", "\(error.status)") }
+            if error.status == 405, error.headers["allow"]?.contains(request.method) ?? true {
+                violated("405 lists other methods", error.headers["allow"] ?? "no Allow")
             }
-        }
-        do throws(GatewayError) {
-            let upstream = try rewriter.rewrite(request, endpoint: endpoint, subpath: subpath)
+            checkRefusal(error, status: error.status)
+        case (.builtIn(let builtInPath), .answer(let route)):
+            if BuiltInRoute.byPath[builtInPath] != route { violated("a built-in route answers its own path", builtInPath) }
+            if !BuiltInRoute.methods.contains(request.method) { violated("built-in routes answer GET and HEAD only") }
+            if decision.caller != .anonymous { violated("built-in routes need no key") }
+        case (.endpoint(let endpoint), .forward(let upstream)):
+            guard let path else { violated("a forwarded request has a usable path"); return }
+            if !endpoint.methods.contains(request.method) { violated("a route serves only its methods") }
+            if !endpoint.includeSubpath && endpoint.path != path.decoded {
+                violated("only include_subpath routes match deeper paths")
+            }
+            if endpoint.auth, let key = config.masterKey {
+                if decision.caller != .masterKey { violated("an authenticating endpoint records the master key as caller") }
+                if !request.headers.contains(where: { containsBytes($0.value, key) }) {
+                    violated("an authenticating endpoint lets in only a request that showed the key")
+                }
+            }
             checkUpstream(upstream, request: request, endpoint: endpoint, config: config)
-        } catch {
-            checkRefusal(error, status: 400)
+        default:
+            violated("a decision's action fits its route", "\(decision.route) \(decision.action)")
         }
     }
 

@@ -1,4 +1,8 @@
+import FastCGIEdge
 import Foundation
+import GatewayCore
+import Operations
+import UpstreamTransports
 
 /// The command line (SPEC §7). Errors name the flag and what was expected; exit code 64.
 public struct CommandLineOptions: Sendable, Equatable {

@@ -1,4 +1,8 @@
+import ConfigLoading
 import Foundation
+import GatewayCore
+import Operations
+import UpstreamTransports
 
 /// Where a process reads its configuration, at start and on each reload.
 enum ConfigSource {
@@ -24,7 +28,7 @@ enum ConfigSource {
 
     struct Loaded {
         let config: GatewayConfig
-        let notices: [String]
+        package let notices: [String]
         /// The text the config was built from, exactly: what a supervisor hands on.
         let text: String
     }

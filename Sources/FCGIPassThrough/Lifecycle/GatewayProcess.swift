@@ -1,4 +1,8 @@
+import ConfigLoading
+import FastCGIEdge
 import Foundation
+import GatewayCore
+import Operations
 
 #if canImport(Glibc)
     import Glibc

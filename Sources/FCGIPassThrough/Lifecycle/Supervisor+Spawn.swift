@@ -1,4 +1,8 @@
+import FastCGIEdge
 import Foundation
+import GatewayCore
+import Operations
+import UpstreamTransports
 
 #if canImport(Glibc)
     import Glibc

@@ -1,5 +1,9 @@
+import FastCGIEdge
 import Foundation
+import GatewayCore
+import Operations
 import Synchronization
+import UpstreamTransports
 
 #if canImport(Glibc)
     import Glibc

@@ -1,4 +1,8 @@
+import FastCGIEdge
 import Foundation
+import GatewayCore
+import Operations
+import UpstreamTransports
 
 #if canImport(Glibc)
     import Glibc
@@ -29,7 +33,7 @@ struct WorkerProcess {
         let region = options.workerSlot.flatMap { slot in MetricsRegion(fd: Self.metricsFD).map { ($0, slot) } }
         let metrics = Metrics(shared: region, threads: options.threads)
         let gateway = Gateway(
-            config: config, client: config.transport.makeClient(threads: options.threads, caFile: config.caFile),
+            config: config, client: UpstreamClients.make(config.transport, threads: options.threads, caFile: config.caFile),
             logger: logger, metrics: metrics)
         // Supervised, the supervisor has validated the new config before passing SIGHUP on.
         let signals = SignalWatcher { [source, logger, options, config] in

@@ -1,3 +1,7 @@
+import FastCGIEdge
+import GatewayCore
+import Operations
+
 /// A supervised worker's siblings, seen through the instance's shared region, where each
 /// worker publishes its free threads (`MetricsRegion`). The supervisor clears the count
 /// of a worker that exits, so a dead one never looks free.

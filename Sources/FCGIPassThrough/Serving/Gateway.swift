@@ -1,22 +1,22 @@
 import Foundation
+import GatewayCore
+import Operations
 import Synchronization
+import UpstreamTransports
 
-/// The request pipeline: path → built-in routes → route match → auth → rewrite → relay.
+/// The request pipeline as two steps and a record: `RequestDecider` decides what a
+/// request gets (built-in answer, refusal, or an upstream request), `UpstreamRelay`
+/// carries an upstream exchange out, and the `RequestRecord` they fill is logged and
+/// counted once at the end.
 public final class Gateway: RequestHandler, @unchecked Sendable {
     /// Everything derived from one config; swapped whole on reload so a request keeps
     /// the state it started with.
     struct State: Sendable {
-        let config: GatewayConfig
-        let router: Router
-        let authenticator: Authenticator
-        let rewriter: RequestRewriter
+        let decider: RequestDecider
         let redactor: SecretRedactor
 
         init(config: GatewayConfig) {
-            self.config = config
-            self.router = Router(endpoints: config.endpoints)
-            self.authenticator = Authenticator(config: config)
-            self.rewriter = RequestRewriter(config: config)
+            self.decider = RequestDecider(config: config)
             self.redactor = SecretRedactor(secrets: config.secrets)
         }
     }
@@ -50,49 +50,40 @@ public final class Gateway: RequestHandler, @unchecked Sendable {
     public func handle(_ request: GatewayRequest, writer: any ResponseWriter) {
         let started = ContinuousClock.now
         metrics.requestStarted()
-        let requestID = request.requestID ?? UUID().uuidString.asciiLowercased
+        var record = RequestRecord(requestID: request.requestID ?? UUID().uuidString.asciiLowercased, method: request.method)
         let state = state.withLock { $0 }
-        var servedBy = ServedBy.unmatched
-        var stats = UpstreamRelay.Stats()
-        let outcome: UpstreamRelay.Outcome
-        do {
-            outcome = try serve(request, requestID: requestID, state: state, writer: writer, servedBy: &servedBy, stats: &stats)
-        } catch {
-            writer.write(error, requestID: requestID)
-            outcome = .failed(error)
+        let decision = state.decider.decide(request)
+        record.route = decision.route
+        record.caller = decision.caller
+        switch decision.action {
+        case .answer(let route):
+            let answer = BuiltInAnswer(
+                route, ready: !draining.load(ordering: .relaxed), version: Self.version, metrics: metrics)
+            record.bytesOut = write(answer, method: request.method, requestID: record.requestID, to: writer)
+            record.outcome = .completed(status: answer.status)
+        case .refuse(let error):
+            writer.write(error, requestID: record.requestID)
+            record.outcome = .failed(error)
+        case .forward(let upstream):
+            record.bytesIn = upstream.body.count
+            let relayed = relay.run(upstream, requestID: record.requestID, redactor: state.redactor, writer: writer)
+            record.outcome = relayed.outcome
+            record.timeToFirstByte = relayed.timeToFirstByte
+            record.bytesOut = relayed.bytesOut
+            record.failure = relayed.failure
         }
-        account(
-            outcome, request: request, servedBy: servedBy, requestID: requestID, stats: stats, duration: ContinuousClock.now - started)
+        record.duration = ContinuousClock.now - started
+        account(record)
     }
 
-    /// The pipeline in request order. Any refusal is thrown before an upstream is contacted.
-    private func serve(
-        _ request: GatewayRequest, requestID: String, state: State, writer: any ResponseWriter, servedBy: inout ServedBy,
-        stats: inout UpstreamRelay.Stats
-    ) throws(GatewayError) -> UpstreamRelay.Outcome {
-        let path = try RequestPath(raw: request.rawPath)
-        let ready = !draining.load(ordering: .relaxed)
-        if let builtIn = BuiltInRoutes.answer(
-            path: path.decoded, method: request.method, ready: ready, version: Self.version, metrics: metrics)
-        {
-            servedBy = .builtIn(path: path.decoded)
-            var headers = builtIn.headers
-            headers.set("Content-Length", String(builtIn.body.count))
-            headers.set("x-litellm-call-id", requestID)
-            _ =
-                writer.writeHead(status: builtIn.status, headers: headers)
-                && (request.method == "HEAD" || writer.writeBody(builtIn.body, flush: false))
-            stats.bytesOut = builtIn.body.count
-            return .completed(status: builtIn.status)
-        }
-        let match = state.router.match(path, method: request.method)
-        guard case .endpoint(let endpoint, let subpath) = match else { throw match.error ?? .noRoute }
-        servedBy = .endpoint(endpoint)
-        if let denied = state.authenticator.check(request.headers, for: endpoint) { throw denied }
-        // Only now is the body worth reading: a refused one is discarded unread (AUTH-05).
-        let loaded = try request.loadingBody()
-        stats.bytesIn = loaded.body.count
-        let upstream = try state.rewriter.rewrite(loaded, endpoint: endpoint, subpath: subpath)
-        return relay.run(upstream, requestID: requestID, redactor: state.redactor, writer: writer, stats: &stats)
+    /// Writes a built-in answer (no body for `HEAD`); returns the body bytes written.
+    private func write(_ answer: BuiltInAnswer, method: String, requestID: String, to writer: any ResponseWriter) -> Int {
+        var headers = answer.headers
+        headers.set("Content-Length", String(answer.body.count))
+        headers.set("x-litellm-call-id", requestID)
+        _ =
+            writer.writeHead(status: answer.status, headers: headers)
+            && (method == "HEAD" || writer.writeBody(answer.body, flush: false))
+        return answer.body.count
     }
 }

@@ -1,0 +1,131 @@
+internal import CFCGI
+import Foundation
+import GatewayCore
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// One accepted FastCGI request: reads its params and body, writes its response.
+///
+/// Used by the one worker thread that accepted the request, hence `@unchecked Sendable`.
+final class FastCGIConnection: ResponseWriter, RequestBodySource, @unchecked Sendable {
+    private let request: UnsafeMutablePointer<FCGX_Request>
+    private var broken = false
+    private var maxBodyBytes = 0
+    /// Still true while nginx may be sending body bytes nobody has read.
+    private var bodyUnread = true
+
+    init(request: UnsafeMutablePointer<FCGX_Request>) {
+        self.request = request
+    }
+
+    struct ReadError: Error {
+        let error: GatewayError
+        let requestID: String
+    }
+
+    // MARK: reading
+
+    /// Builds the request from every param (duplicates included). The body stays unread
+    /// until the gateway asks for it (`readBody`), after routing and auth.
+    func readRequest(maxBodyBytes: Int) -> Result<GatewayRequest, ReadError> {
+        let params = FastCGIParams(envp: request.pointee.envp)
+        var gatewayRequest = params.gatewayRequest()
+        let requestID = gatewayRequest.requestID ?? UUID().uuidString.asciiLowercased
+        gatewayRequest.requestID = requestID
+        self.maxBodyBytes = maxBodyBytes
+        if let declared = params.contentLength, declared > maxBodyBytes {
+            drainBody()
+            return .failure(ReadError(error: Self.tooLarge, requestID: requestID))
+        }
+        gatewayRequest.bodySource = self
+        return .success(gatewayRequest)
+    }
+
+    private static let tooLarge = GatewayError(status: 413, message: "Request body too large.")
+
+    func readBody() throws(GatewayError) -> Data {
+        bodyUnread = false
+        var body = Data()
+        var buffer = [CChar](repeating: 0, count: 64 * 1024)
+        while true {
+            let count = buffer.withUnsafeMutableBufferPointer {
+                FCGX_GetStr($0.baseAddress, Int32($0.count), request.pointee.in)
+            }
+            guard count > 0 else { break }
+            if body.count + Int(count) > maxBodyBytes {
+                drainBody()
+                throw Self.tooLarge
+            }
+            buffer.withUnsafeBytes { body.append(contentsOf: $0.prefix(Int(count))) }
+        }
+        // The stream stopped without its closing empty STDIN record (connection lost):
+        // half a body must never be forwarded as if it were whole.
+        guard FCGX_GetError(request.pointee.in) == 0 else {
+            throw GatewayError.badRequest("Request body ended early.")
+        }
+        return body
+    }
+
+    /// Reads and discards the rest of the body so nginx can finish sending it and
+    /// read our answer instead of failing on a reset connection.
+    private func drainBody() {
+        bodyUnread = false
+        var buffer = [CChar](repeating: 0, count: 64 * 1024)
+        while buffer.withUnsafeMutableBufferPointer({ FCGX_GetStr($0.baseAddress, Int32($0.count), request.pointee.in) }) > 0 {}
+    }
+
+    // MARK: writing
+
+    func writeHead(status: Int, headers: HTTPHeaders) -> Bool {
+        // A refused request's body is discarded here, in bounded memory, before answering.
+        if bodyUnread { drainBody() }
+        return put(CGIResponse.head(status: status, headers: headers)) && flush()
+    }
+
+    func writeBody(_ data: Data, flush shouldFlush: Bool) -> Bool {
+        guard put(data) else { return false }
+        return shouldFlush ? flush() : true
+    }
+
+    func abort() {
+        guard !broken else { return }
+        broken = true
+        // What was already relayed goes out first.
+        _ = FCGX_FFlush(request.pointee.out)
+        // Then an invalid record (protocol version 0) and the connection closes. A clean
+        // end of the stream, even without FCGI_END_REQUEST, lets nginx 1.22 finish the
+        // client's response as if it were complete (a chunked one gets its final chunk);
+        // a protocol error makes nginx fail the request and drop the client connection,
+        // so the client sees the truncation at once.
+        let invalidRecord: [UInt8] = [0, 6, 0, 1, 0, 0, 0, 0]
+        _ = invalidRecord.withUnsafeBytes { send(request.pointee.ipcFd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+        shutdown(request.pointee.ipcFd, Int32(SHUT_RDWR))
+    }
+
+    func clientHasGone() -> Bool {
+        guard !broken else { return true }
+        // nginx closes the FastCGI connection when its client goes away (keep_conn off).
+        // The body was read completely, so anything readable now is that end, or a record
+        // nginx never sends mid-request (FCGI_ABORT_REQUEST): the request is over either way.
+        var pfd = pollfd(fd: request.pointee.ipcFd, events: Int16(POLLIN) | pollReadHangUp, revents: 0)
+        return poll(&pfd, 1, 0) > 0
+    }
+
+    private func put(_ data: Data) -> Bool {
+        guard !broken else { return false }
+        if data.isEmpty { return true }
+        let written = data.withUnsafeBytes { raw in
+            FCGX_PutStr(raw.baseAddress?.assumingMemoryBound(to: CChar.self), Int32(raw.count), request.pointee.out)
+        }
+        if written != Int32(data.count) { broken = true }
+        return !broken
+    }
+
+    private func flush() -> Bool {
+        guard !broken else { return false }
+        if FCGX_FFlush(request.pointee.out) != 0 { broken = true }
+        return !broken
+    }
+}

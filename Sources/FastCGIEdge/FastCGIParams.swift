@@ -1,0 +1,96 @@
+import Foundation
+import GatewayCore
+
+/// The FastCGI params of one request, read from libfcgi's `envp` array.
+///
+/// Public so that the fuzz targets in `Fuzz/` can feed it hostile params directly.
+public struct FastCGIParams {
+    /// Every `NAME=value` pair in the order nginx sent them, duplicates included.
+    public let pairs: [(name: String, value: String)]
+
+    public init(envp: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) {
+        var pairs: [(String, String)] = []
+        var cursor = envp
+        while let entry = cursor?.pointee {
+            let text = String(decoding: UnsafeRawBufferPointer(start: entry, count: strlen(entry)), as: UTF8.self)
+            if let eq = text.firstIndex(of: "=") {
+                pairs.append((String(text[..<eq]), String(text[text.index(after: eq)...])))
+            }
+            cursor = cursor?.advanced(by: 1)
+        }
+        self.pairs = pairs
+    }
+
+    public init(pairs: [(name: String, value: String)]) { self.pairs = pairs }
+
+    /// Decodes a PARAMS stream (FastCGI 1.0 §3.4: each length is one byte below 128,
+    /// else four with the high bit set). Stops at the first pair that does not fit.
+    init(stream bytes: [UInt8]) {
+        var pairs: [(String, String)] = []
+        var index = 0
+        func length() -> Int? {
+            guard index < bytes.count else { return nil }
+            if bytes[index] < 0x80 {
+                index += 1
+                return Int(bytes[index - 1])
+            }
+            guard index + 4 <= bytes.count else { return nil }
+            let value = bytes[index..<index + 4].reduce(0) { $0 << 8 | Int($1) } & 0x7FFF_FFFF
+            index += 4
+            return value
+        }
+        while let nameLength = length(), let valueLength = length(), valueLength <= bytes.count - index,
+            nameLength <= bytes.count - index - valueLength
+        {
+            let name = String(decoding: bytes[index..<index + nameLength], as: UTF8.self)
+            let value = String(decoding: bytes[index + nameLength..<index + nameLength + valueLength], as: UTF8.self)
+            pairs.append((name, value))
+            index += nameLength + valueLength
+        }
+        self.pairs = pairs
+    }
+
+    public func first(_ name: String) -> String? { pairs.first { $0.name == name }?.value }
+
+    /// `CONTENT_LENGTH`, empty on GET (DESIGN.md).
+    public var contentLength: Int? { first("CONTENT_LENGTH").flatMap { Int($0) } }
+
+    public func gatewayRequest() -> GatewayRequest {
+        var headers = HTTPHeaders()
+        for (name, value) in pairs where name.hasPrefix("HTTP_") {
+            switch name {
+            // The snippet blanks HTTP_PROXY (httpoxy); a Proxy header is never used.
+            case "HTTP_PROXY": continue
+            // Framing: the body is read whole, its length is what was read.
+            case "HTTP_CONTENT_LENGTH": continue
+            default: headers.append(Self.headerName(fromParam: name), value)
+            }
+        }
+        // nginx sends the client's Content-Type both as HTTP_CONTENT_TYPE and as
+        // CONTENT_TYPE; other FastCGI front ends may send only the latter.
+        if !headers.contains("content-type"), let type = first("CONTENT_TYPE"), !type.isEmpty {
+            headers.append("content-type", type)
+        }
+        return GatewayRequest(
+            method: first("REQUEST_METHOD") ?? "GET",
+            requestURI: first("REQUEST_URI") ?? "/",
+            headers: headers,
+            requestID: first("REQUEST_ID").flatMap { $0.isEmpty ? nil : $0 },
+            remoteAddress: first("REMOTE_ADDR")
+        )
+    }
+
+    /// `HTTP_X_PASS_ANTHROPIC_BETA` → `x-pass-anthropic-beta`. nginx upper-cases names
+    /// and turns `-` into `_`; the original case is lost, and names containing `_`
+    /// are dropped by nginx by default, so the mapping back is unambiguous.
+    static func headerName(fromParam param: String) -> String {
+        String(
+            decoding: param.utf8.dropFirst(5).map { byte -> UInt8 in
+                switch byte {
+                case UInt8(ascii: "_"): UInt8(ascii: "-")
+                case 0x41...0x5A: byte | 0x20
+                default: byte
+                }
+            }, as: UTF8.self)
+    }
+}

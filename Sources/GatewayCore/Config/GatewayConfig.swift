@@ -1,0 +1,60 @@
+/// The validated configuration the gateway serves with.
+///
+/// Built by `ConfigLoader` from `config.yaml` and the environment; every
+/// `os.environ/` reference is already resolved here. Immutable: a reload
+/// builds a new value and requests keep the one they started with.
+public struct GatewayConfig: Sendable {
+    /// The key clients must present. `nil`: no authentication anywhere.
+    public var masterKey: String?
+    public var endpoints: [Endpoint]
+    /// `pass_through_request_timeout`: idle seconds before an upstream fails.
+    public var defaultTimeout: Double
+    /// `litellm_key_header_name`, lower-cased; when set it is the only place a key is read from.
+    public var keyHeaderName: String?
+    /// Values from the environment that go upstream as credentials (in endpoint headers,
+    /// a target's query or `default_query_params`); masked in whatever comes back.
+    public var secrets: [String]
+    /// `transport`: what carries requests upstream. Fixed for the life of the process.
+    public var transport: UpstreamTransport
+    /// `ssl_ca_file`: the CA bundle upstream certificates are checked against (curl only).
+    public var caFile: String?
+
+    public static let defaultRequestTimeout: Double = 600
+
+    public init(
+        masterKey: String? = nil,
+        endpoints: [Endpoint] = [],
+        defaultTimeout: Double = GatewayConfig.defaultRequestTimeout,
+        keyHeaderName: String? = nil,
+        secrets: [String] = [],
+        transport: UpstreamTransport = .urlsession,
+        caFile: String? = nil
+    ) {
+        self.masterKey = masterKey
+        self.endpoints = endpoints
+        self.defaultTimeout = defaultTimeout
+        self.keyHeaderName = keyHeaderName
+        self.secrets = secrets
+        self.transport = transport
+        self.caFile = caFile
+    }
+
+    /// Why this combination cannot run, if it cannot.
+    public var transportProblem: String? {
+        guard transport == .urlsession, caFile != nil else { return nil }
+        return "general_settings.ssl_ca_file needs `transport: curl`: URLSession on Linux has no CA file setting"
+    }
+
+    /// The longest idle timeout any endpoint uses (nginx's read timeout must exceed it).
+    public var longestTimeout: Double {
+        endpoints.map { $0.timeout ?? defaultTimeout }.max() ?? defaultTimeout
+    }
+}
+
+/// The HTTP client library that carries requests upstream (`general_settings.transport`).
+public enum UpstreamTransport: String, Sendable, CaseIterable {
+    /// Foundation's URLSession: the default.
+    case urlsession
+    /// libcurl's multi interface, driven directly (docs/PERFORMANCE.md).
+    case curl
+}

@@ -1,0 +1,21 @@
+/// What the gateway does with one request, decided before any byte goes upstream.
+public struct Decision: Sendable {
+    public enum Action: Sendable {
+        /// The gateway answers itself.
+        case answer(BuiltInRoute)
+        /// Refused: the gateway answers with this error and contacts no upstream.
+        case refuse(GatewayError)
+        /// Sent to the endpoint's upstream as this request.
+        case forward(UpstreamRequest)
+    }
+
+    public var route: RequestRecord.Route
+    public var caller: Caller
+    public var action: Action
+
+    public init(route: RequestRecord.Route, caller: Caller = .anonymous, action: Action) {
+        self.route = route
+        self.caller = caller
+        self.action = action
+    }
+}

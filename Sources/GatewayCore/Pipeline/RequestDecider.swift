@@ -1,0 +1,54 @@
+/// The decision step of the pipeline: path → built-in route | refusal | upstream request.
+///
+/// Built once per config and swapped whole on reload. It does no I/O of its own: the
+/// only effect is reading the request body from its source, and that happens only once
+/// routing and authentication have accepted the request, so a refused upload is never
+/// read (AUTH-05). Everything else the gateway does with a request (relaying, logging,
+/// metrics) follows from the `Decision`.
+public struct RequestDecider: Sendable {
+    public let config: GatewayConfig
+    public let router: Router
+    public let authenticator: Authenticator
+    public let rewriter: RequestRewriter
+
+    public init(config: GatewayConfig) {
+        self.config = config
+        self.router = Router(endpoints: config.endpoints)
+        self.authenticator = Authenticator(config: config)
+        self.rewriter = RequestRewriter(config: config)
+    }
+
+    /// The request's fate, in pipeline order: one path view, built-in routes, route
+    /// match, authentication, body, rewrite.
+    public func decide(_ request: GatewayRequest) -> Decision {
+        let path: RequestPath
+        do {
+            path = try RequestPath(raw: request.rawPath)
+        } catch {
+            return Decision(route: .unmatched, action: .refuse(error))
+        }
+        if let builtIn = BuiltInRoute.byPath[path.decoded] {
+            let route = RequestRecord.Route.builtIn(path: path.decoded)
+            guard BuiltInRoute.methods.contains(request.method) else {
+                return Decision(route: route, action: .refuse(BuiltInRoute.methodNotAllowed))
+            }
+            return Decision(route: route, action: .answer(builtIn))
+        }
+        let match = router.match(path, method: request.method)
+        guard case .endpoint(let endpoint, let subpath) = match else {
+            return Decision(route: .unmatched, action: .refuse(match.error ?? .noRoute))
+        }
+        let route = RequestRecord.Route.endpoint(endpoint)
+        let caller: Caller
+        switch authenticator.authenticate(request.headers, for: endpoint) {
+        case .success(let authenticated): caller = authenticated
+        case .failure(let refusal): return Decision(route: route, action: .refuse(refusal))
+        }
+        do {
+            let upstream = try rewriter.rewrite(request.loadingBody(), endpoint: endpoint, subpath: subpath)
+            return Decision(route: route, caller: caller, action: .forward(upstream))
+        } catch {
+            return Decision(route: route, caller: caller, action: .refuse(error))
+        }
+    }
+}

@@ -1,0 +1,70 @@
+import Foundation
+import GatewayCore
+
+/// Writes one line per event to stderr, as text or JSON lines.
+///
+/// Callers pass only gateway-chosen fields (routes, statuses, durations, ids):
+/// never a header value, a body or a config value.
+public final class Logger: Sendable {
+    public enum Level: Int, Sendable, Comparable, CaseIterable {
+        case debug, info, warning, error
+        public static func < (a: Level, b: Level) -> Bool { a.rawValue < b.rawValue }
+        public var name: String { ["debug", "info", "warning", "error"][rawValue] }
+        public init?(name: String) {
+            guard let level = Level.allCases.first(where: { $0.name == name }) else { return nil }
+            self = level
+        }
+    }
+
+    public enum Format: String, Sendable { case text, json }
+
+    public let level: Level
+    public let format: Format
+    /// Names the process in every line when several share one stderr (`supervisor`, `worker-2`).
+    public let process: String?
+    private let lock = Locked(())
+
+    public init(level: Level = .info, format: Format = .text, process: String? = nil) {
+        self.level = level
+        self.format = format
+        self.process = process
+    }
+
+    public func debug(_ message: String, _ fields: KeyValuePairs<String, String> = [:]) { log(.debug, message, fields) }
+    public func info(_ message: String, _ fields: KeyValuePairs<String, String> = [:]) { log(.info, message, fields) }
+    public func warning(_ message: String, _ fields: KeyValuePairs<String, String> = [:]) { log(.warning, message, fields) }
+    public func error(_ message: String, _ fields: KeyValuePairs<String, String> = [:]) { log(.error, message, fields) }
+
+    public func log(_ level: Level, _ message: String, _ fields: KeyValuePairs<String, String>) {
+        log(level, message, fields.map { ($0.key, $0.value) })
+    }
+
+    public func log(_ level: Level, _ message: String, _ fields: [(String, String)]) {
+        guard level >= self.level else { return }
+        let line: String
+        switch format {
+        case .text:
+            var text = "\(Self.timestamp()) \(level.name)" + (process.map { " [\($0)]" } ?? "") + " \(message)"
+            for (key, value) in fields { text += " \(key)=\(Self.quotedIfNeeded(value))" }
+            line = text + "\n"
+        case .json:
+            var object: [String: String] = ["ts": Self.timestamp(), "level": level.name, "msg": message]
+            if let process { object["process"] = process }
+            for (key, value) in fields { object[key] = value }
+            let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data()
+            line = String(decoding: data, as: UTF8.self) + "\n"
+        }
+        lock.withLock { _ in
+            FileHandle.standardError.write(Data(line.utf8))
+        }
+    }
+
+    static func timestamp() -> String {
+        Date().formatted(.iso8601.year().month().day().time(includingFractionalSeconds: true).timeZone(separator: .omitted))
+    }
+
+    static func quotedIfNeeded(_ value: String) -> String {
+        guard value.isEmpty || value.contains(where: { $0 == " " || $0 == "\"" || $0 == "=" }) else { return value }
+        return "\"" + value.replacingOccurrences(of: "\"", with: "\\\"") + "\""
+    }
+}

@@ -1,0 +1,128 @@
+import Foundation
+import GatewayCore
+
+/// The counters one process has accumulated: mergeable (a scrape adds up every
+/// worker's) and encodable as text lines (how workers publish them to each other).
+struct MetricCounters: Sendable, Equatable {
+    struct RequestKey: Hashable, Sendable, Comparable {
+        var route: String
+        var method: String
+        var status: Int
+        static func < (a: Self, b: Self) -> Bool { (a.route, a.method, a.status) < (b.route, b.method, b.status) }
+    }
+
+    struct ErrorKey: Hashable, Sendable, Comparable {
+        var route: String
+        package var kind: String
+        static func < (a: Self, b: Self) -> Bool { (a.route, a.kind) < (b.route, b.kind) }
+    }
+
+    /// A cumulative histogram with fixed bucket bounds in seconds.
+    struct Histogram: Sendable, Equatable {
+        static let bounds: [Double] = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300]
+        var buckets = [Int](repeating: 0, count: bounds.count)
+        var count = 0
+        var sum = 0.0
+
+        mutating func observe(_ seconds: Double) {
+            if let index = Self.bounds.firstIndex(where: { seconds <= $0 }) { buckets[index] += 1 }
+            count += 1
+            sum += seconds
+        }
+
+        mutating func merge(_ other: Histogram) {
+            for index in buckets.indices { buckets[index] += other.buckets[index] }
+            count += other.count
+            sum += other.sum
+        }
+    }
+
+    var requests: [RequestKey: Int] = [:]
+    var upstreamErrors: [ErrorKey: Int] = [:]
+    var cost: [String: Double] = [:]
+    var bytesIn: [String: Int] = [:]
+    var bytesOut: [String: Int] = [:]
+    var duration: [String: Histogram] = [:]
+    var timeToFirstByte: [String: Histogram] = [:]
+    /// A gauge, not a counter: what the process was serving when it published.
+    var inFlight = 0
+    /// A gauge: the process's worker threads, its concurrency cap (`--threads`).
+    var threads = 0
+    /// Requests answered 503 without being served, by reason (`RefusalReason`).
+    package var refused: [String: Int] = [:]
+
+    mutating func merge(_ other: MetricCounters) {
+        requests.merge(other.requests, uniquingKeysWith: +)
+        upstreamErrors.merge(other.upstreamErrors, uniquingKeysWith: +)
+        cost.merge(other.cost, uniquingKeysWith: +)
+        bytesIn.merge(other.bytesIn, uniquingKeysWith: +)
+        bytesOut.merge(other.bytesOut, uniquingKeysWith: +)
+        for (route, histogram) in other.duration { duration[route, default: Histogram()].merge(histogram) }
+        for (route, histogram) in other.timeToFirstByte { timeToFirstByte[route, default: Histogram()].merge(histogram) }
+        inFlight += other.inFlight
+        threads += other.threads
+        refused.merge(other.refused, uniquingKeysWith: +)
+    }
+
+    // MARK: text encoding (one record per line, tab-separated, fields percent-escaped)
+
+    func encoded() -> Data {
+        var lines: [String] = [Self.line("i", String(inFlight)), Self.line("th", String(threads))]
+        for (reason, n) in refused { lines.append(Self.line("x", reason, String(n))) }
+        for (key, n) in requests { lines.append(Self.line("r", key.route, key.method, String(key.status), String(n))) }
+        for (key, n) in upstreamErrors { lines.append(Self.line("e", key.route, key.kind, String(n))) }
+        for (route, value) in cost { lines.append(Self.line("c", route, String(value))) }
+        for (route, n) in bytesIn { lines.append(Self.line("bi", route, String(n))) }
+        for (route, n) in bytesOut { lines.append(Self.line("bo", route, String(n))) }
+        for (tag, table) in [("d", duration), ("t", timeToFirstByte)] {
+            for (route, h) in table {
+                lines.append(Self.line([tag, route, String(h.count), String(h.sum)] + h.buckets.map(String.init)))
+            }
+        }
+        return Data(lines.joined(separator: "\n").utf8)
+    }
+
+    init() {}
+
+    /// Decodes what `encoded()` wrote; unreadable lines are skipped.
+    init(decoding data: Data) {
+        for raw in String(decoding: data, as: UTF8.self).split(separator: "\n") {
+            let f = raw.split(separator: "\t", omittingEmptySubsequences: false).map { Self.unescape(String($0)) }
+            switch (f.first, f.count) {
+            case ("i", 2): inFlight += Int(f[1]) ?? 0
+            case ("th", 2): threads += Int(f[1]) ?? 0
+            case ("x", 3): if let n = Int(f[2]) { refused[f[1], default: 0] += n }
+            case ("r", 5):
+                if let s = Int(f[3]), let n = Int(f[4]) { requests[RequestKey(route: f[1], method: f[2], status: s), default: 0] += n }
+            case ("e", 4): if let n = Int(f[3]) { upstreamErrors[ErrorKey(route: f[1], kind: f[2]), default: 0] += n }
+            case ("c", 3): if let v = Double(f[2]) { cost[f[1], default: 0] += v }
+            case ("bi", 3): if let n = Int(f[2]) { bytesIn[f[1], default: 0] += n }
+            case ("bo", 3): if let n = Int(f[2]) { bytesOut[f[1], default: 0] += n }
+            case ("d", 4 + Histogram.bounds.count), ("t", 4 + Histogram.bounds.count):
+                guard let count = Int(f[2]), let sum = Double(f[3]) else { continue }
+                let buckets = f[4...].compactMap { Int($0) }
+                guard buckets.count == Histogram.bounds.count else { continue }
+                let h = Histogram(buckets: buckets, count: count, sum: sum)
+                if f[0] == "d" {
+                    duration[f[1], default: Histogram()].merge(h)
+                } else {
+                    timeToFirstByte[f[1], default: Histogram()].merge(h)
+                }
+            default: continue
+            }
+        }
+    }
+
+    private static func line(_ fields: String...) -> String { line(fields) }
+    private static func line(_ fields: [String]) -> String { fields.map(escape).joined(separator: "\t") }
+
+    static func escape(_ text: String) -> String {
+        text.replacingOccurrences(of: "%", with: "%25").replacingOccurrences(of: "\t", with: "%09")
+            .replacingOccurrences(of: "\n", with: "%0A")
+    }
+
+    static func unescape(_ text: String) -> String {
+        text.replacingOccurrences(of: "%0A", with: "\n").replacingOccurrences(of: "%09", with: "\t")
+            .replacingOccurrences(of: "%25", with: "%")
+    }
+}

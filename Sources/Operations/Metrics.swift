@@ -1,0 +1,187 @@
+import Foundation
+import GatewayCore
+import Synchronization
+
+/// The instance's counters, rendered in Prometheus text format at `GET /metrics`.
+///
+/// Labels are low-cardinality by construction: the route label is the endpoint's `id`
+/// or configured path, never the client's subpath; methods outside the standard set
+/// are folded into `OTHER`; statuses and kinds are gateway-chosen. Under a supervisor,
+/// each worker publishes its counters to a `MetricsRegion` slot and a scrape adds up
+/// every slot, so the numbers describe the whole instance.
+public final class Metrics: Sendable {
+    private let live = Locked(MetricCounters())
+    private let inFlight = Atomic<Int>(0)
+    private let started = Date()
+    private let shared: (region: MetricsRegion, slot: Int)?
+    private let threads: Int
+    /// A slot has one writer at a time (the sequence lock assumes it).
+    private let publishing = Locked(())
+
+    /// - Parameters:
+    ///   - shared: the region and this worker's slot; its previous snapshot (a recycled
+    ///     predecessor's) is the starting point.
+    ///   - threads: this process's worker threads, published as its share of the cap.
+    public init(shared: (region: MetricsRegion, slot: Int)? = nil, threads: Int = 0) {
+        self.shared = shared
+        self.threads = threads
+        if let shared {
+            var inherited = MetricCounters(decoding: shared.region.read(slot: shared.slot))
+            inherited.inFlight = 0  // the predecessor's requests ended with it
+            live.withLock { $0 = inherited }
+        }
+    }
+
+    static let knownMethods: Set<String> = ["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"]
+
+    package func requestStarted() { inFlight.add(1, ordering: .relaxed) }
+
+    /// A request answered 503 without being served (LIFE-01, LIFE-02).
+    func requestRefused(_ reason: RefusalReason) {
+        live.withLock { $0.refused[reason.rawValue, default: 0] += 1 }
+    }
+
+    package func requestFinished(_ record: RequestRecord) {
+        inFlight.subtract(1, ordering: .relaxed)
+        let method = Self.knownMethods.contains(record.method) ? record.method : "OTHER"
+        let route = record.routeLabel
+        let status = record.status
+        live.withLock { c in
+            c.requests[.init(route: route, method: method, status: status), default: 0] += 1
+            if let failure = record.failure { c.upstreamErrors[.init(route: route, kind: failure), default: 0] += 1 }
+            if let cost = record.cost, status < 400 { c.cost[route, default: 0] += cost }
+            c.bytesIn[route, default: 0] += record.bytesIn
+            c.bytesOut[route, default: 0] += record.bytesOut
+            c.duration[route, default: .init()].observe(record.duration.seconds)
+            if let ttfb = record.timeToFirstByte { c.timeToFirstByte[route, default: .init()].observe(ttfb.seconds) }
+        }
+    }
+
+    /// Writes this worker's counters to its slot; called periodically and before exit.
+    /// Never inlined: inlined into `startPublishing`'s endless loop, Swift 6.3.1's SIL
+    /// loop-invariant code motion spends tens of minutes on that one loop in a release build.
+    @inline(never)
+    public func publish() {
+        guard let shared else { return }
+        publishing.withLock { _ in
+            var snapshot = live.withLock { $0 }
+            snapshot.inFlight = inFlight.load(ordering: .relaxed)
+            snapshot.threads = threads
+            shared.region.publish(snapshot.encoded(), slot: shared.slot)
+        }
+    }
+
+    /// Starts publishing every `interval` on a background thread.
+    public func startPublishing(every interval: Double = 0.25) {
+        guard shared != nil else { return }
+        let thread = Thread { [self] in
+            while true {
+                Thread.sleep(forTimeInterval: interval)
+                publish()
+            }
+        }
+        thread.name = "fcgi-metrics"
+        thread.start()
+    }
+
+    /// Every worker's counters added up (this one's live, the others' last published).
+    func instanceTotals() -> MetricCounters {
+        var totals = live.withLock { $0 }
+        totals.inFlight = inFlight.load(ordering: .relaxed)
+        totals.threads = threads
+        if let shared {
+            for slot in 0..<shared.region.slotCount where slot != shared.slot {
+                totals.merge(MetricCounters(decoding: shared.region.read(slot: slot)))
+            }
+        }
+        return totals
+    }
+
+    /// The Prometheus text exposition (version 0.0.4).
+    package func render(version: String) -> String {
+        let c = instanceTotals()
+        var out = PrometheusText()
+        out.family("fcgi_pass_through_build_info", "gauge", "Build information.")
+        out.sample("fcgi_pass_through_build_info", ["version": version], 1)
+        out.family("fcgi_pass_through_start_time_seconds", "gauge", "Start time of the answering process, Unix seconds.")
+        out.sample("fcgi_pass_through_start_time_seconds", [:], Double(Int(started.timeIntervalSince1970)))
+        if let region = shared?.region {
+            out.family("fcgi_pass_through_workers_alive", "gauge", "Worker processes running.")
+            out.sample("fcgi_pass_through_workers_alive", [:], Double(region.workersAlive))
+            out.family("fcgi_pass_through_worker_restarts_total", "counter", "Worker processes started again after exiting.")
+            out.sample("fcgi_pass_through_worker_restarts_total", [:], Double(region.restarts))
+        }
+        out.family("fcgi_pass_through_requests_in_flight", "gauge", "Requests being served (other workers as of their last publication).")
+        out.sample("fcgi_pass_through_requests_in_flight", [:], Double(c.inFlight))
+        out.family("fcgi_pass_through_threads", "gauge", "Worker threads: requests served at once; more are refused with 503.")
+        out.sample("fcgi_pass_through_threads", [:], Double(c.threads))
+        out.family(
+            "fcgi_pass_through_requests_refused_total", "counter", "Requests answered 503 unserved: busy (every thread was), draining.")
+        for reason in RefusalReason.allCases {
+            out.sample("fcgi_pass_through_requests_refused_total", ["reason": reason.rawValue], Double(c.refused[reason.rawValue] ?? 0))
+        }
+        out.family("fcgi_pass_through_requests_total", "counter", "Finished requests by route, method and status.")
+        for (key, n) in c.requests.sorted(by: { $0.key < $1.key }) {
+            out.sample(
+                "fcgi_pass_through_requests_total", ["route": key.route, "method": key.method, "status": String(key.status)], Double(n))
+        }
+        out.family("fcgi_pass_through_upstream_errors_total", "counter", "Upstream failures by route and kind.")
+        for (key, n) in c.upstreamErrors.sorted(by: { $0.key < $1.key }) {
+            out.sample("fcgi_pass_through_upstream_errors_total", ["route": key.route, "kind": key.kind], Double(n))
+        }
+        out.family("fcgi_pass_through_cost_usd_total", "counter", "Sum of cost_per_request over successful requests.")
+        for (route, value) in c.cost.sorted(by: { $0.key < $1.key }) {
+            out.sample("fcgi_pass_through_cost_usd_total", ["route": route], value)
+        }
+        out.family("fcgi_pass_through_request_bytes_total", "counter", "Request body bytes received from clients.")
+        for (route, n) in c.bytesIn.sorted(by: { $0.key < $1.key }) {
+            out.sample("fcgi_pass_through_request_bytes_total", ["route": route], Double(n))
+        }
+        out.family("fcgi_pass_through_response_bytes_total", "counter", "Response body bytes sent to clients.")
+        for (route, n) in c.bytesOut.sorted(by: { $0.key < $1.key }) {
+            out.sample("fcgi_pass_through_response_bytes_total", ["route": route], Double(n))
+        }
+        out.histograms("fcgi_pass_through_request_duration_seconds", "Time from request to the end of the response.", c.duration)
+        out.histograms(
+            "fcgi_pass_through_upstream_first_byte_seconds", "Time from request to the upstream's response head.", c.timeToFirstByte)
+        return out.text
+    }
+}
+
+/// Builds the Prometheus text exposition format.
+struct PrometheusText {
+    private(set) var text = ""
+
+    mutating func family(_ name: String, _ type: String, _ help: String) {
+        text += "# HELP \(name) \(help)\n# TYPE \(name) \(type)\n"
+    }
+
+    mutating func sample(_ name: String, _ labels: [String: String], _ value: Double) {
+        let rendered = labels.sorted(by: { $0.key < $1.key }).map { "\($0.key)=\"\(Self.escape($0.value))\"" }
+        text += name + (rendered.isEmpty ? "" : "{" + rendered.joined(separator: ",") + "}") + " " + Self.format(value) + "\n"
+    }
+
+    mutating func histograms(_ name: String, _ help: String, _ table: [String: MetricCounters.Histogram]) {
+        family(name, "histogram", help)
+        for (route, h) in table.sorted(by: { $0.key < $1.key }) {
+            var cumulative = 0
+            for (bound, n) in zip(MetricCounters.Histogram.bounds, h.buckets) {
+                cumulative += n
+                sample(name + "_bucket", ["route": route, "le": Self.format(bound)], Double(cumulative))
+            }
+            sample(name + "_bucket", ["route": route, "le": "+Inf"], Double(h.count))
+            sample(name + "_sum", ["route": route], h.sum)
+            sample(name + "_count", ["route": route], Double(h.count))
+        }
+    }
+
+    static func format(_ value: Double) -> String {
+        value == value.rounded() && abs(value) < 1e15 ? String(Int(value)) : String(value)
+    }
+
+    /// Label value escaping (backslash, quote, newline) per the text format.
+    static func escape(_ value: String) -> String {
+        value.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"")
+            .replacingOccurrences(of: "\n", with: "\\n")
+    }
+}

@@ -1,0 +1,92 @@
+import Foundation
+import GatewayCore
+import Synchronization
+
+#if canImport(FoundationNetworking)
+    import FoundationNetworking
+#endif
+
+/// The default transport: one URLSession per process, configured for a proxy rather
+/// than a browser (DESIGN.md, "URLSession on Linux").
+public final class URLSessionUpstreamClient: UpstreamClient, @unchecked Sendable {
+    private let session: URLSession
+    private let delegate: SessionDelegate
+
+    /// - Parameter maxConnectionsPerHost: sized to the worker threads, so concurrent
+    ///   requests to one API never queue behind URLSession's default of 6.
+    public init(maxConnectionsPerHost: Int) {
+        let configuration = URLSessionConfiguration.ephemeral
+        // Nothing is remembered between clients' requests.
+        configuration.httpCookieStorage = nil
+        configuration.httpShouldSetCookies = false
+        configuration.httpCookieAcceptPolicy = .never
+        configuration.urlCache = nil
+        configuration.requestCachePolicy = .reloadIgnoringLocalAndRemoteCacheData
+        configuration.urlCredentialStorage = nil
+        configuration.httpMaximumConnectionsPerHost = max(1, maxConnectionsPerHost)
+        // Idle timeouts are enforced per request by the relay (SPEC: `timeout` is the time
+        // without upstream progress); URLSession's own timers must never fire first.
+        configuration.timeoutIntervalForRequest = 7 * 24 * 3600
+        configuration.timeoutIntervalForResource = 7 * 24 * 3600
+        configuration.httpAdditionalHeaders = nil
+
+        let delegate = SessionDelegate()
+        // Callbacks run on one serial queue and never block (they only append to a channel).
+        let queue = OperationQueue()
+        queue.name = "fcgi-pass-through.upstream"
+        queue.maxConcurrentOperationCount = 1
+        self.delegate = delegate
+        self.session = URLSession(configuration: configuration, delegate: delegate, delegateQueue: queue)
+    }
+
+    /// FoundationNetworking always asks for and decodes gzip, deflate and brotli.
+    public var decodesContentEncoding: Bool { true }
+
+    public func start(_ request: UpstreamRequest, into channel: ResponseChannel) -> any UpstreamCall {
+        guard let url = URL(string: request.url) else {
+            channel.finish(.unsupported("the upstream URL is not valid"))
+            return NoCall()
+        }
+        // FoundationNetworking refuses a GET with a body ("GET method must not have a body").
+        if request.method == "GET" && !request.body.isEmpty {
+            channel.finish(.unsupported("a GET request with a body cannot be forwarded"))
+            return NoCall()
+        }
+        var urlRequest = URLRequest(url: url)
+        urlRequest.httpMethod = request.method
+        urlRequest.timeoutInterval = 7 * 24 * 3600
+        urlRequest.httpShouldHandleCookies = false
+        for field in request.headers {
+            urlRequest.addValue(field.value, forHTTPHeaderField: field.name)
+        }
+        // FoundationNetworking adds Accept, Accept-Language, User-Agent and a form
+        // Content-Type of its own. A whitespace-only value passes its "already set"
+        // check and libcurl then drops the line (CURLOPT_HTTPHEADER "Name:" rule), so
+        // the upstream receives exactly the headers the rewriter chose.
+        for name in Self.suppressedHeaders where !request.headers.contains(name) {
+            urlRequest.setValue(" ", forHTTPHeaderField: name)
+        }
+        if !request.body.isEmpty {
+            urlRequest.httpBody = request.body
+        }
+        let task = session.dataTask(with: urlRequest)
+        // Set on the task too: FoundationNetworking asks only a task's own delegate for a
+        // new body stream, and that is how a replay is refused (SessionDelegate).
+        task.delegate = delegate
+        delegate.register(task, channel)
+        task.resume()
+        return TaskCall(task: task)
+    }
+
+    /// Headers the transport would otherwise add on its own.
+    static let suppressedHeaders = ["Accept", "Accept-Language", "User-Agent", "Content-Type"]
+
+    private struct TaskCall: UpstreamCall, @unchecked Sendable {
+        let task: URLSessionDataTask
+        func cancel() { task.cancel() }
+    }
+
+    private struct NoCall: UpstreamCall {
+        func cancel() {}
+    }
+}
