@@ -22,17 +22,8 @@ static inline CURLcode ccurl_easy_set_data_callback(CURL *easy, CURLoption optio
 static inline CURLcode ccurl_easy_set_seek_callback(CURL *easy, ccurl_seek_callback value) {
     return curl_easy_setopt(easy, CURLOPT_SEEKFUNCTION, value);
 }
-static inline CURLcode ccurl_easy_get_private(CURL *easy, void **value) {
-    return curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)value);
-}
 static inline CURLMcode ccurl_multi_set_long(CURLM *multi, CURLMoption option, long value) {
     return curl_multi_setopt(multi, option, value);
-}
-static inline CURLSHcode ccurl_share_set_long(CURLSH *share, CURLSHoption option, long value) {
-    return curl_share_setopt(share, option, value);
-}
-static inline CURLcode ccurl_easy_set_share(CURL *easy, CURLSH *share) {
-    return curl_easy_setopt(easy, CURLOPT_SHARE, share);
 }
 
 // Macros Swift does not import.

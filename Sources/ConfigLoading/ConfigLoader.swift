@@ -7,14 +7,19 @@ public enum ConfigLoader {
     /// - Returns: the config and notices (ignored sections, unknown keys) to log as warnings.
     /// - Throws: `ConfigErrors` listing every problem found, each with its location.
     public static func load(path: String, environment: Environment) throws(ConfigErrors) -> (GatewayConfig, [String]) {
-        let text: String
+        try load(yaml: readText(path: path), file: path, environment: environment)
+    }
+
+    /// The file's text, read once.
+    /// - Throws: `ConfigErrors` saying why it cannot be read (missing, a directory,
+    ///   permissions, not UTF-8).
+    public static func readText(path: String) throws(ConfigErrors) -> String {
         switch readFile(path) {
         case .success(let contents):
-            text = contents
+            return contents
         case .failure(let message):
             throw ConfigErrors(problems: [ConfigProblem(file: path, line: nil, location: "", message: message.text)])
         }
-        return try load(yaml: text, file: path, environment: environment)
     }
 
     /// Loads and validates config text; `file` names it in problems and notices.

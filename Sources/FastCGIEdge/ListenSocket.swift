@@ -32,6 +32,15 @@ public struct ListenSocket: Sendable {
                 return nil
             }
         }
+
+        /// The address as `init(parsing:)` reads it; `-` for the inherited socket.
+        public var description: String {
+            switch self {
+            case .inherited: "-"
+            case .unix(let path): "unix:" + path
+            case .tcp(let host, let port): host.contains(":") ? "tcp:[\(host)]:\(port)" : "tcp:\(host):\(port)"
+            }
+        }
     }
 
     public let fd: Int32

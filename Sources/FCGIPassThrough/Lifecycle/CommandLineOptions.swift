@@ -163,6 +163,45 @@ public struct CommandLineOptions: Sendable, Equatable {
         return options
     }
 
+    /// The command line of the worker in `slot`, derived from these options so that no
+    /// flag is listed twice: the supervisor's own (`--socket`, `--socket-mode`,
+    /// `--workers`) are left out, since a worker serves the socket on its fd 0, and what
+    /// only a worker is told is added.
+    func workerArguments(slot: Int) -> [String] {
+        var worker = self
+        worker.socket = .inherited
+        worker.socketMode = Self().socketMode
+        worker.workers = Self().workers
+        worker.workerSlot = slot
+        // A socket the supervisor created closes when the instance stops: what is queued
+        // on it then is the workers' to take. An inherited one's queue is the next process's.
+        worker.workerTakesQueue = socket != .inherited
+        return worker.arguments
+    }
+
+    /// These options as a command line that `parse` reads back into them; options at
+    /// their default are left out, except the config path.
+    var arguments: [String] {
+        let defaults = Self()
+        var flags = ["--config", configPath]
+        if testConfigOnly { flags.append("--test-config") }
+        if socket != defaults.socket { flags += ["--socket", socket.description] }
+        if socketMode != defaults.socketMode { flags += ["--socket-mode", String(socketMode, radix: 8)] }
+        if threads != defaults.threads { flags += ["--threads", String(threads)] }
+        if maxBodyBytes != defaults.maxBodyBytes { flags += ["--max-body-size", String(maxBodyBytes)] }
+        if drainTimeout != defaults.drainTimeout { flags += ["--drain-timeout", String(drainTimeout)] }
+        if workers != defaults.workers { flags += ["--workers", String(workers)] }
+        if let maxRequests { flags += ["--max-requests", String(maxRequests)] }
+        if let workerSlot { flags += ["--worker-slot", String(workerSlot)] }
+        if let transport { flags += ["--transport", transport.rawValue] }
+        if workerTakesQueue { flags.append("--worker-takes-queue") }
+        if logLevel != defaults.logLevel { flags += ["--log-level", logLevel.name] }
+        if logFormat != defaults.logFormat { flags += ["--log-format", logFormat.rawValue] }
+        if showHelp { flags.append("--help") }
+        if showVersion { flags.append("--version") }
+        return flags
+    }
+
     static func byteCount(_ text: String) -> Int? {
         let lower = text.asciiLowercased
         let multiplier: Int

@@ -2,7 +2,6 @@ import ConfigLoading
 import Foundation
 import GatewayCore
 import Operations
-import UpstreamTransports
 
 /// Where a process reads its configuration, at start and on each reload.
 enum ConfigSource {
@@ -28,7 +27,7 @@ enum ConfigSource {
 
     struct Loaded {
         let config: GatewayConfig
-        package let notices: [String]
+        let notices: [String]
         /// The text the config was built from, exactly: what a supervisor hands on.
         let text: String
     }
@@ -38,15 +37,8 @@ enum ConfigSource {
         let text: String
         switch self {
         case .file(let path):
-            // Read here, not by the loader, so that the text validated is the text handed on.
-            guard let data = FileManager.default.contents(atPath: path), let contents = String(validating: data, as: UTF8.self)
-            else {
-                // The loader says why (missing, a directory, not UTF-8); if the file became
-                // readable in between, it is simply unreadable this time.
-                _ = try ConfigLoader.load(path: path, environment: environment)
-                throw ConfigErrors(problems: [ConfigProblem(file: path, line: nil, location: "", message: "cannot read the config file")])
-            }
-            text = contents
+            // Read once, here, so that the text validated is the text handed on.
+            text = try ConfigLoader.readText(path: path)
         case .handover(let handover, let path):
             guard let contents = handover.read() else {
                 throw ConfigErrors(problems: [

@@ -55,7 +55,7 @@ public enum GatewayProcess {
             return .ok
         }
         if options.supervises {
-            return Supervisor(options: options, arguments: arguments, configText: loaded.text, logger: logger).run()
+            return Supervisor(options: options, configText: loaded.text, logger: logger).run()
         }
         return WorkerProcess(options: options, config: config, source: source, logger: logger).run()
     }

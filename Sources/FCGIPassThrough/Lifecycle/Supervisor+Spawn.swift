@@ -13,10 +13,7 @@ extension Supervisor {
     /// throughout, so a stop never closes the socket under a spawn that passes it on.
     func spawn(slot: Int, socket: ListenSocket, region: MetricsRegion, handover: ConfigHandover) {
         let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
-        var arguments = [executable] + workerArguments + ["--worker-slot", String(slot)]
-        // A socket the supervisor created closes when the instance stops: what is queued
-        // on it then is the workers' to take. An inherited one's queue is the next process's.
-        if options.socket != .inherited { arguments.append("--worker-takes-queue") }
+        let arguments = [executable] + options.workerArguments(slot: slot)
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }

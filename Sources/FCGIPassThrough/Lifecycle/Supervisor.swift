@@ -20,7 +20,6 @@ import UpstreamTransports
 /// Ctrl-C reaches only the supervisor, which forwards exactly one stop.
 final class Supervisor: @unchecked Sendable {
     let options: CommandLineOptions
-    let workerArguments: [String]
     let logger: Logger
     private let slots: Int
     /// Slot → pid and start time of its live worker. Guarded by `lock`.
@@ -32,34 +31,11 @@ final class Supervisor: @unchecked Sendable {
     /// The config text that validated last (at start, or on a reload). Signal thread only.
     private var configText: String
 
-    init(options: CommandLineOptions, arguments: [String], configText: String, logger: Logger) {
+    init(options: CommandLineOptions, configText: String, logger: Logger) {
         self.options = options
         self.slots = options.workers
-        self.workerArguments = Self.workerArguments(from: arguments)
         self.configText = configText
         self.logger = Logger(level: logger.level, format: logger.format, process: "supervisor")
-    }
-
-    /// The command line minus what only the supervisor uses.
-    static func workerArguments(from arguments: [String]) -> [String] {
-        var kept: [String] = []
-        var index = 0
-        let withValue: Set<String> = ["--socket", "--socket-mode", "--workers", "--worker-slot"]
-        while index < arguments.count {
-            let argument = arguments[index]
-            let name = argument.split(separator: "=", maxSplits: 1).first.map(String.init) ?? argument
-            if withValue.contains(name) {
-                index += argument.contains("=") ? 1 : 2
-                continue
-            }
-            if name == "--worker-takes-queue" {
-                index += 1
-                continue
-            }
-            kept.append(argument)
-            index += 1
-        }
-        return kept
     }
 
     func run() -> GatewayProcess.ExitCode {

@@ -54,7 +54,7 @@ struct KeyExtractor: Sendable {
         // which header happens to win the precedence.
         for source in sources where headers.values(source.name).count > 1 { return .ambiguous }
         for source in sources {
-            guard let value = headers[source.name].map(Self.trimmed), !value.isEmpty else { continue }
+            guard let value = headers[source.name].map({ HTTPSyntax.trimmingWhitespace($0) }), !value.isEmpty else { continue }
             let token = Self.bearerToken(value)
             switch source.form {
             case .raw: return .key(String(value))
@@ -73,20 +73,8 @@ struct KeyExtractor: Sendable {
         let bytes = value.utf8
         guard bytes.count > scheme.count,
             zip(bytes, scheme).allSatisfy({ $0 | 0x20 == $1 }),
-            isWhitespace(bytes[bytes.index(bytes.startIndex, offsetBy: scheme.count)])
+            HTTPSyntax.isWhitespace(bytes[bytes.index(bytes.startIndex, offsetBy: scheme.count)])
         else { return nil }
-        return trimmed(value.dropFirst(scheme.count))
-    }
-
-    /// Drops optional whitespace around a field value (RFC 9110 §5.5).
-    static func trimmed(_ value: some StringProtocol) -> Substring {
-        let text = Substring(value)
-        let start = text.utf8.firstIndex { !isWhitespace($0) } ?? text.endIndex
-        let end = text.utf8.lastIndex { !isWhitespace($0) }.map { text.utf8.index(after: $0) } ?? start
-        return start < end ? text[start..<end] : text[start..<start]
-    }
-
-    private static func isWhitespace(_ byte: UInt8) -> Bool {
-        byte == UInt8(ascii: " ") || byte == UInt8(ascii: "\t")
+        return HTTPSyntax.trimmingWhitespace(value.dropFirst(scheme.count))
     }
 }

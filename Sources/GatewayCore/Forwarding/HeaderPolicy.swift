@@ -13,10 +13,6 @@ struct HeaderPolicy: Sendable {
         self.keyHeaderName = keyHeaderName?.asciiLowercased
     }
 
-    /// Hop-by-hop fields (RFC 9110 §7.6.1), plus `proxy-*` and the fields a `Connection`
-    /// header names, checked separately.
-    static let hopByHop: Set<String> = ["connection", "keep-alive", "te", "trailer", "transfer-encoding", "upgrade"]
-
     /// Fields the transport owns: it sets `Host` from the target and frames the body, and
     /// the gateway neither negotiates encodings it would have to undo (LiteLLM PR #37058)
     /// nor sends `100-continue` for a body it already holds.
@@ -37,7 +33,7 @@ struct HeaderPolicy: Sendable {
             throw .badRequest("Invalid request header value.")
         }
         let configured = Set(endpoint.headers.map { $0.name.asciiLowercased })
-        let connectionNamed = Self.connectionTokens(client)
+        let connectionNamed = HopByHop.connectionTokens(client)
         let endpointKeyHeaders = [keyHeaderName, endpoint.userKeyHeader?.asciiLowercased].compactMap { $0 }
         // SPEC §3: on an endpoint that authenticates, no header that can carry the gateway
         // key leaves; configured names are dropped from the client side anyway. The
@@ -85,19 +81,7 @@ struct HeaderPolicy: Sendable {
     /// Hop-by-hop, `proxy-*`, `Proxy` (httpoxy: never let a client name an outbound proxy)
     /// and framing fields.
     static func isTransportOwned(_ name: String) -> Bool {
-        hopByHop.contains(name) || framing.contains(name) || name == "proxy" || name.hasPrefix("proxy-")
-    }
-
-    /// The field names listed in every `Connection` header (RFC 9110 §7.6.1), lower-cased.
-    static func connectionTokens(_ headers: HTTPHeaders) -> Set<String> {
-        var names: Set<String> = []
-        for value in headers.values("connection") {
-            for token in value.split(separator: ",") {
-                let name = KeyExtractor.trimmed(token)
-                if !name.isEmpty { names.insert(String(name).asciiLowercased) }
-            }
-        }
-        return names
+        HopByHop.names.contains(name) || framing.contains(name) || name == "proxy" || name.hasPrefix("proxy-")
     }
 
     /// Byte-wise substring search. `String.contains` compares grapheme clusters, so a key

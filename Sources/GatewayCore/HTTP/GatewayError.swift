@@ -40,7 +40,6 @@ public struct GatewayError: Error, Sendable, Equatable {
 
     public static func badRequest(_ message: String) -> GatewayError { GatewayError(status: 400, message: message) }
     public static func notFound(_ message: String) -> GatewayError { GatewayError(status: 404, message: message) }
-    public static func unauthorized(_ message: String) -> GatewayError { GatewayError(status: 401, message: message) }
 }
 
 extension GatewayError {

@@ -21,4 +21,17 @@ package enum HTTPSyntax {
     static func hasControlCharacter(_ text: String) -> Bool {
         text.utf8.contains { ($0 < 0x20 && $0 != 0x09) || $0 == 0x7F }
     }
+
+    /// Drops optional whitespace around a field value (RFC 9110 §5.5).
+    package static func trimmingWhitespace(_ value: some StringProtocol) -> Substring {
+        let text = Substring(value)
+        let start = text.utf8.firstIndex { !isWhitespace($0) } ?? text.endIndex
+        let end = text.utf8.lastIndex { !isWhitespace($0) }.map { text.utf8.index(after: $0) } ?? start
+        return start < end ? text[start..<end] : text[start..<start]
+    }
+
+    /// Optional whitespace (RFC 9110 §5.6.3): space or tab.
+    package static func isWhitespace(_ byte: UInt8) -> Bool {
+        byte == UInt8(ascii: " ") || byte == UInt8(ascii: "\t")
+    }
 }

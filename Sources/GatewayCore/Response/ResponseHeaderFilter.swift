@@ -4,10 +4,9 @@ package enum ResponseHeaderFilter {
     /// steer nginx (`Status`, `X-Accel-*`) or duplicate what nginx sets (`Server`, `Date`).
     /// Not `Trailers`: that name is an RFC 2616 typo for `Trailer`, an ordinary field
     /// (RFC 2616 errata 4522; Go's ReverseProxy relays it too).
-    static let dropped: Set<String> = [
-        "connection", "keep-alive", "proxy-connection", "proxy-authenticate", "proxy-authorization",
-        "te", "trailer", "transfer-encoding", "upgrade", "server", "date", "status",
-    ]
+    static let dropped: Set<String> = HopByHop.names.union([
+        "proxy-authenticate", "proxy-authorization", "server", "date", "status",
+    ])
 
     /// Limits on what goes into the FastCGI header block: nginx fails the whole
     /// response with "upstream sent too big header" past its fastcgi_buffer_size (32k
@@ -33,9 +32,7 @@ package enum ResponseHeaderFilter {
     /// - Parameter decoded: the transport decoded a `Content-Encoding`, so the upstream's
     ///   `Content-Encoding` and `Content-Length` no longer describe the body.
     package static func filter(_ upstream: HTTPHeaders, requestID: String, decoded: Bool = false) throws(Failure) -> Result {
-        let connectionListed = Set(
-            upstream.values("connection").flatMap { $0.split(separator: ",") }
-                .map { $0.trimmingCharacters(in: .whitespaces).asciiLowercased })
+        let connectionListed = HopByHop.connectionTokens(upstream)
         let decoded = decoded && upstream.contains("content-encoding")
         // FoundationNetworking joins repeated fields with ", ": `2, 40` is two lengths;
         // libcurl passes each field on, and every one must agree.
