@@ -1,7 +1,7 @@
 import Foundation
 import GatewayCore
 
-/// Reads `config.yaml`, resolves `os.environ/` references and validates every key (SPEC §1).
+/// Reads `config.yaml`, resolves `os.environ/` references and validates every key (docs/BEHAVIOUR.md §1).
 public enum ConfigLoader {
     /// Loads and validates the file at `path` against `environment`.
     /// - Returns: the config and notices (ignored sections, unknown keys) to log as warnings.

@@ -52,7 +52,7 @@ public struct FastCGIParams {
 
     public func first(_ name: String) -> String? { pairs.first { $0.name == name }?.value }
 
-    /// `CONTENT_LENGTH`, empty on GET (DESIGN.md).
+    /// `CONTENT_LENGTH`, empty on GET (docs/ARCHITECTURE.md, "nginx: `CONTENT_LENGTH` is empty on GET").
     public var contentLength: Int? { first("CONTENT_LENGTH").flatMap { Int($0) } }
 
     public func gatewayRequest() -> GatewayRequest {

@@ -90,7 +90,7 @@ public final class FastCGIServer: @unchecked Sendable {
         self.onRetire = onRetire
     }
 
-    /// Initialises libfcgi; call once, before installing signal handling (DESIGN.md).
+    /// Initialises libfcgi; call once, before installing signal handling (docs/ARCHITECTURE.md, "libfcgi: initialise before signal handling").
     public static func initialize() {
         _ = FCGX_Init()
     }

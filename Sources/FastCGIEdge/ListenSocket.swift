@@ -5,7 +5,7 @@ import GatewayCore
     import Glibc
 #endif
 
-/// The socket the gateway accepts FastCGI connections on (SPEC §7).
+/// The socket the gateway accepts FastCGI connections on (docs/BEHAVIOUR.md §7).
 public struct ListenSocket: Sendable {
     public enum Address: Sendable, Equatable {
         /// Inherited on fd 0 (spawn-fcgi, systemd `StandardInput=socket`).

@@ -45,7 +45,7 @@ final class SessionDelegate: NSObject, URLSessionDataDelegate, @unchecked Sendab
     }
 
     // Redirects are relayed, never followed: following one would send the injected
-    // secret to whatever host the upstream names (SPEC §3).
+    // secret to whatever host the upstream names (docs/BEHAVIOUR.md §3).
     func urlSession(
         _ session: URLSession, task: URLSessionTask, willPerformHTTPRedirection response: HTTPURLResponse,
         newRequest request: URLRequest, completionHandler: @escaping (URLRequest?) -> Void

@@ -7,7 +7,7 @@ import Synchronization
 #endif
 
 /// The default transport: one URLSession per process, configured for a proxy rather
-/// than a browser (DESIGN.md, "URLSession on Linux").
+/// than a browser (docs/ARCHITECTURE.md, "URLSession on Linux").
 public final class URLSessionUpstreamClient: UpstreamClient, @unchecked Sendable {
     private let session: URLSession
     private let delegate: SessionDelegate
@@ -24,7 +24,7 @@ public final class URLSessionUpstreamClient: UpstreamClient, @unchecked Sendable
         configuration.requestCachePolicy = .reloadIgnoringLocalAndRemoteCacheData
         configuration.urlCredentialStorage = nil
         configuration.httpMaximumConnectionsPerHost = max(1, maxConnectionsPerHost)
-        // Idle timeouts are enforced per request by the relay (SPEC: `timeout` is the time
+        // Idle timeouts are enforced per request by the relay (docs/BEHAVIOUR.md §3: `timeout` is the time
         // without upstream progress); URLSession's own timers must never fire first.
         configuration.timeoutIntervalForRequest = 7 * 24 * 3600
         configuration.timeoutIntervalForResource = 7 * 24 * 3600

@@ -25,7 +25,7 @@ public protocol UpstreamCall: Sendable {
     func cancel()
 }
 
-/// Why an upstream request failed, in the words the client-facing status needs (SPEC §6).
+/// Why an upstream request failed, in the words the client-facing status needs (docs/BEHAVIOUR.md §6).
 public enum UpstreamFailure: Error, Sendable, Equatable {
     /// Connect, DNS, TLS, reset or a malformed answer: 502 before the head.
     case unreachable(Cause)

@@ -14,7 +14,7 @@ import Testing
     typealias E = TestSupport
 
     /// fuzz-request: with `forward_headers` and no master key (or `auth: false`), the
-    /// client's `litellm_user_api_key` header was forwarded, though SPEC §1 says that
+    /// client's `litellm_user_api_key` header was forwarded, though docs/BEHAVIOUR.md §1 says that
     /// header is never sent upstream.
     @Test(arguments: [nil, "sk-master"] as [String?])
     func userKeyHeaderWasForwardedWhereNoAuthenticationApplied(masterKey: String?) throws {

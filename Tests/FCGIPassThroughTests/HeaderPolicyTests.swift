@@ -112,7 +112,7 @@ import Testing
         #expect(try Self.upstream([("connection", "x-pass-foo"), ("x-pass-foo", "1")], endpoint: E.endpoint("/x")).isEmpty)
     }
 
-    // MARK: the gateway key never leaves (SPEC §3)
+    // MARK: the gateway key never leaves (docs/BEHAVIOUR.md §3)
 
     @Test func keyCarryingHeadersAreStrippedOnAuthenticatingEndpoints() throws {
         let endpoint = E.endpoint("/x", userKeyHeader: "x-user-key", forwardHeaders: true)

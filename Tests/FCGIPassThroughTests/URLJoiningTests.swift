@@ -8,7 +8,7 @@ import Testing
 @testable import Operations
 @testable import UpstreamTransports
 
-/// LiteLLM's `test_construct_target_url_with_subpath` table (reference §1.4), adapted:
+/// LiteLLM's `test_construct_target_url_with_subpath` table (LiteLLM's own test suite), adapted:
 /// our subpath never has a leading slash (`//` is refused), stays raw, and an empty
 /// subpath (request `/route/`) keeps its trailing slash instead of vanishing.
 @Suite struct URLJoiningTests {

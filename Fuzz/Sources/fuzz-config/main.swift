@@ -4,7 +4,7 @@ import GatewayCore
 
 /// YAML text in: `ConfigLoader.load(yaml:file:environment:)` must return or throw, never
 /// crash or hang, and no problem or notice may show a value that came from the
-/// environment (SPEC §1: "never a secret's value").
+/// environment (docs/BEHAVIOUR.md §1: "never a secret's value").
 enum ConfigFuzz {
     /// Every value carries the marker, so a message holding any part of one that is
     /// longer than the marker is found. Names are in `Fuzz/Dictionaries/fuzz-config.dict`.

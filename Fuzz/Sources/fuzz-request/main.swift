@@ -74,7 +74,7 @@ enum RequestFuzz {
         "", "/v1/rerank", "/anthropic/", "/anthropic", "/q/", "/user/", "/public/", "/lf/", "/same", "/same/",
         "/health/readiness", "/metrics", "/health/liveness",
     ]
-    /// Param names as nginx sends them: headers upper-cased with `-` as `_` (DESIGN.md).
+    /// Param names as nginx sends them: headers upper-cased with `-` as `_` (docs/ARCHITECTURE.md, "nginx: how client headers arrive").
     static let paramNames = [
         "HTTP_AUTHORIZATION", "HTTP_X_LITELLM_API_KEY", "HTTP_API_KEY", "HTTP_X_API_KEY", "HTTP_X_GOOG_API_KEY",
         "HTTP_OCP_APIM_SUBSCRIPTION_KEY", "HTTP_X_GW_KEY", "HTTP_X_USER_KEY", "HTTP_CONNECTION", "HTTP_HOST",

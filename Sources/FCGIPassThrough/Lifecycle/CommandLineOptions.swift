@@ -4,7 +4,7 @@ import GatewayCore
 import Operations
 import UpstreamTransports
 
-/// The command line (SPEC §7). Errors name the flag and what was expected; exit code 64.
+/// The command line (docs/BEHAVIOUR.md §7). Errors name the flag and what was expected; exit code 64.
 public struct CommandLineOptions: Sendable, Equatable {
     public var configPath = "config.yaml"
     public var socket: ListenSocket.Address = .inherited

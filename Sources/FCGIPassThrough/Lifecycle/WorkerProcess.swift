@@ -24,7 +24,7 @@ struct WorkerProcess {
     static let metricsFD: Int32 = 3
 
     func run() -> GatewayProcess.ExitCode {
-        // Before any thread exists and before our own signal handling (DESIGN.md).
+        // Before any thread exists and before our own signal handling (docs/ARCHITECTURE.md, "libfcgi: initialise before signal handling").
         FastCGIServer.initialize()
         signal(SIGPIPE, SIG_IGN)
         signal(SIGUSR1, SIG_IGN)  // libfcgi's handler would stop accepting behind our back

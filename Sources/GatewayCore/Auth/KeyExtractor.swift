@@ -1,4 +1,4 @@
-/// Finds the gateway key a client presented, in LiteLLM's precedence order (SPEC §4).
+/// Finds the gateway key a client presented, in LiteLLM's precedence order (docs/BEHAVIOUR.md §4).
 struct KeyExtractor: Sendable {
     enum Outcome: Sendable, Equatable {
         case key(String)

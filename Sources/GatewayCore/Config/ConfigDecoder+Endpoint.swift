@@ -1,4 +1,4 @@
-/// One entry of `pass_through_endpoints`, with the keys of SPEC §1's endpoint table.
+/// One entry of `pass_through_endpoints`, with the keys of the endpoint table of docs/BEHAVIOUR.md §1.
 extension ConfigDecoder {
     static let endpointKeys = [
         "path", "target", "headers", "forward_headers", "include_subpath", "merge_query_params", "auth",

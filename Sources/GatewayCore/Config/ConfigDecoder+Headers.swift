@@ -7,7 +7,7 @@ struct DecodedHeaders {
     var userKeyHeader: String?
 }
 
-/// `headers: {name: value}`: the headers sent upstream (SPEC §1, §3).
+/// `headers: {name: value}`: the headers sent upstream (docs/BEHAVIOUR.md §1, §3).
 extension ConfigDecoder {
     /// The gateway frames the upstream request itself; a configured value for these
     /// would contradict it (request smuggling) or be dropped by libcurl.

@@ -44,7 +44,7 @@ extension ConfigDecoder {
 
     func isBuiltIn(_ path: String) -> Bool { BuiltInRoute.byPath[path] != nil }
 
-    /// The same path may appear twice only with disjoint methods (SPEC §1).
+    /// The same path may appear twice only with disjoint methods (docs/BEHAVIOUR.md §1).
     mutating func checkRoutes(_ decoded: [DecodedEndpoint]) {
         var seenIDs: [String: DecodedEndpoint] = [:]
         for (index, current) in decoded.enumerated() {

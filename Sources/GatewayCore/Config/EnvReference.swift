@@ -1,4 +1,4 @@
-/// `os.environ/NAME` references inside config strings (SPEC §1).
+/// `os.environ/NAME` references inside config strings (docs/BEHAVIOUR.md §1).
 ///
 /// Unlike LiteLLM, which takes everything after `os.environ/` as the name and silently
 /// keeps the literal text when the variable is unset, a reference here is

@@ -1,6 +1,6 @@
-/// Decides which headers go upstream (SPEC §3). Built once per config.
+/// Decides which headers go upstream (docs/BEHAVIOUR.md §3). Built once per config.
 ///
-/// Order of the rules, after the design note on header pipelines: reject unsafe values,
+/// Order of the rules: reject unsafe values,
 /// drop hop-by-hop and framing headers, drop client credentials, then add the configured
 /// headers, which always win over client-derived ones of the same name.
 struct HeaderPolicy: Sendable {
@@ -35,10 +35,10 @@ struct HeaderPolicy: Sendable {
         let configured = Set(endpoint.headers.map { $0.name.asciiLowercased })
         let connectionNamed = HopByHop.connectionTokens(client)
         let endpointKeyHeaders = [keyHeaderName, endpoint.userKeyHeader?.asciiLowercased].compactMap { $0 }
-        // SPEC §3: on an endpoint that authenticates, no header that can carry the gateway
+        // docs/BEHAVIOUR.md §3: on an endpoint that authenticates, no header that can carry the gateway
         // key leaves; configured names are dropped from the client side anyway. The
         // endpoint's `litellm_user_api_key` header exists only to carry the gateway key and
-        // is never sent upstream (SPEC §1), with or without a master key.
+        // is never sent upstream (docs/BEHAVIOUR.md §1), with or without a master key.
         var stripped: Set<String> = masterKey != nil && endpoint.auth ? Self.credentials.union(endpointKeyHeaders) : []
         if let userKeyHeader = endpoint.userKeyHeader { stripped.insert(userKeyHeader.asciiLowercased) }
 
@@ -60,7 +60,7 @@ struct HeaderPolicy: Sendable {
                 if Self.isTransportOwned(name) || stripped.contains(name) { continue }
             } else {
                 // The body goes byte for byte, so its type must too; otherwise the transport
-                // would invent a form `Content-Type` (design notes, URLSession on Linux).
+                // would invent a form `Content-Type` (docs/ARCHITECTURE.md, "URLSession: headers it adds").
                 guard name == "content-type", !request.body.isEmpty else { continue }
             }
             derived.append((field, false))
@@ -70,7 +70,7 @@ struct HeaderPolicy: Sendable {
         let passedNames = Set(derived.filter(\.passed).map { $0.field.name })
         var headers = endpoint.headers
         for (field, passed) in derived where passed || !passedNames.contains(field.name.asciiLowercased) {
-            // SPEC §3: a header holding the master key never leaves, on any endpoint.
+            // docs/BEHAVIOUR.md §3: a header holding the master key never leaves, on any endpoint.
             if let masterKey, Self.containsBytes(field.value, masterKey) { continue }
             guard HTTPSyntax.isToken(field.name) else { throw .badRequest("Invalid request header name.") }
             headers.append(field.name, field.value)

@@ -1,5 +1,5 @@
 /// Builds the upstream query string from the target's, the client's and the endpoint's
-/// `default_query_params` (SPEC §3, reference §1.5).
+/// `default_query_params` (docs/BEHAVIOUR.md §3).
 enum QueryMerger {
     /// One `key[=value]` piece of a query, kept raw; `key` is decoded for comparison only.
     struct Pair {

@@ -1,4 +1,4 @@
-/// Turns a client request and its matched endpoint into the upstream request (SPEC §3).
+/// Turns a client request and its matched endpoint into the upstream request (docs/BEHAVIOUR.md §3).
 ///
 /// Built once per config; `rewrite` is pure and runs after routing and auth.
 public struct RequestRewriter: Sendable {

@@ -1,5 +1,5 @@
 extension TargetURL {
-    /// The upstream path for a matched request (SPEC §2).
+    /// The upstream path for a matched request (docs/BEHAVIOUR.md §2).
     ///
     /// - `nil` subpath (exact match): the target's path as written, even when empty.
     /// - otherwise: the target's path, one `/`, then the subpath as the client encoded it,

@@ -1,6 +1,6 @@
 import Foundation
 
-/// An error the gateway answers itself, rendered in LiteLLM's envelope (SPEC §6):
+/// An error the gateway answers itself, rendered in LiteLLM's envelope (docs/BEHAVIOUR.md §6):
 /// `{"error":{"message":"...","type":"...","param":null,"code":"<status>"}}`.
 public struct GatewayError: Error, Sendable, Equatable {
     public var status: Int
@@ -55,7 +55,7 @@ extension GatewayError {
 }
 
 extension GatewayError {
-    /// 503 when no worker thread can take a request (SPEC §6); `Retry-After` (RFC 9110
+    /// 503 when no worker thread can take a request (docs/BEHAVIOUR.md §6); `Retry-After` (RFC 9110
     /// §10.2.3) tells the client when another try is worth it.
     public static func unavailable(_ message: String) -> GatewayError {
         GatewayError(status: 503, message: message, headers: HTTPHeaders([("Retry-After", "1")]))

@@ -1,4 +1,4 @@
-/// Decides which upstream response headers reach the client (SPEC §5).
+/// Decides which upstream response headers reach the client (docs/BEHAVIOUR.md §5).
 package enum ResponseHeaderFilter {
     /// Hop-by-hop headers (RFC 9110 §7.6.1) plus the ones that would let an upstream
     /// steer nginx (`Status`, `X-Accel-*`) or duplicate what nginx sets (`Server`, `Date`).

@@ -15,7 +15,7 @@ public protocol ResponseWriter: AnyObject {
 }
 
 extension ResponseWriter {
-    /// Answers with a gateway error in LiteLLM's envelope (SPEC §6).
+    /// Answers with a gateway error in LiteLLM's envelope (docs/BEHAVIOUR.md §6).
     @discardableResult
     package func write(_ error: GatewayError, requestID: String) -> Bool {
         var headers = error.headers

@@ -1,4 +1,4 @@
-/// The one view of the request path that routing, auth and forwarding share (SPEC §2).
+/// The one view of the request path that routing, auth and forwarding share (docs/BEHAVIOUR.md §2).
 ///
 /// Built from the raw `REQUEST_URI` path, never from `Host`, `X-Forwarded-*` or nginx's
 /// decoded `DOCUMENT_URI`: routing on one view and forwarding another is the bug class of

@@ -1,4 +1,4 @@
-/// Picks the endpoint for a request path and method (SPEC §2).
+/// Picks the endpoint for a request path and method (docs/BEHAVIOUR.md §2).
 ///
 /// Built once per config. Routes sit in a tree keyed by decoded path segments, so a match
 /// costs one dictionary lookup per request segment, whatever the number of routes.

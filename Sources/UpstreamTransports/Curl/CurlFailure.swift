@@ -2,7 +2,7 @@ internal import CCurl
 import GatewayCore
 
 extension UpstreamFailure {
-    /// What a libcurl result means for the client (SPEC §6): the same causes the
+    /// What a libcurl result means for the client (docs/BEHAVIOUR.md §6): the same causes the
     /// URLSession transport reports, so both answer alike.
     init(curlCode code: CURLcode) {
         switch code {

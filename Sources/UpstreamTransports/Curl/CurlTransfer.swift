@@ -47,7 +47,7 @@ final class CurlTransfer: @unchecked Sendable {
         // Threads and signals: libcurl must never raise SIGALRM in a threaded process.
         set(CURLOPT_NOSIGNAL, 1)
         set(CURLOPT_PROTOCOLS_STR, "http,https")
-        // Redirects are relayed, never followed (SPEC §3); libcurl's default, stated.
+        // Redirects are relayed, never followed (docs/BEHAVIOUR.md §3); libcurl's default, stated.
         set(CURLOPT_FOLLOWLOCATION, 0)
         // A CONNECT through an egress proxy must not look like the upstream's head.
         set(CURLOPT_SUPPRESS_CONNECT_HEADERS, 1)
