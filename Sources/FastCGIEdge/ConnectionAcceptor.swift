@@ -29,8 +29,12 @@ final class ConnectionAcceptor: @unchecked Sendable {
     private let wake = WakePipe()
     private let stopped = Atomic<Bool>(false)
 
-    init(listenFD: Int32) {
+    /// Told the errno of an accept() that failed for lack of resources.
+    private let onFailure: (@Sendable (Int32) -> Void)?
+
+    init(listenFD: Int32, onFailure: (@Sendable (Int32) -> Void)? = nil) {
         self.listenFD = listenFD
+        self.onFailure = onFailure
         _ = fcntl(listenFD, F_SETFL, fcntl(listenFD, F_GETFL) | O_NONBLOCK)
     }
 
@@ -94,7 +98,10 @@ final class ConnectionAcceptor: @unchecked Sendable {
                 stop()  // a TCP listener was shut down: its queue is gone with it
                 return nil
             default:
-                usleep(50_000)  // EMFILE, ENFILE, ENOBUFS: wait for resources to free up
+                // EMFILE, ENFILE, ENOBUFS: the connection stays queued, nginx waits for it;
+                // say so, then give descriptors a moment to free up.
+                onFailure?(errno)
+                usleep(50_000)
                 return nil
             }
         }

@@ -73,12 +73,12 @@ public final class FastCGIServer: @unchecked Sendable {
     public init(
         listenFD: Int32, threads: Int, maxBodyBytes: Int, handler: any RequestHandler, maxRequests: Int? = nil,
         siblings: (any SocketSiblings)? = nil, onRetire: (@Sendable () -> Void)? = nil,
-        onRefused: (@Sendable (RefusalReason) -> Void)? = nil
+        onRefused: (@Sendable (RefusalReason) -> Void)? = nil, onAcceptFailure: (@Sendable (Int32) -> Void)? = nil
     ) {
         self.threadCount = max(1, threads)
         self.maxBodyBytes = maxBodyBytes
         self.handler = handler
-        self.acceptor = ConnectionAcceptor(listenFD: listenFD)
+        self.acceptor = ConnectionAcceptor(listenFD: listenFD, onFailure: onAcceptFailure)
         self.responder = OverloadResponder(maxBodyBytes: maxBodyBytes, onAnswered: onRefused ?? { _ in })
         self.siblings = siblings
         self.inertListenFD = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
@@ -173,6 +173,9 @@ public final class FastCGIServer: @unchecked Sendable {
             case .closedToNewConnections:
                 // The owner shut the socket (the instance is stopping): what is queued is
                 // all there will be. Take it, so nothing is reset when the socket closes.
+                // Stopping, not stopped for a replacement: siblings must not wait for
+                // threads this process will never offer again.
+                stopping.store(true, ordering: .relaxed)
                 acceptor.stop()
                 takeAllQueued(refusingAs: .draining)
                 break loop

@@ -21,6 +21,7 @@ public enum GatewayProcess {
     /// Runs the process and returns its exit code.
     public static func run(arguments: [String]) -> ExitCode {
         forbidCoreDumps()
+        raiseDescriptorLimit()
         let environment = Environment.process()
         let options: CommandLineOptions
         do {
@@ -90,6 +91,17 @@ public enum GatewayProcess {
     static func forbidCoreDumps() {
         var none = rlimit(rlim_cur: 0, rlim_max: 0)
         _ = setrlimit(__rlimit_resource_t(RLIMIT_CORE.rawValue), &none)
+    }
+
+    /// Every request holds two descriptors (the FastCGI connection and the upstream's) and
+    /// a stream may hold them for minutes: the soft limit many shells and units start
+    /// with (1024) can run out under load, and then accept() fails while the socket keeps
+    /// queueing. The hard limit is what the operator allows; take all of it.
+    static func raiseDescriptorLimit() {
+        var limit = rlimit()
+        guard getrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &limit) == 0, limit.rlim_cur < limit.rlim_max else { return }
+        limit.rlim_cur = limit.rlim_max
+        _ = setrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &limit)
     }
 
     static func describe(_ address: ListenSocket.Address) -> String {

@@ -62,10 +62,12 @@ struct WorkerProcess {
         }
         let maxRequests = options.workerMaxRequests
         let refusals = RefusalReporter(metrics: metrics, logger: logger, threads: options.threads)
+        let acceptFailures = ThrottledWarning("cannot accept a connection: it waits in the socket's queue", logger: logger)
         let server = FastCGIServer(
             listenFD: socket.fd, threads: options.threads, maxBodyBytes: options.maxBodyBytes, handler: gateway,
             maxRequests: maxRequests, siblings: region.map { WorkerSiblings(region: $0.0, slot: $0.1) },
-            onRetire: { signals.requestRetirement() }, onRefused: { refusals.refused($0) })
+            onRetire: { signals.requestRetirement() }, onRefused: { refusals.refused($0) },
+            onAcceptFailure: { acceptFailures.note([("reason", String(cString: strerror($0)))]) })
         server.start()
         metrics.startPublishing()
         logger.info(
