@@ -127,7 +127,7 @@ def main() -> int:
         for t in transports:
             g = rows[f"gateway, {t}"]
             added = g["p99"] - b["p99"]
-            alive = all(p.poll() is None for p in stack.gateway_procs[t])
+            alive = all(gateway.alive for gateway in stack.gateways[t])
             print(f"gateway, {t}: idle RSS {idle_rss[t]:.1f} MiB, peak {g['rss_mib']:.1f} MiB with {g['threads']} threads "
                   f"highest fd number {g['fds']}; p99 delay added over nginx {added:+.2f} ms"
                   + ("" if alive else "; THE GATEWAY EXITED (see its log)"))
@@ -139,8 +139,8 @@ def main() -> int:
                 print(f"errors ({name}): {e}")
         print(f"other processes kept {other.cpus():.2f} of {os.cpu_count()} CPUs busy meanwhile")
         for t in transports:
-            for i in range(1, stack.instances + 1):
-                crashed = [line for line in (workdir / f"gateway-{t}-{i}.log").read_text(errors="replace").splitlines()
+            for gateway in stack.gateways[t]:
+                crashed = [line for line in gateway.log_text().splitlines()
                            if "out of range" in line or "fatal" in line.lower() or "exited" in line]
                 for line in crashed[:5]:
                     print(f"gateway {t} log: {line}")

@@ -10,15 +10,18 @@
 Each transport gets its own config file (general_settings.transport). The urlsession
 gateways trust the bench CA through a private mount namespace (URLSession on Linux has
 no CA setting); the curl gateways through general_settings.ssl_ca_file.
+
+The nginx instances and the gateway processes are started by the integration suite's
+launcher (Tests/IntegrationTests/harness: nginx.py, gateway.py); what is the benchmark's
+own stays here: the upstreams, TLS and CA trust, the libcurl measurement aid, and the
+process trees whose CPU and memory bench/procstat.py reads.
 """
 from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 
@@ -26,7 +29,15 @@ from procstat import children, tree
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO = BENCH_DIR.parent
-NGINX = os.environ.get("NGINX_BIN", "/usr/sbin/nginx")
+# The integration suite's launcher starts this run's nginx and gateway processes too.
+sys.path.insert(1, str(REPO / "Tests" / "IntegrationTests"))
+
+from harness.gateway import GatewayProcess  # noqa: E402
+from harness.nginx import Nginx, upstream_block  # noqa: E402
+from harness.ports import accepts_tcp, free_port  # noqa: E402
+from harness.stack import SNIPPET  # noqa: E402
+from harness.waiting import wait_until  # noqa: E402
+
 SYSTEM_CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
 TRANSPORTS = ("urlsession", "curl")
 MASTER_KEY = "sk-bench"
@@ -46,30 +57,9 @@ RERANK_REQUEST = (
 )
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 def wait_for(check, what: str, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.05)
-    raise RuntimeError(f"{what} did not come up within {timeout:.0f} s")
-
-
-def accepts(address) -> bool:
-    family = socket.AF_UNIX if isinstance(address, str) else socket.AF_INET
-    with socket.socket(family) as s:
-        s.settimeout(0.5)
-        try:
-            s.connect(address)
-            return True
-        except OSError:
-            return False
+    wait_until(check, timeout, what, interval=0.05)
 
 
 class Stack:
@@ -88,9 +78,11 @@ class Stack:
         for t in self.transports:
             if t not in TRANSPORTS:
                 raise ValueError(f"unknown transport {t!r} (expected {' or '.join(TRANSPORTS)})")
-        self.procs: list[subprocess.Popen] = []
-        self.gateway_procs: dict[str, list[subprocess.Popen]] = {t: [] for t in self.transports}
-        self.sockets: dict[str, list[Path]] = {}
+        self.procs: list[subprocess.Popen] = []  # what is not nginx or a gateway: SSE upstream, LiteLLM
+        self.nginxes: list[Nginx] = []
+        self.gateways: dict[str, list[GatewayProcess]] = {t: [] for t in self.transports}
+        self.upstream: Nginx | None = None
+        self.front: Nginx | None = None
         self.ports = {name: free_port() for name in ("up_http", "up_https", "up_status", "up_sse", "baseline")}
         for t in self.transports:
             self.ports[f"gateway_{t}"] = free_port()
@@ -109,13 +101,19 @@ class Stack:
         self._start_gateways()
         if self.litellm_setup:
             self.litellm_setup()
-            wait_for(lambda: accepts(("127.0.0.1", self.litellm_port)), "LiteLLM", timeout=120)
+            wait_for(lambda: accepts_tcp(self.litellm_port), "LiteLLM", timeout=120)
         self._start_front()
 
     def stop(self) -> None:
+        """The nginx instances (front first), the other processes, then the gateways; each
+        gets 10 s to exit after SIGTERM."""
+        for nginx in reversed(self.nginxes):
+            nginx.stop(timeout=10)
         for proc in reversed(self.procs):
             if proc.poll() is None:
                 proc.terminate()
+        for gateway in (g for gateways in self.gateways.values() for g in gateways):
+            gateway.stop(timeout=10)
         for proc in self.procs:
             try:
                 proc.wait(timeout=10)
@@ -127,6 +125,13 @@ class Stack:
         proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, **kwargs)
         self.procs.append(proc)
         return proc
+
+    def _start_nginx(self, name: str, workers: str, http_body: str, ports: list[int]) -> Nginx:
+        """The integration suite's private nginx, with this run's servers and sizes."""
+        nginx = Nginx.with_http(self.dir / name, http_body, ports, workers=workers, worker_connections=8192,
+                                error_level="warn")
+        self.nginxes.append(nginx)
+        return nginx.start(timeout=20)
 
     # ---- TLS ----------------------------------------------------------------------------
 
@@ -150,24 +155,6 @@ class Stack:
 
     # ---- upstreams ----------------------------------------------------------------------
 
-    def _nginx_common(self, workers: str) -> str:
-        user = "user root root;" if os.geteuid() == 0 else ""
-        return f"""daemon off;
-worker_processes {workers};
-{user}
-pid {{dir}}/nginx.pid;
-error_log {{dir}}/error.log warn;
-events {{{{ worker_connections 8192; }}}}
-"""
-
-    def _start_nginx(self, name: str, workers: str, http_body: str) -> subprocess.Popen:
-        d = self.dir / name
-        d.mkdir(exist_ok=True)
-        temp = "\n".join(f"    {k}_temp_path {d}/{k};" for k in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
-        conf = self._nginx_common(workers).format(dir=d) + f"http {{\n    access_log off;\n{temp}\n{http_body}\n}}\n"
-        (d / "nginx.conf").write_text(conf)
-        return self._spawn([NGINX, "-p", f"{d}/", "-c", f"{d}/nginx.conf", "-e", f"{d}/error.log"], name)
-
     def _start_upstreams(self) -> None:
         p, d = self.ports, self.dir
         body = RERANK_JSON.replace("'", "\\'")
@@ -188,10 +175,10 @@ events {{{{ worker_connections 8192; }}}}
     server {{
         listen 127.0.0.1:{p['up_status']};
         location / {{ stub_status; }}
-    }}""")
+    }}
+""", [p["up_http"], p["up_https"], p["up_status"]])
         self.sse = self._spawn([sys.executable, str(BENCH_DIR / "sse_upstream.py"), str(p["up_sse"])], "sse-upstream")
-        for port in ("up_http", "up_https", "up_status", "up_sse"):
-            wait_for(lambda: accepts(("127.0.0.1", p[port])), f"upstream port {port}")
+        wait_for(lambda: accepts_tcp(p["up_sse"]), "upstream port up_sse")
 
     def upstream_accepts(self) -> int:
         """Connections the upstream nginx has accepted so far (HTTP and HTTPS)."""
@@ -227,12 +214,10 @@ events {{{{ worker_connections 8192; }}}}
 """)
         return path
 
-    def _gateway_command(self, socket_path: Path, transport: str) -> list[str]:
-        threads = ["--threads", str(self.threads)] if self.threads else []  # None: the gateway's default
-        args = [str(self.gateway_bin), "--config", str(self.gateway_config(transport)), "--socket",
-                f"unix:{socket_path}", *threads, *self.gateway_args]
+    def _ca_mount(self, transport: str) -> list[str]:
+        """The command prefix that lets a urlsession gateway trust the bench CA, if one is needed."""
         if transport == "curl":
-            return args  # ssl_ca_file in its config
+            return []  # ssl_ca_file in its config
         if self.ca_trust == "mount" and os.geteuid() == 0 and shutil.which("unshare"):
             # FoundationNetworking on Linux has no setting for a CA bundle (its
             # URLSessionCertificateAuthorityInfoFile variable is read on Android only) and
@@ -240,16 +225,16 @@ events {{{{ worker_connections 8192; }}}}
             # of that file with this run's CA appended, in a private mount namespace.
             script = 'mount --bind "$1" "$2" && shift 2 && exec "$@"'
             return ["unshare", "--mount", "--propagation", "private", "sh", "-c", script, "sh",
-                    str(self.dir / "ca-bundle.crt"), str(SYSTEM_CA_BUNDLE), *args]
+                    str(self.dir / "ca-bundle.crt"), str(SYSTEM_CA_BUNDLE)]
         self.https_trusted = self.ca_trust == "env"  # to be confirmed by a request
-        return args
+        return []
 
     def _start_gateways(self) -> None:
         for t in self.transports:
             self._start_transport(t)
-        for socks in self.sockets.values():
-            for sock in socks:
-                wait_for(lambda: accepts(str(sock)), f"gateway socket {sock.name}")
+        for gateways in self.gateways.values():
+            for gateway in gateways:
+                gateway.wait_ready(timeout=20)
 
     def _start_transport(self, transport: str) -> None:
         env = dict(os.environ, COHERE_API_KEY=UPSTREAM_KEY)
@@ -270,10 +255,20 @@ events {{{{ worker_connections 8192; }}}}
         if self.ca_trust == "env" and transport == "urlsession":
             env["URLSessionCertificateAuthorityInfoFile"] = str(self.dir / "ca-bundle.crt")
             env["SSL_CERT_FILE"] = str(self.dir / "ca-bundle.crt")
-        self.sockets[transport] = [self.dir / f"gateway-{transport}-{i}.sock" for i in range(1, self.instances + 1)]
-        for i, sock in enumerate(self.sockets[transport], 1):
-            proc = self._spawn(self._gateway_command(sock, transport), f"gateway-{transport}-{i}", env=env)
-            self.gateway_procs[transport].append(proc)
+        config = self.gateway_config(transport)
+        prefix = self._ca_mount(transport)
+        for i in range(1, self.instances + 1):
+            name = f"gateway-{transport}-{i}"
+            # The integration suite's launcher; the transport is also in the config file.
+            gateway = GatewayProcess(self.gateway_bin, self.dir, name, config, env, threads=self.threads,
+                                     extra_args=self.gateway_args, transport=transport,
+                                     log_path=self.dir / f"{name}.log")
+            gateway.args = [*prefix, *gateway.args]
+            self.gateways[transport].append(gateway)
+            gateway.start()
+
+    def sockets(self, transport: str) -> list[Path]:
+        return [g.socket_path for g in self.gateways[transport]]
 
     def litellm_pids(self) -> list[int]:
         return tree([self.litellm.pid]) if self.litellm else []
@@ -281,7 +276,7 @@ events {{{{ worker_connections 8192; }}}}
     def gateway_pids(self, transport: str | None = None) -> list[int]:
         """The gateway processes of one transport (None: of every transport)."""
         chosen = [transport] if transport else self.transports
-        return tree([p.pid for t in chosen for p in self.gateway_procs[t]])
+        return tree([g.proc.pid for t in chosen for g in self.gateways[t] if g.proc])
 
     # ---- front nginx --------------------------------------------------------------------
 
@@ -295,11 +290,10 @@ events {{{{ worker_connections 8192; }}}}
         http11 = 'proxy_http_version 1.1;\n        proxy_set_header Connection "";' if self.baseline_keepalive else ""
         # One upstream group and one server block per transport; each includes the snippet as
         # users do, with only the group's name changed.
-        snippet = (REPO / "nginx/fcgi-pass-through.conf").read_text()
+        snippet = SNIPPET.read_text()
         groups, gateways = [], []
         for t in self.transports:
-            servers = "\n".join(f"        server unix:{s};" for s in self.sockets[t])
-            groups.append(f"    upstream fcgi_pass_through_{t} {{\n{servers}\n    }}")
+            groups.append(upstream_block(self.sockets(t), f"fcgi_pass_through_{t}"))
             conf = d / f"fcgi-pass-through-{t}.conf"
             conf.write_text(snippet.replace("fastcgi_pass fcgi_pass_through;", f"fastcgi_pass fcgi_pass_through_{t};"))
             gateways.append(f"""    # The gateway with transport {t}, as users include it.
@@ -317,6 +311,7 @@ events {{{{ worker_connections 8192; }}}}
         proxy_buffering off;
         location / {{ proxy_pass http://127.0.0.1:{self.litellm_port}/bench/; }}
     }}"""
+        front_ports = [port for name, port in p.items() if name == "baseline" or name.startswith("gateway_")]
         self.front = self._start_nginx("front", self.front_workers, f"""
     keepalive_requests 100000000;
     upstream up_http {{
@@ -331,7 +326,7 @@ events {{{{ worker_connections 8192; }}}}
         server 127.0.0.1:{p['up_sse']};
         {pool}
     }}
-{chr(10).join(groups)}
+{''.join(groups)}
     # The baseline: what nginx alone does with the same routes and the same secret header.
     server {{
         listen 127.0.0.1:{p['baseline']} backlog=4096;
@@ -350,12 +345,11 @@ events {{{{ worker_connections 8192; }}}}
             proxy_buffering off;
         }}
     }}
-{chr(10).join(gateways)}{litellm}""")
-        wait_for(lambda: all(accepts(("127.0.0.1", p[k])) for k in p if k == "baseline" or k.startswith("gateway_")),
-                 "front nginx")
+{chr(10).join(gateways)}{litellm}
+""", front_ports)
 
     def front_pids(self) -> list[int]:
-        return tree([self.front.pid])
+        return tree([self.front.proc.pid])
 
     def front_worker_pids(self) -> list[int]:
-        return children(self.front.pid)
+        return children(self.front.proc.pid)

@@ -1,4 +1,4 @@
-"""Built-in routes (SPEC §7): health and metrics, no key needed."""
+"""Built-in routes (docs/BEHAVIOUR.md §7): health and metrics, no key needed."""
 
 from __future__ import annotations
 

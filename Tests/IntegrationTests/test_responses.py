@@ -1,4 +1,4 @@
-"""Relaying the upstream's answer (SPEC §5): status, body, filtered headers, call id, redirects."""
+"""Relaying the upstream's answer (docs/BEHAVIOUR.md §5): status, body, filtered headers, call id, redirects."""
 
 from __future__ import annotations
 

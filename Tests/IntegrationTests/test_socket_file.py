@@ -1,5 +1,5 @@
-"""The Unix socket the gateway creates (SPEC §7, issue: "created with a mode nginx workers
-can use; removed on exit only if it is still ours")."""
+"""The Unix socket the gateway creates (docs/BEHAVIOUR.md §7: created with a mode nginx workers
+can use; removed on exit only if it is still ours)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import signal
 import socket
 import stat
 
+from harness.fcgi_client import FastCGIClient, status_of, whole_request
 from harness.gateway import GatewayProcess, base_env
 
 CONFIG = "general_settings:\n  pass_through_endpoints: []\n"
@@ -47,7 +48,17 @@ def test_a_stale_socket_file_is_replaced(gateway_binary, workdir):
     stale.bind(str(workdir / "gw.sock"))
     stale.close()  # the file stays, nobody listens: a crashed process's leftover
     gateway = start(gateway_binary, workdir).wait_ready()
-    gateway.stop()
+    try:
+        assert stat.S_ISSOCK(os.lstat(gateway.socket_path).st_mode)
+        # The path is the gateway's listening socket now: a connection is accepted and a
+        # request on it is answered (a leftover file would refuse the connect).
+        with FastCGIClient(gateway.socket_path) as client:
+            client.send(whole_request("GET", "/health/liveness"))
+            stdout, ended = client.response(1)
+        assert ended, f"the request was not answered to its end: {stdout!r}"
+        assert status_of(stdout) == 200 and stdout.endswith(b'"I\'m alive!"'), stdout
+    finally:
+        gateway.stop()
 
 
 def test_a_socket_in_use_is_refused_and_left_alone(gateway_binary, workdir):

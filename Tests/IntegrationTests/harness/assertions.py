@@ -13,17 +13,6 @@ INVALID_KEY = "Authentication Error, Invalid proxy server token passed."
 
 ERROR_TYPES = {401: "auth_error"}
 
-# Every header that can carry the gateway key (SPEC §3, §4).
-CREDENTIAL_HEADERS = (
-    "authorization",
-    "x-litellm-api-key",
-    "api-key",
-    "x-api-key",
-    "x-goog-api-key",
-    "ocp-apim-subscription-key",
-)
-
-
 def bearer(key: str) -> list[tuple[str, str]]:
     return [("Authorization", f"Bearer {key}")]
 

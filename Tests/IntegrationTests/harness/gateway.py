@@ -86,6 +86,10 @@ class GatewayProcess:
     - "tcp": `--socket tcp:127.0.0.1:<free port>`
     - "inherited": a listening unix socket made here and passed on fd 0, no `--socket`
       (as spawn-fcgi and systemd `StandardInput=socket` do)
+
+    `threads` None leaves `--threads` out (the gateway's default); `transport` names the
+    `--transport` to pass (default: GATEWAY_TRANSPORT's, if set); `log_path` is where
+    stdout and stderr go (default: <workdir>/<name>.stderr).
     """
 
     def __init__(
@@ -95,15 +99,17 @@ class GatewayProcess:
         name: str,
         config_path: Path,
         env: dict[str, str],
-        threads: int = 8,
+        threads: int | None = 8,
         extra_args: list[str] | None = None,
         listen: str = "unix",
+        transport: str | None = None,
+        log_path: Path | None = None,
     ) -> None:
         self.binary = binary
         self.name = name
         self.listen = listen
         self.socket_path = workdir / f"{name}.sock"
-        self.log_path = workdir / f"{name}.stderr"
+        self.log_path = log_path or workdir / f"{name}.stderr"
         self.port = free_port() if listen == "tcp" else None
         self._inherited: socket.socket | None = None
         self.args = [str(binary), "--config", str(config_path)]
@@ -113,7 +119,9 @@ class GatewayProcess:
             self.args += ["--socket", f"tcp:127.0.0.1:{self.port}"]
         elif listen != "inherited":
             raise ValueError(f"unknown listen mode {listen!r}")
-        self.args += ["--threads", str(threads), *transport_args(), *(extra_args or [])]
+        if threads is not None:
+            self.args += ["--threads", str(threads)]
+        self.args += [*(["--transport", transport] if transport else transport_args()), *(extra_args or [])]
         self.env = env
         self.proc: subprocess.Popen | None = None
 

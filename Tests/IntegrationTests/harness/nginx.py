@@ -19,40 +19,96 @@ LOG_FORMAT = (
     "        'rid=$request_id up=\"$upstream_addr\" ustatus=\"$upstream_status\" rt=$request_time'"
 )
 
-CONF_TEMPLATE = """\
+MAIN_TEMPLATE = """\
 daemon off;
 master_process on;
-worker_processes 1;
-error_log {dir}/error.log info;
+worker_processes {workers};
+error_log {dir}/error.log {error_level};
 pid {dir}/nginx.pid;
 {user}
 events {{
-    worker_connections 1024;
+    worker_connections {worker_connections};
 }}
 
 http {{
-    log_format itest {log_format};
-    access_log {dir}/access.log itest;
+{http}
+}}
+"""
+
+TEMP_PATHS = """\
     client_body_temp_path {dir}/client_body;
     fastcgi_temp_path {dir}/fastcgi_temp;
     proxy_temp_path {dir}/proxy_temp;
     uwsgi_temp_path {dir}/uwsgi_temp;
     scgi_temp_path {dir}/scgi_temp;
+"""
 
+# The http block of a test's nginx: one server, every request in the access log.
+TEST_HTTP = """\
+    log_format itest {log_format};
+    access_log {dir}/access.log itest;
+{temp_paths}
 {upstream}
     server {{
         listen 127.0.0.1:{port};
 {server_body}
-    }}
-}}
-"""
+    }}"""
+
+
+def upstream_block(servers: list[str | Path], name: str = "fcgi_pass_through") -> str:
+    """An upstream block for gateway instances: `servers` are addresses ("unix:/path",
+    "127.0.0.1:9000"); a Path means a unix socket."""
+    lines = "\n".join(f"        server {f'unix:{s}' if isinstance(s, Path) else s};" for s in servers)
+    return f"    upstream {name} {{\n{lines}\n    }}\n"
 
 
 class Nginx:
+    """A private nginx in `workdir`. The constructor makes a test's: one server block on a
+    free port, with `server_body` inside it and `upstream` before it; `with_http` takes a
+    whole http block (the benchmark's several servers)."""
+
     def __init__(self, workdir: Path, server_body: str, upstream: str = "") -> None:
+        port = free_port()
+        http = TEST_HTTP.format(
+            dir=workdir,
+            log_format=LOG_FORMAT,
+            temp_paths=TEMP_PATHS.format(dir=workdir),
+            upstream=upstream,
+            port=port,
+            server_body=server_body,
+        )
+        self._configure(workdir, http, [port])
+
+    @classmethod
+    def with_http(
+        cls,
+        workdir: Path,
+        http_body: str,
+        ports: list[int],
+        workers: int | str = 1,
+        worker_connections: int = 1024,
+        error_level: str = "info",
+    ) -> "Nginx":
+        """`http_body`: the http block's content after the temp paths (no access log unless
+        it sets one); `ports`: the ports its servers listen on, all waited for by start()."""
+        nginx = cls.__new__(cls)
+        http = "    access_log off;\n" + TEMP_PATHS.format(dir=workdir) + http_body
+        nginx._configure(workdir, http, ports, workers, worker_connections, error_level)
+        return nginx
+
+    def _configure(
+        self,
+        workdir: Path,
+        http: str,
+        ports: list[int],
+        workers: int | str = 1,
+        worker_connections: int = 1024,
+        error_level: str = "info",
+    ) -> None:
         self.dir = workdir
         self.dir.mkdir(parents=True, exist_ok=True)
-        self.port = free_port()
+        self.ports = list(ports)
+        self.port = self.ports[0]
         self.conf_path = self.dir / "nginx.conf"
         self.error_log = self.dir / "error.log"
         self.access_log = self.dir / "access.log"
@@ -62,13 +118,13 @@ class Nginx:
         # temp dirs or connect to the gateway's socket; run them as the harness's user.
         user = "user root root;" if os.geteuid() == 0 else ""
         self.conf_path.write_text(
-            CONF_TEMPLATE.format(
+            MAIN_TEMPLATE.format(
                 dir=self.dir,
                 user=user,
-                log_format=LOG_FORMAT,
-                upstream=upstream,
-                port=self.port,
-                server_body=server_body,
+                workers=workers,
+                worker_connections=worker_connections,
+                error_level=error_level,
+                http=http,
             )
         )
 
@@ -76,8 +132,7 @@ class Nginx:
     def for_gateway(cls, workdir: Path, servers: list[str | Path], snippet: Path, server_extra: str = "") -> "Nginx":
         """`servers`: upstream addresses ("unix:/path", "127.0.0.1:9000"); a Path means a unix socket.
         `server_extra`: directives added to the server block before the snippet."""
-        lines = "\n".join(f"        server {f'unix:{s}' if isinstance(s, Path) else s};" for s in servers)
-        upstream = f"    upstream fcgi_pass_through {{\n{lines}\n    }}\n"
+        upstream = upstream_block(servers)
         extra = "".join(f"        {line}\n" for line in server_extra.splitlines() if line.strip())
         return cls(workdir, f"{extra}        include {snippet};", upstream)
 
@@ -103,7 +158,7 @@ class Nginx:
             timeout=10,
         )
 
-    def start(self) -> "Nginx":
+    def start(self, timeout: float = 10) -> "Nginx":
         with open(self.stderr_path, "wb") as stderr:
             self.proc = subprocess.Popen(
                 [NGINX_BIN, "-p", str(self.dir), "-c", str(self.conf_path)],
@@ -116,17 +171,18 @@ class Nginx:
         def ready() -> bool:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"nginx exited with {self.proc.returncode}:\n{self.logs_text()}")
-            return accepts_tcp(self.port)
+            return all(accepts_tcp(port) for port in self.ports)
 
-        wait_until(ready, 10, "nginx to listen")
+        wait_until(ready, timeout, "nginx to listen")
         return self
 
-    def stop(self) -> None:
+    def stop(self, timeout: float = 5) -> None:
+        """SIGTERM, then SIGKILL to its process group if it has not exited within `timeout`."""
         if self.proc is None or self.proc.poll() is not None:
             return
         self.proc.send_signal(signal.SIGTERM)
         try:
-            self.proc.wait(timeout=5)
+            self.proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait(timeout=5)

@@ -1,5 +1,7 @@
-"""Catalogue section B: secret handling (SEC-01 .. SEC-07).
+"""Secrets: the master key and injected upstream keys never leave where they belong,
+through headers, redirects, errors, logs, metrics, proxies or cookies.
 
+docs/BEHAVIOUR.md §3; threat catalogue section B (SEC-01 .. SEC-07) in docs/SECURITY.md.
 The canary scan after every test (harness/leaks.py) already fails a test whose
 traffic or logs carry a secret; these tests drive every path a secret could take.
 """
@@ -12,8 +14,9 @@ from urllib.parse import quote
 import pytest
 
 from harness import probes
-from harness.assertions import CREDENTIAL_HEADERS, assert_error_envelope, bearer
+from harness.assertions import assert_error_envelope, bearer
 from harness.gateway import EXIT_CONFIG, REPO_ROOT, base_env, run_cli
+from harness.keys import CREDENTIAL_HEADERS, key_carriers
 
 CONFIG = """
 general_settings:
@@ -82,18 +85,6 @@ def debug_stack(stacks, mock):
     return stacks(CONFIG.replace("{tls}", mock.url.replace("http://", "https://")), extra_args=["--log-level", "debug"])
 
 
-def key_carriers(key: str) -> list[list[tuple[str, str]]]:
-    return [
-        [("Authorization", f"Bearer {key}")],
-        [("x-litellm-api-key", key)],
-        [("x-litellm-api-key", f"Bearer {key}")],
-        [("API-Key", key)],
-        [("x-api-key", key)],
-        [("x-goog-api-key", key)],
-        [("Ocp-Apim-Subscription-Key", key)],
-    ]
-
-
 # --- SEC-01: the master key never reaches the upstream ----------------------------------
 
 
@@ -145,7 +136,7 @@ ATTEMPTS = {
 def test_sec_02_injected_secret_cannot_be_overridden_duplicated_or_stripped(stack, mock, canaries, route, attempt):
     headers = [("x-litellm-api-key", canaries.master_key), *ATTEMPTS[attempt]]
     resp = stack.request("GET", route, headers)
-    # A key header sent twice is ambiguous: refused before the upstream (SPEC §4).
+    # A key header sent twice is ambiguous: refused before the upstream (docs/BEHAVIOUR.md §4).
     if attempt == "two-spellings":
         assert resp.status == 400 and mock.requests == []
         return
