@@ -39,7 +39,7 @@ from harness.fcgi_client import (
     status_of,
     whole_request,
 )
-from harness.gateway import EXIT_OK, GatewayProcess, base_env
+from harness.gateway import EXIT_OK, GatewayProcess, base_env, sanitized
 from harness.http_client import Exchange
 from harness.nginx import Nginx
 from harness.stack import SNIPPET
@@ -673,7 +673,8 @@ def test_life_02_steady_load_across_a_sigterm_sees_no_error_and_streams_complete
     draining, other = stack.gateways
     streams = [stack.exchange("GET", "/sse?n=6&interval=0.25", key, timeout=30) for _ in range(6)]
     stop = threading.Event()
-    results: list[tuple[int, str]] = []
+    # (when it finished, status, error): the load's timeline, to tell a stall from slowness.
+    results: list[tuple[float, int, str]] = []
     lock = threading.Lock()
 
     def load(client: int) -> None:
@@ -687,7 +688,21 @@ def test_life_02_steady_load_across_a_sigterm_sees_no_error_and_streams_complete
             except OSError as error:
                 status, outcome = 0, repr(error)
             with lock:
-                results.append((status, outcome))
+                results.append((time.monotonic(), status, outcome))
+
+    def stall_report(since: float) -> str:
+        """Completions per second since `since`, both instances' log tails and queues."""
+        with lock:
+            times = [t for t, _, _ in results if t >= since]
+        per_second = [0] * (int(time.monotonic() - since) + 1)
+        for t in times:
+            per_second[int(t - since)] += 1
+        return (
+            f"completions per second after SIGTERM: {per_second}\n"
+            f"listen queue of the other instance: {probes.listen_queue(other)}\n"
+            f"other instance's log tail:\n{other.log_text()[-3000:]}\n"
+            f"draining instance's log tail:\n{draining.log_text()[-1500:]}"
+        )
 
     try:
         for exchange in streams:
@@ -696,16 +711,27 @@ def test_life_02_steady_load_across_a_sigterm_sees_no_error_and_streams_complete
             clients = [pool.submit(load, c) for c in range(8)]
             try:
                 wait_until(lambda: len(results) >= 100, 20, "the load to get going")
+                signalled = time.monotonic()
                 draining.signal(signal.SIGTERM)
                 wait_until(lambda: "stopping" in draining.log_text(), 10, "the drain to start")
                 settled = len(results)
-                wait_until(lambda: len(results) >= settled + 100, 20, "load after the drain started")
+                try:
+                    wait_until(lambda: len(results) >= settled + 100, 20, "load after the drain started")
+                except AssertionError as stalled:
+                    raise AssertionError(f"{stalled}\n{stall_report(signalled)}") from None
+                # The other instance never stalls: no second after the signal without a
+                # completion (a slow build is slow, not stopped).
+                with lock:
+                    after = [t for t, _, _ in results if t >= signalled]
+                gaps = [b - a for a, b in zip([signalled] + after, after)]
+                bound = 6.0 if sanitized() else 3.0
+                assert max(gaps) < bound, f"the load stalled for {max(gaps):.1f} s\n{stall_report(signalled)}"
             finally:
                 # Before the pool's exit waits for the clients, whatever happened.
                 stop.set()
             for client in clients:
                 client.result()
-        failures = [r for r in results if r[0] != 200]
+        failures = [r[1:] for r in results if r[1] != 200]
         assert not failures, f"{len(failures)} of {len(results)} requests failed: {failures[:5]}"
         for exchange in streams:
             resp = exchange.read_rest()
