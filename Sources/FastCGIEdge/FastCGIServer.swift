@@ -48,10 +48,10 @@ public final class FastCGIServer: @unchecked Sendable {
     private let idleThreads: DispatchSemaphore
     /// Threads serving a connection; the lock also orders what siblings are told.
     private let busyThreads = Locked(0)
-    private let handOff = Locked<[Int32]>([])
-    private let handOffReady = DispatchSemaphore(value: 0)
-    /// Set when the acceptor has handed over its last connection: idle threads then exit.
-    private let handOffClosed = Atomic<Bool>(false)
+    /// Serving threads waiting for a connection, the most recently idle last, and
+    /// connections handed over before a thread was waiting. `closed` once the acceptor
+    /// has handed over its last connection: idle threads then exit.
+    private let handOff = Locked<(idle: [IdleThread], queued: [Int32], closed: Bool)>(([], [], false))
     /// Whether the acceptor, once stopped, takes what is still queued (`stopAccepting`).
     private let takeQueuedOnStop = Atomic<Bool>(false)
     /// Set by `stopAccepting`: the process is going away, with no replacement.
@@ -188,9 +188,13 @@ public final class FastCGIServer: @unchecked Sendable {
         releaseListener()
         if threadReserved { idleThreads.signal() }
         responder.finish()
-        // Wake every worker thread so each sees the end of the hand-off and exits.
-        handOffClosed.store(true, ordering: .relaxed)
-        for _ in 0..<threadCount { handOffReady.signal() }
+        // Wake every waiting worker thread so each sees the end of the hand-off and exits.
+        let waiting = handOff.withLock { handOff in
+            handOff.closed = true
+            defer { handOff.idle.removeAll() }
+            return handOff.idle
+        }
+        for thread in waiting { thread.wake.signal() }
     }
 
     private enum Taken { case served, refused, none }
@@ -227,8 +231,7 @@ public final class FastCGIServer: @unchecked Sendable {
         }
         threadReserved = false
         threadsBusy(changedBy: 1)
-        handOff.withLock { $0.append(fd) }
-        handOffReady.signal()
+        handOver(fd)
         let count = accepted.add(1, ordering: .relaxed).newValue
         if let maxRequests, count == maxRequests {
             acceptor.stop()
@@ -275,16 +278,50 @@ public final class FastCGIServer: @unchecked Sendable {
 
     // MARK: serving
 
+    /// A serving thread, as the hand-off sees it while it waits.
+    private final class IdleThread: @unchecked Sendable {
+        let wake = DispatchSemaphore(value: 0)
+        /// The connection handed to it; written and read under `handOff`'s lock.
+        var fd: Int32 = -1
+    }
+
+    /// Gives `fd` to the thread that became idle last: the threads that serve are the
+    /// ones whose upstream connections, caches and stacks are warm, and at low
+    /// concurrency the others stay asleep.
+    private func handOver(_ fd: Int32) {
+        let woken: IdleThread? = handOff.withLock { handOff in
+            guard let thread = handOff.idle.popLast() else {
+                handOff.queued.append(fd)
+                return nil
+            }
+            thread.fd = fd
+            return thread
+        }
+        woken?.wake.signal()
+    }
+
+    /// The next connection for `thread`, waiting for one; `nil` once the hand-off closed.
+    private func nextConnection(for thread: IdleThread) -> Int32? {
+        let now: Int32?? = handOff.withLock { handOff in
+            if !handOff.queued.isEmpty { return .some(handOff.queued.removeFirst()) }
+            if handOff.closed { return .some(nil) }
+            thread.fd = -1
+            handOff.idle.append(thread)
+            return nil
+        }
+        if let now { return now }
+        thread.wake.wait()
+        let fd = handOff.withLock { _ in thread.fd }
+        return fd >= 0 ? fd : nil
+    }
+
     private func serve() {
         let request = UnsafeMutablePointer<FCGX_Request>.allocate(capacity: 1)
         defer { request.deallocate() }
         guard FCGX_InitRequest(request, inertListenFD, 0) == 0 else { return }
+        let me = IdleThread()
         while true {
-            handOffReady.wait()
-            guard let fd = handOff.withLock({ $0.isEmpty ? nil : $0.removeFirst() }) else {
-                if handOffClosed.load(ordering: .relaxed) { break }
-                continue
-            }
+            guard let fd = nextConnection(for: me) else { break }
             // keepConnection stops FCGX_Accept_r's opening FCGX_Finish_r from closing
             // the handed-over fd; the request's own flags then decide (nginx: close).
             request.pointee.keepConnection = 1

@@ -6,7 +6,7 @@ import Synchronization
     import FoundationNetworking
 #endif
 
-/// The default transport: one URLSession per process, configured for a proxy rather
+/// The `urlsession` transport: one URLSession per process, configured for a proxy rather
 /// than a browser (docs/ARCHITECTURE.md, "URLSession on Linux").
 public final class URLSessionUpstreamClient: UpstreamClient, @unchecked Sendable {
     private let session: URLSession
@@ -42,7 +42,37 @@ public final class URLSessionUpstreamClient: UpstreamClient, @unchecked Sendable
     /// FoundationNetworking always asks for and decodes gzip, deflate and brotli.
     public var decodesContentEncoding: Bool { true }
 
-    public func start(_ request: UpstreamRequest, into channel: ResponseChannel) -> any UpstreamCall {
+    /// URLSession delivers on its own queue, and cannot pause: the answer is handed over
+    /// through a bounded `ResponseChannel` that this thread drains into the sink.
+    public func exchange(_ request: UpstreamRequest, buffering: ResponseBuffering, with sink: any UpstreamSink)
+        -> UpstreamFailure?
+    {
+        let channel = ResponseChannel(bufferLimit: buffering.memory)
+        let call = start(request, into: channel)
+        while true {
+            guard let event = channel.next(timeout: sink.pollInterval) else {
+                if sink.stillWanted() { continue }
+                call.cancel()
+                return .cancelled
+            }
+            switch event {
+            case .head(let status, let headers):
+                guard sink.receiveHead(status: status, headers: headers) else {
+                    call.cancel()
+                    return .cancelled
+                }
+            case .body(let data):
+                guard sink.receiveBody(data) else {
+                    call.cancel()
+                    return .cancelled
+                }
+            case .end(let failure):
+                return channel.didOverflow ? .clientTooSlow : failure
+            }
+        }
+    }
+
+    func start(_ request: UpstreamRequest, into channel: ResponseChannel) -> any UpstreamCall {
         guard let url = URL(string: request.url) else {
             channel.finish(.unsupported("the upstream URL is not valid"))
             return NoCall()
@@ -89,4 +119,10 @@ public final class URLSessionUpstreamClient: UpstreamClient, @unchecked Sendable
     private struct NoCall: UpstreamCall {
         func cancel() {}
     }
+}
+
+/// A started URLSession task.
+protocol UpstreamCall: Sendable {
+    /// Stops the transfer and closes its connection. Idempotent.
+    func cancel()
 }

@@ -3,12 +3,15 @@ import GatewayCore
 
 /// The transport that carries an `UpstreamRequest` to the upstream API.
 ///
-/// The seam tests replace with a fake, and where a second transport would plug in.
-/// Implementations deliver the response into `channel` from their own threads and
-/// must never block there.
+/// The seam tests replace with a fake, and where a second transport plugs in. An
+/// exchange runs on the thread that asks for it (a worker thread serving one request):
+/// the answer reaches the sink on that thread, in order, as it arrives, and the call
+/// returns once the exchange has ended.
 public protocol UpstreamClient: Sendable {
-    /// Starts the request; events arrive in `channel`. The returned call cancels it.
-    func start(_ request: UpstreamRequest, into channel: ResponseChannel) -> any UpstreamCall
+    /// Runs one exchange. Whenever the sink answers `false` the exchange stops at once,
+    /// its connection closed rather than reused, and the result is `.cancelled`.
+    /// - Returns: `nil` for a complete answer, else why it failed.
+    func exchange(_ request: UpstreamRequest, buffering: ResponseBuffering, with sink: any UpstreamSink) -> UpstreamFailure?
 
     /// True when the transport decodes a `Content-Encoding` itself, so the upstream's
     /// `Content-Encoding` and `Content-Length` no longer describe the body it delivers.
@@ -19,10 +22,29 @@ extension UpstreamClient {
     public var decodesContentEncoding: Bool { false }
 }
 
-/// A started upstream request.
-public protocol UpstreamCall: Sendable {
-    /// Stops the transfer and closes its connection. Idempotent.
-    func cancel()
+/// Where a transport delivers an upstream's answer, on the thread running the exchange.
+public protocol UpstreamSink: AnyObject {
+    /// The final response head (interim 1xx heads are never delivered).
+    func receiveHead(status: Int, headers: HTTPHeaders) -> Bool
+    /// Body bytes. May block while the client catches up; a transport that can pause
+    /// reads nothing more from the upstream meanwhile.
+    func receiveBody(_ data: Data) -> Bool
+    /// Asked whenever the upstream has been silent for `pollInterval`: whether the
+    /// exchange is still wanted (the client is there, the idle timeout not reached).
+    func stillWanted() -> Bool
+    /// How often a silent exchange asks `stillWanted()`.
+    var pollInterval: Duration { get }
+}
+
+/// How much of an answer a transport that cannot pause (URLSession) may hold for a
+/// client that reads slower than the upstream sends.
+public struct ResponseBuffering: Sendable, Equatable {
+    /// Bytes held in memory.
+    public var memory: Int
+
+    public init(memory: Int = 8 << 20) {
+        self.memory = memory
+    }
 }
 
 /// Why an upstream request failed, in the words the client-facing status needs (docs/BEHAVIOUR.md §6).
@@ -33,8 +55,11 @@ public enum UpstreamFailure: Error, Sendable, Equatable {
     case timedOut
     /// The transport cannot carry this request (400 to the client).
     case unsupported(String)
-    /// The gateway cancelled it (client gone, buffer bound exceeded, shutdown).
+    /// The gateway cancelled it (client gone, idle timeout, shutdown).
     case cancelled
+    /// The client fell further behind than the transport could buffer (URLSession, which
+    /// cannot pause an upstream): the answer was broken off.
+    case clientTooSlow
 }
 
 extension UpstreamFailure {
@@ -45,6 +70,7 @@ extension UpstreamFailure {
         case .timedOut: "timeout"
         case .unsupported: "unsupported"
         case .cancelled: "cancelled"
+        case .clientTooSlow: "slow_client"
         }
     }
 

@@ -7,7 +7,7 @@ public enum UpstreamClients {
     public static func make(_ transport: UpstreamTransport, threads: Int, caFile: String?) -> any UpstreamClient {
         switch transport {
         case .urlsession: URLSessionUpstreamClient(maxConnectionsPerHost: threads)
-        case .curl: CurlUpstreamClient(maxConnections: threads * 2, caFile: caFile)
+        case .curl: CurlUpstreamClient(caFile: caFile)
         }
     }
 }

@@ -39,11 +39,13 @@ final class RecordingWriter: ResponseWriter, @unchecked Sendable {
     var bodyText: String { String(decoding: body, as: UTF8.self) }
 }
 
-/// An upstream whose answer each test scripts; it records the requests it was given.
+/// An upstream whose answer each test scripts; it records the requests it was given
+/// and counts the exchanges the gateway stopped.
 final class ScriptedUpstream: UpstreamClient, @unchecked Sendable {
     enum Step: Sendable {
         case head(Int, [(String, String)])
         case body(String)
+        /// Silence, during which the sink is asked every poll interval whether to go on.
         case wait(Duration)
         case end(UpstreamFailure?)
     }
@@ -54,32 +56,29 @@ final class ScriptedUpstream: UpstreamClient, @unchecked Sendable {
 
     init(_ steps: [Step]) { self.steps = steps }
 
-    func start(_ request: UpstreamRequest, into channel: ResponseChannel) -> any UpstreamCall {
+    func exchange(_ request: UpstreamRequest, buffering: ResponseBuffering, with sink: any UpstreamSink) -> UpstreamFailure? {
         received.withLock { $0.append(request) }
-        let call = Call(owner: self)
-        let steps = self.steps
-        Thread.detachNewThread {
-            for step in steps {
-                if call.isCancelled { channel.finish(.cancelled); return }
-                switch step {
-                case .head(let status, let headers): channel.receiveHead(status: status, headers: HTTPHeaders(headers))
-                case .body(let text): _ = channel.receiveBody(Data(text.utf8))
-                case .wait(let duration): Thread.sleep(forTimeInterval: duration.seconds)
-                case .end(let failure): channel.finish(failure); return
+        func stop() -> UpstreamFailure {
+            cancelled.add(1, ordering: .relaxed)
+            return .cancelled
+        }
+        for step in steps {
+            switch step {
+            case .head(let status, let headers):
+                guard sink.receiveHead(status: status, headers: HTTPHeaders(headers)) else { return stop() }
+            case .body(let text):
+                guard sink.receiveBody(Data(text.utf8)) else { return stop() }
+            case .wait(let duration):
+                let until = ContinuousClock.now + duration
+                while ContinuousClock.now < until {
+                    Thread.sleep(forTimeInterval: min(sink.pollInterval, until - ContinuousClock.now).seconds)
+                    guard sink.stillWanted() else { return stop() }
                 }
+            case .end(let failure):
+                return failure
             }
         }
-        return call
-    }
-
-    final class Call: UpstreamCall, @unchecked Sendable {
-        let owner: ScriptedUpstream
-        private let flag = Atomic<Bool>(false)
-        init(owner: ScriptedUpstream) { self.owner = owner }
-        var isCancelled: Bool { flag.load(ordering: .relaxed) }
-        func cancel() {
-            if !flag.exchange(true, ordering: .relaxed) { owner.cancelled.add(1, ordering: .relaxed) }
-        }
+        return nil
     }
 }
 

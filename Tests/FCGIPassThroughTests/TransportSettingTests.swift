@@ -16,7 +16,7 @@ import Testing
             "general_settings:\n  transport: curl\n  ssl_ca_file: /etc/hostname\n")
         #expect(config.transport == .curl && config.caFile == "/etc/hostname" && notices.isEmpty)
         #expect(config.transportProblem == nil)
-        #expect(try ConfigLoaderTests.load("general_settings: {}\n").0.transport == .urlsession)
+        #expect(try ConfigLoaderTests.load("general_settings: {}\n").0.transport == .curl)
     }
 
     @Test func badValuesAreProblems() {

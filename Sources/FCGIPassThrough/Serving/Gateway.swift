@@ -34,7 +34,8 @@ public final class Gateway: RequestHandler, @unchecked Sendable {
     ) {
         self.metrics = metrics
         self.state = Locked(State(config: config))
-        self.relay = UpstreamRelay(client: client, bufferLimit: bufferLimit, pollInterval: .milliseconds(100))
+        self.relay = UpstreamRelay(
+            client: client, buffering: ResponseBuffering(memory: bufferLimit), pollInterval: .milliseconds(100))
         self.logger = logger
     }
 

@@ -27,7 +27,7 @@ public struct GatewayConfig: Sendable {
         defaultTimeout: Double = GatewayConfig.defaultRequestTimeout,
         keyHeaderName: String? = nil,
         secrets: [String] = [],
-        transport: UpstreamTransport = .urlsession,
+        transport: UpstreamTransport = .curl,
         caFile: String? = nil
     ) {
         self.masterKey = masterKey
@@ -53,8 +53,9 @@ public struct GatewayConfig: Sendable {
 
 /// The HTTP client library that carries requests upstream (`general_settings.transport`).
 public enum UpstreamTransport: String, Sendable, CaseIterable {
-    /// Foundation's URLSession: the default.
+    /// Foundation's URLSession.
     case urlsession
-    /// libcurl's multi interface, driven directly (docs/PERFORMANCE.md).
+    /// libcurl, driven by the thread that serves the request: the default
+    /// (docs/PERFORMANCE.md).
     case curl
 }

@@ -2,23 +2,23 @@ internal import CCurl
 import Foundation
 import GatewayCore
 
-/// One upstream exchange on libcurl: the easy handle, the request it sends and the
-/// channel its answer goes to.
+/// One upstream exchange on libcurl: the request it sends, the parser of the answer's
+/// head, and the sink the answer goes to.
 ///
-/// Configured on the worker thread that starts the request. From the moment it is
-/// handed to the engine, only the engine thread touches it: libcurl runs the callbacks
-/// there, and the engine adds, pauses, removes and frees the handle.
-final class CurlTransfer: @unchecked Sendable {
+/// Lives on the worker thread that runs the exchange, on that thread's easy handle
+/// (`CurlThread`): libcurl calls the callbacks on the same thread, from inside
+/// `curl_multi_perform`.
+final class CurlTransfer {
     let easy: UnsafeMutableRawPointer
-    let channel: ResponseChannel
+    private let sink: any UpstreamSink
     private let body: Data
     private var bodySent = 0
     private var headerList: UnsafeMutablePointer<curl_slist>?
     private var parser = ResponseHeadParser()
     /// Why a callback stopped the transfer; libcurl itself reports only a write error.
-    private var stopReason: UpstreamFailure?
-    /// Set by the first cancel, so repeated ones do not queue more work.
-    private let cancelRequested = Locked(false)
+    private(set) var stopReason: UpstreamFailure?
+    /// When the upstream last sent something (or the client last took something).
+    private(set) var lastProgress = ContinuousClock.now
 
     /// Headers libcurl would add on its own. An empty `Name:` line tells it not to, so
     /// the upstream receives exactly the headers the rewriter chose.
@@ -27,23 +27,21 @@ final class CurlTransfer: @unchecked Sendable {
     /// Methods that carry a body even when it is empty (`Content-Length: 0`).
     static let bodyMethods: Set<String> = ["POST", "PUT", "PATCH"]
 
-    init?(_ request: UpstreamRequest, channel: ResponseChannel, caFile: String) {
-        guard let easy = curl_easy_init() else { return nil }
+    /// Configures `easy` (freshly reset) for `request`.
+    init(_ request: UpstreamRequest, easy: UnsafeMutableRawPointer, caFile: String, sink: any UpstreamSink) {
         self.easy = easy
-        self.channel = channel
+        self.sink = sink
         self.body = request.body
         configure(request, caFile: caFile)
     }
 
     deinit {
         curl_slist_free_all(headerList)
-        curl_easy_cleanup(easy)
     }
 
     private func configure(_ request: UpstreamRequest, caFile: String) {
         let me = Unmanaged.passUnretained(self).toOpaque()
         set(CURLOPT_URL, request.url)
-        set(CURLOPT_PRIVATE, me)
         // Threads and signals: libcurl must never raise SIGALRM in a threaded process.
         set(CURLOPT_NOSIGNAL, 1)
         set(CURLOPT_PROTOCOLS_STR, "http,https")
@@ -52,8 +50,8 @@ final class CurlTransfer: @unchecked Sendable {
         // A CONNECT through an egress proxy must not look like the upstream's head.
         set(CURLOPT_SUPPRESS_CONNECT_HEADERS, 1)
         // The CA file only, never a CA directory: libcurl then keeps the parsed store in
-        // the multi handle and reuses it, instead of reading the whole bundle again for
-        // every new TLS connection (tens of milliseconds of CPU each).
+        // the thread's multi handle and reuses it, instead of reading the whole bundle
+        // again for every new TLS connection (tens of milliseconds of CPU each).
         set(CURLOPT_CAINFO, caFile)
         _ = ccurl_easy_set_pointer(easy, CURLOPT_CAPATH, nil)
         set(CURLOPT_TCP_KEEPALIVE, 1)
@@ -119,24 +117,28 @@ final class CurlTransfer: @unchecked Sendable {
         _ = ccurl_easy_set_pointer(easy, option, value)
     }
 
-    // MARK: callbacks (engine thread)
+    // MARK: callbacks (inside curl_multi_perform, on the worker thread)
 
     fileprivate func receiveHeaderLine(_ line: UnsafeRawBufferPointer) -> Int {
+        lastProgress = .now
         do {
             if case .head(let status, let headers) = try parser.feed(line) {
-                channel.receiveHead(status: status, headers: headers)
+                guard sink.receiveHead(status: status, headers: headers) else { return stop(.cancelled) }
             }
             return line.count
         } catch {
-            stopReason = .unreachable(.protocol)
-            return 0
+            return stop(.unreachable(.protocol))
         }
     }
 
+    /// Blocks while the client is slow: libcurl reads nothing more from the upstream
+    /// meanwhile, so TCP holds the upstream back (the pause comes for free).
     fileprivate func receiveBody(_ bytes: UnsafeRawBufferPointer) -> Int {
-        // Refused when the client is a full buffer behind: libcurl keeps the bytes and
-        // stops reading from the upstream until the engine resumes the transfer.
-        channel.offerBody(Data(bytes)) ? bytes.count : ccurl_writefunc_pause
+        lastProgress = .now
+        guard sink.receiveBody(Data(bytes)) else { return stop(.cancelled) }
+        // Time spent waiting for the client is not the upstream's silence.
+        lastProgress = .now
+        return bytes.count
     }
 
     fileprivate func sendBody(into buffer: UnsafeMutableRawBufferPointer) -> Int {
@@ -145,6 +147,7 @@ final class CurlTransfer: @unchecked Sendable {
         let start = body.startIndex + bodySent
         body.copyBytes(to: buffer.bindMemory(to: UInt8.self), from: start..<start + count)
         bodySent += count
+        lastProgress = .now
         return count
     }
 
@@ -153,19 +156,15 @@ final class CurlTransfer: @unchecked Sendable {
         return ccurl_seekfunc_fail
     }
 
-    /// True the first time only: the caller then asks the engine to cancel.
-    func requestCancel() -> Bool {
-        cancelRequested.withLock { requested in
-            defer { requested = true }
-            return !requested
-        }
+    /// Records why, and answers libcurl with the write error that aborts the transfer.
+    private func stop(_ reason: UpstreamFailure) -> Int {
+        if stopReason == nil { stopReason = reason }
+        return 0
     }
 
-    var isCancelRequested: Bool { cancelRequested.withLock { $0 } }
-
-    /// libcurl finished the transfer, or the engine removed it.
-    func complete(_ code: CURLcode) {
-        channel.finish(code == CURLE_OK ? nil : (stopReason ?? UpstreamFailure(curlCode: code)))
+    /// The exchange's result once libcurl finished with `code`.
+    func result(_ code: CURLcode) -> UpstreamFailure? {
+        code == CURLE_OK ? nil : (stopReason ?? UpstreamFailure(curlCode: code))
     }
 
     static func from(_ userdata: UnsafeMutableRawPointer?) -> CurlTransfer {

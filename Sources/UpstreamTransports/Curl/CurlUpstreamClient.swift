@@ -1,48 +1,37 @@
+internal import CCurl
 import Foundation
 import GatewayCore
 
-/// The libcurl transport (`general_settings.transport: curl`): libcurl's multi
-/// interface driven directly, for what URLSession on Linux cannot do — a connection
-/// cache sized to the load, a CA store parsed once, and pausing a transfer while the
-/// client catches up instead of dropping the client (docs/PERFORMANCE.md).
+/// The `curl` transport, the default: libcurl driven directly by the worker thread that
+/// serves the request (`CurlThread`), for what URLSession on Linux cannot do — upstream
+/// connections kept warm across requests, a CA store parsed once per thread, and a
+/// slow client pausing the upstream instead of being cut off (docs/PERFORMANCE.md).
 public final class CurlUpstreamClient: UpstreamClient, @unchecked Sendable {
-    private let engine: CurlEngine
     private let caFile: String
 
     /// The bundle libcurl's Debian build uses by default.
     public static let systemCAFile = "/etc/ssl/certs/ca-certificates.crt"
 
-    /// - Parameters:
-    ///   - maxConnections: upstream connections kept open for reuse; at least the most
-    ///     transfers the process runs at once (its worker threads).
-    ///   - caFile: the CA bundle upstream certificates are checked against.
-    public init(maxConnections: Int, caFile: String? = nil) {
-        engine = CurlEngine(maxConnections: maxConnections)
+    /// - Parameter caFile: the CA bundle upstream certificates are checked against.
+    public init(caFile: String? = nil) {
+        _ = Self.globalInit
         self.caFile = caFile ?? Self.systemCAFile
     }
+
+    /// Before any thread uses libcurl, once per process.
+    private static let globalInit: Void = {
+        let code = curl_global_init(Int(CURL_GLOBAL_ALL))
+        if code != CURLE_OK { fatalError("curl_global_init failed: \(code.rawValue)") }
+    }()
 
     /// libcurl passes the body on as received: `Content-Encoding` still describes it.
     public var decodesContentEncoding: Bool { false }
 
-    public func start(_ request: UpstreamRequest, into channel: ResponseChannel) -> any UpstreamCall {
-        guard let transfer = CurlTransfer(request, channel: channel, caFile: caFile) else {
-            channel.finish(.unreachable(.other))
-            return Call(transfer: nil, engine: engine)
-        }
-        channel.onRoom { [engine, weak transfer] in
-            if let transfer { engine.post(.resume(transfer)) }
-        }
-        engine.post(.add(transfer))
-        return Call(transfer: transfer, engine: engine)
-    }
-
-    private struct Call: UpstreamCall {
-        let transfer: CurlTransfer?
-        let engine: CurlEngine
-
-        func cancel() {
-            guard let transfer, transfer.requestCancel() else { return }
-            engine.post(.cancel(transfer))
-        }
+    /// Blocks in libcurl on the calling thread; `buffering` does not apply: a slow client
+    /// holds the upstream back instead.
+    public func exchange(_ request: UpstreamRequest, buffering: ResponseBuffering, with sink: any UpstreamSink)
+        -> UpstreamFailure?
+    {
+        CurlThread.current().exchange(request, caFile: caFile, sink: sink)
     }
 }

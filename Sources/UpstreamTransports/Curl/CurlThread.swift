@@ -1,0 +1,82 @@
+internal import CCurl
+import Foundation
+import GatewayCore
+
+/// A worker thread's own libcurl state: one multi handle and one easy handle, kept for
+/// the life of the thread and used by one exchange at a time.
+///
+/// The thread that serves a request drives its transfer itself: no hand-off to another
+/// thread and back, no wake-ups between threads. The multi handle holds this thread's
+/// connection cache, DNS cache and parsed CA store, so a connection opened for one of
+/// its requests is reused by the next. Nothing is shared between threads, which is what
+/// libcurl asks (its connection-cache share is not safe across concurrent threads).
+final class CurlThread {
+    private let multi: UnsafeMutableRawPointer
+    private let easy: UnsafeMutableRawPointer
+
+    /// Idle connections a thread keeps: one exchange at a time, so a few upstream hosts.
+    static let maxConnections = 8
+    private static let key = "fcgi-pass-through.curl"
+
+    /// The calling thread's state, created on its first exchange.
+    static func current() -> CurlThread {
+        let dictionary = Thread.current.threadDictionary
+        if let existing = dictionary[key] as? CurlThread { return existing }
+        let created = CurlThread()
+        dictionary[key] = created
+        return created
+    }
+
+    private init() {
+        guard let multi = curl_multi_init(), let easy = curl_easy_init() else { fatalError("libcurl: out of memory") }
+        self.multi = multi
+        self.easy = easy
+        _ = ccurl_multi_set_long(multi, CURLMOPT_MAXCONNECTS, Self.maxConnections)
+    }
+
+    deinit {
+        curl_easy_cleanup(easy)
+        curl_multi_cleanup(multi)
+    }
+
+    /// Runs `request` to its end on this thread.
+    func exchange(_ request: UpstreamRequest, caFile: String, sink: any UpstreamSink) -> UpstreamFailure? {
+        curl_easy_reset(easy)  // options only: connections and caches stay with the multi handle
+        let transfer = CurlTransfer(request, easy: easy, caFile: caFile, sink: sink)
+        // The transfer is libcurl's callback target until the handle leaves the multi.
+        return withExtendedLifetime(transfer) { run(transfer, sink: sink) }
+    }
+
+    private func run(_ transfer: CurlTransfer, sink: any UpstreamSink) -> UpstreamFailure? {
+        guard curl_multi_add_handle(multi, easy) == CURLM_OK else { return .unreachable(.other) }
+        // Removing an unfinished transfer closes its connection: nothing half-read is
+        // ever reused.
+        defer { curl_multi_remove_handle(multi, easy) }
+        let pollMilliseconds = Int32(clamping: max(1, Int(sink.pollInterval.seconds * 1000)))
+        var lastAsked = ContinuousClock.now
+        while true {
+            var running: Int32 = 0
+            _ = curl_multi_perform(multi, &running)
+            if let code = finished() { return transfer.result(code) }
+            if transfer.stopReason != nil { return transfer.stopReason }
+            // Returns on socket activity or libcurl's next timer, at the latest after the
+            // poll interval, when the sink is asked whether the exchange is still wanted.
+            _ = curl_multi_poll(multi, nil, 0, pollMilliseconds, nil)
+            let now = ContinuousClock.now
+            let silentSince = max(transfer.lastProgress, lastAsked)
+            if now - silentSince >= sink.pollInterval {
+                lastAsked = now
+                if !sink.stillWanted() { return .cancelled }
+            }
+        }
+    }
+
+    /// The result code once the transfer is done, `nil` while it runs.
+    private func finished() -> CURLcode? {
+        var queued: Int32 = 0
+        while let message = curl_multi_info_read(multi, &queued) {
+            if message.pointee.msg == CURLMSG_DONE { return message.pointee.data.result }
+        }
+        return nil
+    }
+}
