@@ -35,7 +35,10 @@ import Testing
     }
 
     @Test func aCAFileNeedsTheCurlTransport() throws {
-        let (config, _) = try ConfigLoaderTests.load("general_settings:\n  ssl_ca_file: /etc/hostname\n")
+        let (withDefault, _) = try ConfigLoaderTests.load("general_settings:\n  ssl_ca_file: /etc/hostname\n")
+        #expect(withDefault.transportProblem == nil)  // curl is the default
+        let (config, _) = try ConfigLoaderTests.load(
+            "general_settings:\n  transport: urlsession\n  ssl_ca_file: /etc/hostname\n")
         #expect(config.transportProblem?.contains("transport: curl") == true)
     }
 
