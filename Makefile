@@ -54,7 +54,7 @@ integration-suites:
 # BENCH_TRANSPORTS=urlsession or =curl says otherwise. Other knobs: BENCH_ROUNDS,
 # BENCH_SECONDS, ... (see bench/run.py, bench/sse_many.py, bench/soak.py).
 bench-deps:
-	@scripts/install-deps.sh wrk openssl
+	@scripts/install-deps.sh wrk openssl stress-ng
 
 bench: bench-deps release
 	python3 bench/run.py

@@ -2,13 +2,13 @@
 """`make bench`: the gateway against nginx proxy_pass to the same upstreams, in one run.
 
 One set of gateway instances per upstream transport (BENCH_TRANSPORTS, default
-"urlsession,curl"), each behind its own front port. Rounds interleave the targets
+"curl,urlsession"), each behind its own front port. Rounds interleave the targets
 scenario by scenario (baseline, urlsession, curl, baseline, urlsession, curl...) so drift
 in the machine's load hits all of them; the table shows medians over rounds and, per
 round, each gateway's figure divided by (and minus) the baseline's of the same round.
 Timing never fails the command; errors (non-2xx, resets) are printed next to the table.
 
-Knobs (environment): BENCH_TRANSPORTS (urlsession,curl), BENCH_ROUNDS (5), BENCH_SECONDS
+Knobs (environment): BENCH_TRANSPORTS (curl,urlsession), BENCH_ROUNDS (5), BENCH_SECONDS
 per load run (5), BENCH_CONNECTIONS (32), BENCH_INSTANCES gateway instances per transport
 (2), BENCH_THREADS per instance (64),
 BENCH_GATEWAY_ARGS extra gateway flags, BENCH_FRONT_WORKERS nginx workers (auto),
@@ -144,7 +144,7 @@ def main() -> int:
     rounds, seconds = knob("BENCH_ROUNDS", 5), knob("BENCH_SECONDS", 5.0)
     instances, threads = knob("BENCH_INSTANCES", 2), knob("BENCH_THREADS", 64)
     gateway_bin = Path(knob("GATEWAY_BIN", str(REPO / ".build/release/fcgi-pass-through")))
-    transports = [t.strip() for t in knob("BENCH_TRANSPORTS", "urlsession,curl").split(",") if t.strip()]
+    transports = [t.strip() for t in knob("BENCH_TRANSPORTS", "curl,urlsession").split(",") if t.strip()]
     workdir = Path(tempfile.mkdtemp(prefix="fcgi-bench-"))
     stack = Stack(workdir, gateway_bin, instances, threads, shlex.split(knob("BENCH_GATEWAY_ARGS", "")),
                   front_workers=knob("BENCH_FRONT_WORKERS", "auto"), ca_trust=knob("BENCH_CA_TRUST", "mount"),
@@ -185,7 +185,7 @@ def main() -> int:
         print()
         print(table(results, names))
         print()
-        print("Goals (issue 5), medians of per-round figures:")
+        print("Goals, medians of per-round figures:")
         print("\n".join(goals(results, transports)))
         print(f"\nother processes kept {other.cpus():.2f} of {os.cpu_count()} CPUs busy during the rounds "
               f"(load average at end {os.getloadavg()[0]:.2f}, which counts the benchmark's own threads); "

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """`make bench-soak`: memory of one gateway instance over BENCH_SOAK_REQUESTS (1,000,000).
 
-One soak per transport in BENCH_TRANSPORTS (default "urlsession,curl"; BENCH_TRANSPORT
+One soak per transport in BENCH_TRANSPORTS (default "curl,urlsession"; BENCH_TRANSPORT
 is the same knob), one after the other, each with a fresh instance and upstreams.
 The gateway runs with its defaults (no --threads); wrk drives BENCH_CONNECTIONS (32)
 connections in runs of BENCH_SOAK_CHUNK_SECONDS (20) until the count is reached, and the
@@ -40,7 +40,7 @@ def slope(points: list[tuple[int, float]]) -> float:
 
 def main() -> int:
     transports = [t.strip() for t in (os.environ.get("BENCH_TRANSPORTS") or os.environ.get("BENCH_TRANSPORT")
-                                      or "urlsession,curl").split(",") if t.strip()]
+                                      or "curl,urlsession").split(",") if t.strip()]
     for i, transport in enumerate(transports):
         if i:
             print()
