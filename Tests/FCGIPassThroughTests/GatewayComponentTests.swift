@@ -96,6 +96,30 @@ import Testing
         #expect(!writer.aborted)
     }
 
+    /// `max_temp_file_size` reaches the channel through the config, and a reload changes it
+    /// for the requests that start afterwards.
+    @Test func aBodyBeyondTheMemoryBufferIsSpooledUpToMaxTempFileSize() {
+        var config = Self.config
+        config.maxTempFileSize = 10
+        // 10 bytes against a 4-byte memory buffer: the file takes them whatever the timing.
+        let upstream = ScriptedUpstream([.head(200, []), .body("0123456789"), .end(nil)])
+        let gateway = Gateway(config: config, client: upstream, logger: Logger(level: .error), bufferLimit: 4)
+        func exchange() -> RecordingWriter {
+            let writer = RecordingWriter()
+            gateway.handle(authorized(), writer: writer)
+            return writer
+        }
+        let whole = exchange()
+        #expect(whole.bodyText == "0123456789" && !whole.aborted)
+        for limit in [9, 0] {
+            config.maxTempFileSize = limit
+            gateway.replace(config: config)
+            let cut = exchange()
+            #expect(cut.status == 200 && cut.aborted, "max_temp_file_size \(limit)")
+        }
+        #expect(upstream.cancelled.load(ordering: .relaxed) == 2)
+    }
+
     @Test func failureBeforeTheHeadIsA502Envelope() {
         let writer = run(authorized(), upstream: ScriptedUpstream([.end(.unreachable(.connect))]))
         #expect(writer.status == 502)

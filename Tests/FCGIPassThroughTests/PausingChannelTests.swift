@@ -32,6 +32,16 @@ import Testing
         #expect(!channel.didOverflow)
     }
 
+    /// A transport that can pause never needs the temporary file, whatever its limit.
+    @Test func offersNeverGoToTheTemporaryFile() {
+        let channel = ResponseChannel(bufferLimit: 4, spoolLimit: 1 << 20)
+        channel.receiveHead(status: 200, headers: HTTPHeaders())
+        #expect(channel.offerBody(Data("abc".utf8)))
+        #expect(!channel.offerBody(Data("de".utf8)))
+        #expect(channel.spoolDescriptor == nil)
+        #expect(!channel.didOverflow)
+    }
+
     @Test func aChunkLargerThanTheBoundIsTakenWhenNothingIsHeld() {
         let channel = ResponseChannel(bufferLimit: 2)
         #expect(channel.offerBody(Data("abcdef".utf8)))

@@ -9,6 +9,7 @@ import UpstreamTransports
 /// client is gone.
 struct UpstreamRelay {
     let client: any UpstreamClient
+    /// Body bytes held in memory for a client slower than the upstream.
     let bufferLimit: Int
     /// How often a silent upstream is checked for an idle timeout or a vanished client.
     let pollInterval: Duration
@@ -23,13 +24,18 @@ struct UpstreamRelay {
         var failure: String?
     }
 
-    /// - Parameter redactor: masks the configured secrets in the answer (SEC-04).
+    /// - Parameters:
+    ///   - redactor: masks the configured secrets in the answer (SEC-04).
+    ///   - spoolLimit: `max_temp_file_size`, the temporary file behind the memory buffer
+    ///     for a transport that cannot pause (docs/BEHAVIOUR.md §5.5); 0: none.
     func run(
         _ request: UpstreamRequest, requestID: String, redactor: SecretRedactor = SecretRedactor(secrets: []),
-        writer: any ResponseWriter
+        spoolLimit: Int = 0, writer: any ResponseWriter
     ) -> Result {
         let started = ContinuousClock.now
-        let channel = ResponseChannel(bufferLimit: bufferLimit)
+        let channel = ResponseChannel(bufferLimit: bufferLimit, spoolLimit: spoolLimit)
+        // Whatever the channel still holds, in memory or on disk, goes when the exchange does.
+        defer { channel.release() }
         let call = client.start(request, into: channel)
         let idleLimit = Duration.milliseconds(Int64(request.timeout * 1000))
         var status: Int?
@@ -105,7 +111,7 @@ struct UpstreamRelay {
                 return result(.completed(status: status))
             case .end(.some(let failure)):
                 if status != nil {
-                    if channel.didOverflow { return abort("slow_client", "client too slow: buffer limit reached") }
+                    if let overflow = channel.overflow { return abort("slow_client", Self.reason(overflow)) }
                     return abort(failure.kind, "upstream failed mid-body")
                 }
                 switch failure {
@@ -116,6 +122,15 @@ struct UpstreamRelay {
                 case .cancelled: return fail(failure.kind, GatewayError(status: 502, message: "Upstream request was cancelled."))
                 }
             }
+        }
+    }
+
+    /// The log's reason for a response cut off because the client could not keep up.
+    static func reason(_ overflow: ResponseChannel.Overflow) -> String {
+        switch overflow {
+        case .bufferFull: "client too slow: buffer limit reached"
+        case .spoolFull: "client too slow: max_temp_file_size reached"
+        case .spoolFailed(let why): "client too slow: temporary file failed (\(why))"
         }
     }
 }
