@@ -47,7 +47,9 @@ public final class URLSessionUpstreamClient: UpstreamClient, @unchecked Sendable
     public func exchange(_ request: UpstreamRequest, buffering: ResponseBuffering, with sink: any UpstreamSink)
         -> UpstreamFailure?
     {
-        let channel = ResponseChannel(bufferLimit: buffering.memory)
+        let channel = ResponseChannel(bufferLimit: buffering.memory, spoolLimit: buffering.file)
+        // Whatever the channel still holds, in memory or on disk, goes when the exchange does.
+        defer { channel.release() }
         let call = start(request, into: channel)
         while true {
             guard let event = channel.next(timeout: sink.pollInterval) else {
@@ -67,7 +69,8 @@ public final class URLSessionUpstreamClient: UpstreamClient, @unchecked Sendable
                     return .cancelled
                 }
             case .end(let failure):
-                return channel.didOverflow ? .clientTooSlow : failure
+                if let overflow = channel.overflow { return .clientTooSlow(Self.reason(overflow)) }
+                return failure
             }
         }
     }
@@ -106,6 +109,15 @@ public final class URLSessionUpstreamClient: UpstreamClient, @unchecked Sendable
         delegate.register(task, channel)
         task.resume()
         return TaskCall(task: task)
+    }
+
+    /// Why the answer was cut off, for the log.
+    static func reason(_ overflow: ResponseChannel.Overflow) -> String {
+        switch overflow {
+        case .bufferFull: "buffer limit reached"
+        case .spoolFull: "max_temp_file_size reached"
+        case .spoolFailed(let why): "temporary file failed (\(why))"
+        }
     }
 
     /// Headers the transport would otherwise add on its own.

@@ -41,9 +41,12 @@ public protocol UpstreamSink: AnyObject {
 public struct ResponseBuffering: Sendable, Equatable {
     /// Bytes held in memory.
     public var memory: Int
+    /// Bytes of a temporary file behind the memory (`max_temp_file_size`); 0: none.
+    public var file: Int
 
-    public init(memory: Int = 8 << 20) {
+    public init(memory: Int = 8 << 20, file: Int = 0) {
         self.memory = memory
+        self.file = file
     }
 }
 
@@ -58,8 +61,8 @@ public enum UpstreamFailure: Error, Sendable, Equatable {
     /// The gateway cancelled it (client gone, idle timeout, shutdown).
     case cancelled
     /// The client fell further behind than the transport could buffer (URLSession, which
-    /// cannot pause an upstream): the answer was broken off.
-    case clientTooSlow
+    /// cannot pause an upstream): the answer was broken off, for the reason given.
+    case clientTooSlow(String)
 }
 
 extension UpstreamFailure {

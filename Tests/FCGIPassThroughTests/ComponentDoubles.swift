@@ -52,12 +52,15 @@ final class ScriptedUpstream: UpstreamClient, @unchecked Sendable {
 
     let steps: [Step]
     let received = Mutex<[UpstreamRequest]>([])
+    /// The buffering each exchange was given.
+    let buffering = Mutex<[ResponseBuffering]>([])
     let cancelled = Atomic<Int>(0)
 
     init(_ steps: [Step]) { self.steps = steps }
 
     func exchange(_ request: UpstreamRequest, buffering: ResponseBuffering, with sink: any UpstreamSink) -> UpstreamFailure? {
         received.withLock { $0.append(request) }
+        self.buffering.withLock { $0.append(buffering) }
         func stop() -> UpstreamFailure {
             cancelled.add(1, ordering: .relaxed)
             return .cancelled

@@ -259,6 +259,33 @@ import Testing
         #expect(Self.problems("general_settings:\n  pass_through_request_timeout: yes\n").count == 1)
     }
 
+    @Test func maxTempFileSizeTakesBytesWithSuffixes() throws {
+        #expect(try Self.load("general_settings: {}\n").0.maxTempFileSize == 1 << 30)
+        #expect(try Self.load("general_settings:\n  max_temp_file_size:\n").0.maxTempFileSize == 1 << 30)
+        for (written, bytes) in [
+            ("0", 0), ("65536", 65536), ("512k", 512 << 10), ("64M", 64 << 20), ("1g", 1 << 30), ("'2G'", 2 << 30),
+            ("\"0\"", 0), ("os.environ/SPOOL", 8 << 20),
+        ] {
+            let (config, notices) = try Self.load(
+                "general_settings:\n  max_temp_file_size: \(written)\n", ["SPOOL": "8m"])
+            #expect(config.maxTempFileSize == bytes, "\(written)")
+            #expect(notices.isEmpty, "\(written)")
+        }
+    }
+
+    @Test func maxTempFileSizeRefusesWhatIsNotASize() {
+        for written in ["-1", "1.5g", "lots", "1t", "1 g", "yes", "1e9", "99999999999g", "[1]", "{a: 1}", "''"] {
+            #expect(
+                Self.problems("general_settings:\n  max_temp_file_size: \(written)\n") == [
+                    "c.yaml:2: max_temp_file_size: must be a size in bytes, such as 0, 65536, 512k, 64m or 1g"
+                ], "\(written)")
+        }
+        #expect(
+            Self.problems("general_settings:\n  max_temp_file_size: os.environ/NOPE\n") == [
+                "c.yaml:2: max_temp_file_size: environment variable NOPE is not set"
+            ])
+    }
+
     // MARK: headers
 
     @Test func headerValuesTakeTheTextOfNumbersAndBools() throws {

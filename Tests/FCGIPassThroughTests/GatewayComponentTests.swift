@@ -96,6 +96,22 @@ import Testing
         #expect(!writer.aborted)
     }
 
+    /// `max_temp_file_size` reaches the transport with each exchange, and a reload
+    /// changes it for the requests that start afterwards (the spooling itself:
+    /// SpoolingChannelTests and the integration suite).
+    @Test func maxTempFileSizeReachesTheTransportPerRequest() {
+        var config = Self.config
+        config.maxTempFileSize = 10
+        let upstream = ScriptedUpstream([.head(200, []), .body("0123456789"), .end(nil)])
+        let gateway = Gateway(config: config, client: upstream, logger: Logger(level: .error), bufferLimit: 4)
+        gateway.handle(authorized(), writer: RecordingWriter())
+        config.maxTempFileSize = 0
+        gateway.replace(config: config)
+        gateway.handle(authorized(), writer: RecordingWriter())
+        #expect(
+            upstream.buffering.withLock { $0 } == [ResponseBuffering(memory: 4, file: 10), ResponseBuffering(memory: 4, file: 0)])
+    }
+
     @Test func failureBeforeTheHeadIsA502Envelope() {
         let writer = run(authorized(), upstream: ScriptedUpstream([.end(.unreachable(.connect))]))
         #expect(writer.status == 502)

@@ -22,6 +22,21 @@ import Testing
         guard case .end(nil) = channel.next(timeout: .zero) else { Issue.record("end"); return }
     }
 
+    /// The worker takes memory in pieces, so the copies it makes while writing (secret
+    /// masking) stay small next to the buffer.
+    @Test func bodyIsHandedOverInPiecesOfAtMostThePieceSize() {
+        let channel = ResponseChannel(bufferLimit: 100, pieceSize: 4)
+        channel.receiveHead(status: 200, headers: HTTPHeaders())
+        for text in ["ab", "cd", "e", "fghij", "k"] { channel.receiveBody(Data(text.utf8)) }
+        channel.finish(nil)
+        var pieces: [String] = []
+        while case .some(let event) = channel.next(timeout: .zero) {
+            if case .body(let data) = event { pieces.append(String(decoding: data, as: UTF8.self)) }
+            if case .end = event { break }
+        }
+        #expect(pieces == ["abcd", "e", "fghij", "k"])
+    }
+
     @Test func boundRefusesMoreDataAndEndsAsCancelled() {
         let channel = ResponseChannel(bufferLimit: 4)
         channel.receiveHead(status: 200, headers: HTTPHeaders())

@@ -15,7 +15,8 @@ import pytest
 from harness import probes
 from harness.assertions import bearer
 from harness.gateway import sanitized, transport
-from harness.mock_upstream import chunk_piece, sse_event
+from harness.mock_upstream import chunk_piece, pattern_digest, sse_event
+from harness.waiting import wait_until
 
 
 # ==================================================================================================
@@ -237,6 +238,17 @@ def pid(relay_stack):
     return relay_stack.gateways[0].proc.pid
 
 
+# A temporary file of 16 MiB behind the 8 MiB memory buffer: small enough for a stalled
+# reader to exceed it within seconds (docs/BEHAVIOUR.md §5.5).
+SMALL_SPOOL = 16 << 20
+
+
+@pytest.fixture(scope="module")
+def small_spool_stack(stacks):
+    config = RELAY_CONFIG.replace("general_settings:\n", f"general_settings:\n  max_temp_file_size: {SMALL_SPOOL >> 20}m\n", 1)
+    return stacks(config)
+
+
 def assert_aborted(resp):
     assert not resp.complete, f"a failed stream ended cleanly: {resp!r}"
     assert b'"error"' not in resp.body, "an error body was appended to a relayed stream"
@@ -384,13 +396,56 @@ def test_str_05_a_gap_longer_than_the_idle_timeout_is_cut(relay_stack, mock, key
 
 
 @probes.skip_memory_bound_if_sanitized
+@pytest.mark.skipif(transport() != "urlsession", reason="the curl transport pauses instead (test_str_06_*_lose_nothing)")
+@pytest.mark.timeout_s(90)
+def test_str_06_a_slow_reader_gets_every_byte_through_the_temporary_file(relay_stack, mock, key, pid):
+    """256 MiB from an upstream as fast as loopback to a client reading at 10 MB/s.
+    URLSession cannot pause a transfer: past the 8 MiB memory buffer the gateway puts the
+    bytes in an unlinked temporary file (`max_temp_file_size`, 1 GiB by default) and hands
+    them on in order, so the client gets every byte while the gateway's memory stays at
+    the buffer's size.
+
+    Regression: the response was cut off at the buffer bound (~9.8 MB of a 16 MiB body),
+    even for a client reading at 100 MB/s."""
+    size, rate = 256 << 20, 10_000_000
+    expected = pattern_digest(size)
+    aborted_before = relay_stack.gateway_logs().count("client too slow")
+    # The first forwarded request sets up the transport: not buffering, so not measured.
+    assert relay_stack.request("GET", "/mock/fast-stream?bytes=65536", key).complete
+    before = probes.rss_kib(pid)
+    with (
+        probes.PeakSampler(lambda: probes.rss_kib(pid)) as rss,
+        probes.PeakSampler(lambda: sum(probes.spool_files(pid)), interval=0.1) as spool,
+    ):
+        # Chunked, so nginx passes it on unbuffered (with a length it would spool it itself).
+        with relay_stack.exchange("GET", f"/mock/fast-stream?bytes={size}&pattern=1", key, timeout=30) as ex:
+            started = time.monotonic()
+            ex.read_head()
+            received = ex.digest_body(rate)
+            resp = ex.response()
+            took = time.monotonic() - started
+    assert resp.complete, resp
+    assert received == expected, f"{received[0]} bytes received, {expected[0]} sent, or their order differs"
+    upstream_done = mock.wait_for_requests(1)[0].events_sent_at
+    assert upstream_done and upstream_done[0] - started < took / 2, "the upstream was held back: nothing to spool"
+    assert spool.peak > 64 << 20, f"the temporary file peaked at {spool.peak} bytes"
+    # 8 MiB of buffer and a 1 MiB piece, plus what FoundationNetworking queues for the
+    # callback thread while the upstream bursts, and allocator slack. Measured: 13-23 MiB
+    # on a loaded two-core machine (the file itself is page cache, not the gateway's RSS).
+    growth = (rss.peak - before) / 1024
+    assert growth < 32, f"gateway RSS grew by {growth:.0f} MiB relaying {size >> 20} MiB to a slow reader"
+    wait_until(lambda: not probes.spool_files(pid), 5, "the temporary file to be closed")
+    assert relay_stack.gateway_logs().count("client too slow") == aborted_before
+
+
+@probes.skip_memory_bound_if_sanitized
 @pytest.mark.skipif(transport() != "urlsession", reason="the curl transport pauses instead (next test)")
 @pytest.mark.timeout_s(60)
-def test_str_06_slow_readers_keep_gateway_memory_bounded(relay_stack, mock, key, pid):
+def test_str_06_slow_readers_keep_gateway_memory_bounded(small_spool_stack, mock, key):
     """Four clients that stop reading while the upstream streams 512 MiB each at 16 MiB/s
-    (a fast network). The gateway holds at most its per-request buffer (8 MiB) for each
-    (plus what the transport read before the cancel landed), then cancels the upstream
-    and aborts the client stream.
+    (a fast network). The gateway holds at most its per-request buffer (8 MiB) in memory
+    and `max_temp_file_size` (16 MiB here) on disk for each (plus what the transport read
+    before the cancel landed), then cancels the upstream and aborts the client stream.
 
     Regression (cancel storm): every chunk that arrived after the bound used to call
     cancel() again, which waits for the session's work queue, so the transport's
@@ -398,11 +453,16 @@ def test_str_06_slow_readers_keep_gateway_memory_bounded(relay_stack, mock, key,
     Known limit (docs/SECURITY.md): FoundationNetworking cannot pause a transfer, so an
     upstream faster than the gateway's callback queue can still overshoot the bound."""
     clients = 4
+    pid = small_spool_stack.gateways[0].proc.pid
     before = probes.rss_kib(pid)
     exchanges = []
-    with probes.PeakSampler(lambda: probes.rss_kib(pid)) as peak:
+    with (
+        probes.PeakSampler(lambda: probes.rss_kib(pid)) as peak,
+        probes.PeakSampler(lambda: max(probes.spool_files(pid), default=0), interval=0.05) as spool,
+    ):
         for _ in range(clients):
-            exchange = relay_stack.exchange("GET", f"/mock/fast-stream?bytes={512 << 20}&rate={16 << 20}", key, timeout=20)
+            exchange = small_spool_stack.exchange(
+                "GET", f"/mock/fast-stream?bytes={512 << 20}&rate={16 << 20}", key, timeout=20)
             exchange.read_head()
             exchanges.append(exchange)
         records = mock.wait_for_requests(clients)
@@ -414,10 +474,12 @@ def test_str_06_slow_readers_keep_gateway_memory_bounded(relay_stack, mock, key,
             exchange.close()
     # The plan proposes 16 MiB per stream for an 8 MiB buffer. Measured: 10-17 MiB, the rest
     # being what the transport read before the cancel took effect and allocator slack on
-    # a busy machine; 20 keeps the test about leaks, not scheduling.
+    # a busy machine; 20 keeps the test about leaks, not scheduling. The file is not memory.
     growth = (peak.peak - before) / 1024
     assert growth < clients * 20, f"gateway RSS grew by {growth:.0f} MiB for {clients} stalled readers"
-    assert relay_stack.gateway_logs().count("client too slow") >= clients
+    assert 0 < spool.peak <= SMALL_SPOOL, f"a temporary file reached {spool.peak} bytes"
+    assert small_spool_stack.gateway_logs().count("client too slow: max_temp_file_size reached") >= clients
+    wait_until(lambda: not probes.spool_files(pid), 5, "the temporary files to be closed")
 
 
 @probes.skip_memory_bound_if_sanitized

@@ -115,7 +115,7 @@ public struct CommandLineOptions: Sendable, Equatable {
                 }
                 options.threads = n
             case "--max-body-size":
-                guard let n = Self.byteCount(try next()), n > 0 else {
+                guard let n = ByteCount.parse(try next()), n > 0 else {
                     throw UsageError(description: "--max-body-size expects a byte count such as 65536, 512k or 64m")
                 }
                 options.maxBodyBytes = n
@@ -200,19 +200,5 @@ public struct CommandLineOptions: Sendable, Equatable {
         if showHelp { flags.append("--help") }
         if showVersion { flags.append("--version") }
         return flags
-    }
-
-    static func byteCount(_ text: String) -> Int? {
-        let lower = text.asciiLowercased
-        let multiplier: Int
-        var digits = Substring(lower)
-        switch lower.last {
-        case "k": multiplier = 1 << 10; digits = digits.dropLast()
-        case "m": multiplier = 1 << 20; digits = digits.dropLast()
-        case "g": multiplier = 1 << 30; digits = digits.dropLast()
-        default: multiplier = 1
-        }
-        guard let n = Int(digits), n >= 0, n <= Int.max / multiplier else { return nil }
-        return n * multiplier
     }
 }

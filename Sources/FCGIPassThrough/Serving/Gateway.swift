@@ -14,10 +14,13 @@ public final class Gateway: RequestHandler, @unchecked Sendable {
     struct State: Sendable {
         let decider: RequestDecider
         let redactor: SecretRedactor
+        /// `max_temp_file_size`: a request keeps the value it started with.
+        let spoolLimit: Int
 
         init(config: GatewayConfig) {
             self.decider = RequestDecider(config: config)
             self.redactor = SecretRedactor(secrets: config.secrets)
+            self.spoolLimit = config.maxTempFileSize
         }
     }
 
@@ -67,7 +70,9 @@ public final class Gateway: RequestHandler, @unchecked Sendable {
             record.outcome = .failed(error)
         case .forward(let upstream):
             record.bytesIn = upstream.body.count
-            let relayed = relay.run(upstream, requestID: record.requestID, redactor: state.redactor, writer: writer)
+            let relayed = relay.run(
+                upstream, requestID: record.requestID, redactor: state.redactor, spoolLimit: state.spoolLimit,
+                writer: writer)
             record.outcome = relayed.outcome
             record.timeToFirstByte = relayed.timeToFirstByte
             record.bytesOut = relayed.bytesOut

@@ -24,15 +24,20 @@ struct UpstreamRelay {
         var failure: String?
     }
 
-    /// - Parameter redactor: masks the configured secrets in the answer (SEC-04).
+    /// - Parameters:
+    ///   - redactor: masks the configured secrets in the answer (SEC-04).
+    ///   - spoolLimit: `max_temp_file_size`, the temporary file behind the memory buffer
+    ///     for a transport that cannot pause (docs/BEHAVIOUR.md §5.5); 0: none.
     func run(
         _ request: UpstreamRequest, requestID: String, redactor: SecretRedactor = SecretRedactor(secrets: []),
-        writer: any ResponseWriter
+        spoolLimit: Int = 0, writer: any ResponseWriter
     ) -> Result {
         let idleLimit = Duration.milliseconds(Int64(request.timeout * 1000))
         let sink = RelaySink(
             writer: writer, requestID: requestID, redactor: redactor, decoded: client.decodesContentEncoding,
             idleLimit: idleLimit, pollInterval: min(pollInterval, idleLimit))
+        var buffering = buffering
+        buffering.file = spoolLimit
         let failure = client.exchange(request, buffering: buffering, with: sink)
         let status = sink.status
 
@@ -69,7 +74,7 @@ struct UpstreamRelay {
             return result(.completed(status: status!))
         }
         if status != nil {
-            if failure == .clientTooSlow { return abort(failure.kind, "client too slow: buffer limit reached") }
+            if case .clientTooSlow(let why) = failure { return abort(failure.kind, "client too slow: \(why)") }
             return abort(failure.kind, "upstream failed mid-body")
         }
         switch failure {

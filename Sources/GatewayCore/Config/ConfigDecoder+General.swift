@@ -6,7 +6,7 @@ import Foundation
 extension ConfigDecoder {
     static let generalKeys = [
         "master_key", "pass_through_endpoints", "pass_through_request_timeout", "litellm_key_header_name",
-        "transport", "ssl_ca_file",
+        "transport", "ssl_ca_file", "max_temp_file_size",
     ]
 
     mutating func decodeGeneralSettings(_ node: YAMLNode, line: Int, into config: inout GatewayConfig) {
@@ -27,6 +27,8 @@ extension ConfigDecoder {
                 if let transport = transport(entry.value, at: entry.key) { config.transport = transport }
             case "ssl_ca_file":
                 config.caFile = readableFile(entry.value, at: entry.key)
+            case "max_temp_file_size":
+                if let bytes = byteCount(entry.value, at: entry.key) { config.maxTempFileSize = bytes }
             default:
                 ignored.append(
                     ConfigSyntax.displayKey(entry.key) + KeySuggestion.hint(for: entry.key, among: Self.generalKeys))

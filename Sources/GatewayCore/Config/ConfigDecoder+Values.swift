@@ -74,6 +74,22 @@ extension ConfigDecoder {
         return value
     }
 
+    /// A size in bytes, 0 or more: a whole number, or digits with `k`, `m` or `g`
+    /// (`512m`, `1g`), as `--max-body-size` takes it; references resolved.
+    mutating func byteCount(_ node: YAMLNode, at location: String) -> Int? {
+        let rule = "must be a size in bytes, such as 0, 65536, 512k, 64m or 1g"
+        guard case .scalar(let text, _) = node.kind else {
+            problem(rule, at: location, line: node.line)
+            return nil
+        }
+        guard let resolved = resolve(text, at: location, line: node.line) else { return nil }
+        guard let bytes = ByteCount.parse(resolved.value) else {
+            problem(rule, at: location, line: node.line)
+            return nil
+        }
+        return bytes
+    }
+
     private static func format(_ number: Double) -> String {
         number == number.rounded() ? String(Int(number)) : String(number)
     }

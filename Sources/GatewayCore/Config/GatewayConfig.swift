@@ -18,8 +18,13 @@ public struct GatewayConfig: Sendable {
     public var transport: UpstreamTransport
     /// `ssl_ca_file`: the CA bundle upstream certificates are checked against (curl only).
     public var caFile: String?
+    /// `max_temp_file_size`: bytes of a response a client has not taken yet that may go to
+    /// a temporary file once the memory buffer is full (urlsession only; 0: none).
+    public var maxTempFileSize: Int
 
     public static let defaultRequestTimeout: Double = 600
+    /// 1 GiB, nginx's `proxy_max_temp_file_size` default.
+    public static let defaultMaxTempFileSize = 1 << 30
 
     public init(
         masterKey: String? = nil,
@@ -28,7 +33,8 @@ public struct GatewayConfig: Sendable {
         keyHeaderName: String? = nil,
         secrets: [String] = [],
         transport: UpstreamTransport = .curl,
-        caFile: String? = nil
+        caFile: String? = nil,
+        maxTempFileSize: Int = GatewayConfig.defaultMaxTempFileSize
     ) {
         self.masterKey = masterKey
         self.endpoints = endpoints
@@ -37,6 +43,7 @@ public struct GatewayConfig: Sendable {
         self.secrets = secrets
         self.transport = transport
         self.caFile = caFile
+        self.maxTempFileSize = maxTempFileSize
     }
 
     /// Why this combination cannot run, if it cannot.

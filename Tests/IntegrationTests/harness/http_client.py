@@ -5,11 +5,12 @@ exchange taken step by step, for streaming tests that time each piece of the bod
 or close the connection halfway.
 
 Every received byte is also appended to `TRANSCRIPT`, which the suite scans for
-secrets after each test.
+secrets after each test (except bodies read with `Exchange.digest_body`).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import socket
 import struct
@@ -80,6 +81,8 @@ class _Reader:
         self.eof = False
         self.error: str | None = None
         self.last_recv_at = 0.0
+        # Off for bulk bodies the caller checks by hash (Exchange.digest_body).
+        self.record = True
 
     def _fill(self) -> bool:
         if self.eof:
@@ -96,7 +99,8 @@ class _Reader:
             self.eof = True
             return False
         self.last_recv_at = time.monotonic()
-        _record_transcript(data)
+        if self.record:
+            _record_transcript(data)
         self.buf += data
         return True
 
@@ -184,6 +188,7 @@ class Exchange:
         self.framing = "none"
         self.complete = False
         self.pieces: list[tuple[float, bytes]] = []
+        self.keep = True
         data = raw if raw is not None else build_request(method, target, headers, body, chunks=chunks)
         self.sock.sendall(data)
 
@@ -265,8 +270,25 @@ class Exchange:
 
     def _keep(self, piece: bytes) -> tuple[float, bytes]:
         item = (self.reader.last_recv_at, piece)
-        self.pieces.append(item)
+        if self.keep:
+            self.pieces.append(item)
         return item
+
+    def digest_body(self, rate: float | None = None) -> tuple[int, str]:
+        """Reads the body without keeping it, at most `rate` bytes/s when given (a slow
+        client), and returns (length, SHA-256 hex). For large deterministic bodies: their
+        bytes stay out of `response().body` and out of the transcript the leak scan reads."""
+        self.keep = False
+        self.reader.record = False
+        digest = hashlib.sha256()
+        total = 0
+        started = time.monotonic()
+        for _, piece in self.iter_body():
+            digest.update(piece)
+            total += len(piece)
+            if rate and (ahead := total / rate - (time.monotonic() - started)) > 0:
+                time.sleep(ahead)
+        return total, digest.hexdigest()
 
     def iter_events(self) -> Iterator[tuple[float, bytes]]:
         """Yields (arrival time, event bytes) for each blank-line-terminated SSE event."""

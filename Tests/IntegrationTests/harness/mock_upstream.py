@@ -30,9 +30,10 @@ Behaviours, chosen by the request path (query parameters tune them):
                            (an upstream that puts the key in its error message)
     /raw?case=             raw bytes no well-behaved server sends (RAW_RESPONSES)
     /headers?count=&size=  200 with `count` extra headers of `size` bytes each
-    /fast-stream?bytes=&chunk=&ctype=&length=&rate=
+    /fast-stream?bytes=&chunk=&ctype=&length=&rate=&pattern=
                            a body written as fast as the connection takes it (or at
-                           `rate` bytes/s), chunked (or with Content-Length when length=1)
+                           `rate` bytes/s), chunked (or with Content-Length when length=1);
+                           pattern=1: pieces of pattern_piece(k) instead of SSE-like text
     /gzip-bomb?bytes=      `bytes` zero bytes, gzip-compressed (about 1000:1), whatever
                            the request's Accept-Encoding said
     /reject-upload?status=&after=&rst=
@@ -153,6 +154,24 @@ def status_body(code: int) -> bytes:
 
 def big_body(size: int, seed: int = 1) -> bytes:
     return random.Random(seed).randbytes(size)
+
+
+PATTERN = random.Random(6).randbytes(1 << 20)
+
+
+def pattern_piece(k: int, size: int) -> bytes:
+    """Piece `k` of a deterministic body: its number, then pseudo-random bytes. A piece
+    lost, repeated or moved changes the body's hash (`pattern_digest`)."""
+    return k.to_bytes(8, "big") + PATTERN[: size - 8]
+
+
+def pattern_digest(total: int, size: int = 65536) -> tuple[int, str]:
+    """(length, SHA-256) of what /fast-stream?pattern=1&bytes=total&chunk=size sends."""
+    digest = hashlib.sha256()
+    count = -(-total // size)
+    for k in range(count):
+        digest.update(pattern_piece(k, size))
+    return count * size, digest.hexdigest()
 
 
 def chunk_piece(k: int) -> bytes:
@@ -574,7 +593,8 @@ class _Handler(BaseHTTPRequestHandler):
     def _fast_stream(self) -> None:
         total = int(self.q.get("bytes", 1 << 20))
         chunk = int(self.q.get("chunk", 65536))
-        piece = b"data: " + b"x" * (chunk - 8) + b"\n\n"
+        pattern = self.q.get("pattern") == "1"
+        piece = pattern_piece(0, chunk) if pattern else b"data: " + b"x" * (chunk - 8) + b"\n\n"
         # length=1: announce the length instead of chunking (total rounded to whole pieces).
         with_length = self.q.get("length") == "1"
         count = -(-total // len(piece))
@@ -588,6 +608,8 @@ class _Handler(BaseHTTPRequestHandler):
         started = time.monotonic()
         try:
             for k in range(count):
+                if pattern:
+                    piece = pattern_piece(k, chunk)
                 self.wfile.write(piece) if with_length else self._write_chunk(piece)
                 if rate and (ahead := (k + 1) * len(piece) / rate - (time.monotonic() - started)) > 0:
                     time.sleep(ahead)

@@ -44,6 +44,19 @@ def threads(pid: int) -> int:
     return status_field(pid, "Threads")
 
 
+def spool_files(pid: int) -> list[int]:
+    """Sizes in bytes of the response spool files the gateway holds open (unlinked
+    `fcgi-pass-through-spool.*` in its TMPDIR, docs/BEHAVIOUR.md §5.5)."""
+    sizes = []
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            if "/fcgi-pass-through-spool." in os.readlink(f"/proc/{pid}/fd/{fd}"):
+                sizes.append(os.stat(f"/proc/{pid}/fd/{fd}").st_size)
+        except OSError:  # closed meanwhile
+            continue
+    return sizes
+
+
 def environ(pid: int) -> dict[str, str]:
     with open(f"/proc/{pid}/environ", "rb") as f:
         entries = f.read().split(b"\0")
