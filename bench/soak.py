@@ -8,13 +8,20 @@ connections in runs of BENCH_SOAK_CHUNK_SECONDS (20) until the count is reached,
 instance's RSS is sampled after each run. Growth is measured from the first 100,000
 requests on (allocator pools and connection caches filled), and the slope (bytes per
 request, least squares) says whether it keeps growing. BENCH_SOAK_PATH /tls/v1/rerank
-soaks the HTTPS route.
+soaks the HTTPS route. Throughout, the instance's /metrics is read twice a second: the
+longest stretch in which no request completed is reported (a stall shows there even when
+a chunk's total looks fine). BENCH_SOAK_HOG=N runs `stress-ng --cpu N` beside the soak
+(2: both cores busy), the way a stall under a saturated machine is reproduced.
 """
 from __future__ import annotations
 
 import os
 import shlex
+import re
 import shutil
+import subprocess
+import threading
+import urllib.request
 import sys
 import tempfile
 import time
@@ -36,6 +43,42 @@ def slope(points: list[tuple[int, float]]) -> float:
     mx, my = sum(x for x, _ in points) / n, sum(y for _, y in points) / n
     var = sum((x - mx) ** 2 for x, _ in points)
     return sum((x - mx) * (y - my) for x, y in points) / var if var else float("nan")
+
+
+class CompletionWatch:
+    """Reads the instance's request counter twice a second; the longest stretch without
+    a completed request is what a stall looks like."""
+
+    COUNTER = re.compile(r'^fcgi_pass_through_requests_total\{[^}]*route="(?!/metrics)[^"]*"[^}]*\} (\d+)', re.M)
+
+    def __init__(self, url: str):
+        self.url = url
+        self.stop = threading.Event()
+        self.longest = 0.0
+        self.longest_at = 0.0
+        self.started = time.monotonic()
+        self.thread = threading.Thread(target=self.run, daemon=True)
+        self.thread.start()
+
+    def count(self) -> int | None:
+        try:
+            with urllib.request.urlopen(self.url, timeout=5) as resp:
+                return sum(int(n) for n in self.COUNTER.findall(resp.read().decode()))
+        except OSError:
+            return None
+
+    def run(self) -> None:
+        last, last_change = self.count(), time.monotonic()
+        while not self.stop.wait(0.5):
+            now, n = time.monotonic(), self.count()
+            if n is not None and n != last:
+                last, last_change = n, now
+            elif now - last_change > self.longest:
+                self.longest, self.longest_at = now - last_change, last_change - self.started
+
+    def finish(self) -> None:
+        self.stop.set()
+        self.thread.join()
 
 
 def main() -> int:
@@ -65,6 +108,11 @@ def soak(transport: str) -> None:
         stack.start()
         pids = stack.gateway_pids()
         url = f"http://127.0.0.1:{stack.ports[f'gateway_{transport}']}{path}"
+        hog_cpus = int(os.environ.get("BENCH_SOAK_HOG") or 0)
+        hog = subprocess.Popen(["stress-ng", "--cpu", str(hog_cpus), "--quiet"]) if hog_cpus else None
+        if hog:
+            print(f"CPU hog: stress-ng --cpu {hog_cpus} throughout", flush=True)
+        watch = CompletionWatch(f"http://127.0.0.1:{stack.ports[f'gateway_{transport}']}/metrics")
         done, errors, started, other = 0, 0, time.monotonic(), OtherLoad()
         kinds = dict.fromkeys(("status", "connect", "read", "write", "timeout"), 0)
         samples = [(0, rss_kib(pids) / 1024)]
@@ -83,6 +131,10 @@ def soak(transport: str) -> None:
             if not stack.gateway_pids():
                 print("the gateway exited")
                 break
+        watch.finish()
+        if hog:
+            hog.terminate()
+            hog.wait()
         after_warm = [(n, m) for n, m in samples if n >= WARM] or samples
         growth = samples[-1][1] - after_warm[0][1]
         per_request = slope(after_warm) * 1024 * 1024
@@ -94,6 +146,9 @@ def soak(transport: str) -> None:
         print(f"goal, {transport} (growth ≤ 20 MiB per worker over 1,000,000 requests, defaults): "
               f"{'met' if samples[-1][1] - samples[1][1] <= 20 and done >= 1_000_000 else 'GAP' if done >= 1_000_000 else 'not reached'}"
               f" (growth from the first sample: {samples[-1][1] - samples[1][1]:+.1f} MiB)")
+        print(f"longest stretch without a completed request: {watch.longest:.1f} s "
+              f"(from {watch.longest_at:.0f} s into the soak); goal, no window without completions "
+              f"(none of 5 s or more): {'met' if watch.longest < 5 else 'GAP'}")
         print(f"other processes kept {other.cpus():.2f} of {os.cpu_count()} CPUs busy meanwhile")
     finally:
         stack.stop()
