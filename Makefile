@@ -9,7 +9,7 @@ INSTANCES ?= 2
 FUZZ_SECONDS ?= 600
 FUZZ_SMOKE_SECONDS ?= 30
 # The integration suite runs once per upstream transport (general_settings.transport).
-TRANSPORTS ?= urlsession curl
+TRANSPORTS ?= curl urlsession
 
 .PHONY: run demo test unit integration integration-suites build release deps lint clean install fuzz fuzz-smoke test-sanitize bench bench-sse bench-soak bench-deps
 

@@ -42,7 +42,7 @@ for sanitizer in "${sanitizers[@]}"; do
     echo "test-sanitize: $sanitizer: unit tests"
     swift test --skip-build "${flags[@]}" 2>&1 | tail -n 40
     ((PIPESTATUS[0] == 0)) || failed+=("$sanitizer unit")
-    for transport in ${TRANSPORTS:-urlsession curl}; do
+    for transport in ${TRANSPORTS:-curl urlsession}; do
         echo "test-sanitize: $sanitizer: integration tests, transport $transport"
         log=$scratch/integration-$transport.log
         integration() {
