@@ -16,14 +16,27 @@ final class CurlThread {
 
     /// Idle connections a thread keeps: one exchange at a time, so a few upstream hosts.
     static let maxConnections = 8
-    private static let key = "fcgi-pass-through.curl"
+
+    /// Where a thread finds its own state. No destructor: the state is never freed at
+    /// thread exit, where `curl_multi_cleanup` would free the thread's CA store while
+    /// process exit tears down OpenSSL's locks (a crash seen under ThreadSanitizer).
+    private static let key: pthread_key_t = {
+        var key = pthread_key_t()
+        precondition(pthread_key_create(&key, nil) == 0, "pthread_key_create failed")
+        return key
+    }()
+    /// Every thread's state, for the life of the process (and reachable, so leak checkers
+    /// do not take it for lost). Worker threads live as long as the process anyway.
+    private static let all = Locked<[CurlThread]>([])
 
     /// The calling thread's state, created on its first exchange.
     static func current() -> CurlThread {
-        let dictionary = Thread.current.threadDictionary
-        if let existing = dictionary[key] as? CurlThread { return existing }
+        if let existing = pthread_getspecific(key) {
+            return Unmanaged<CurlThread>.fromOpaque(existing).takeUnretainedValue()
+        }
         let created = CurlThread()
-        dictionary[key] = created
+        all.withLock { $0.append(created) }
+        pthread_setspecific(key, Unmanaged.passUnretained(created).toOpaque())
         return created
     }
 
@@ -32,11 +45,6 @@ final class CurlThread {
         self.multi = multi
         self.easy = easy
         _ = ccurl_multi_set_long(multi, CURLMOPT_MAXCONNECTS, Self.maxConnections)
-    }
-
-    deinit {
-        curl_easy_cleanup(easy)
-        curl_multi_cleanup(multi)
     }
 
     /// Runs `request` to its end on this thread.
