@@ -48,17 +48,23 @@ final class FastCGIConnection: ResponseWriter, RequestBodySource, @unchecked Sen
     func readBody() throws(GatewayError) -> Data {
         bodyUnread = false
         var body = Data()
-        var buffer = [CChar](repeating: 0, count: 64 * 1024)
-        while true {
-            let count = buffer.withUnsafeMutableBufferPointer {
-                FCGX_GetStr($0.baseAddress, Int32($0.count), request.pointee.in)
+        var tooLarge = false
+        // Uninitialised: FCGX_GetStr overwrites what it reports, and zeroing 64 KiB per
+        // request was the largest single cost of a small proxied request.
+        withUnsafeTemporaryAllocation(of: CChar.self, capacity: Self.chunkBytes) { buffer in
+            while true {
+                let count = Int(FCGX_GetStr(buffer.baseAddress, Int32(buffer.count), request.pointee.in))
+                guard count > 0 else { break }
+                if body.count + count > maxBodyBytes {
+                    tooLarge = true
+                    break
+                }
+                body.append(UnsafeBufferPointer(rebasing: buffer[..<count]))
             }
-            guard count > 0 else { break }
-            if body.count + Int(count) > maxBodyBytes {
-                drainBody()
-                throw Self.tooLarge
-            }
-            buffer.withUnsafeBytes { body.append(contentsOf: $0.prefix(Int(count))) }
+        }
+        if tooLarge {
+            drainBody()
+            throw Self.tooLarge
         }
         // The stream stopped without its closing empty STDIN record (connection lost):
         // half a body must never be forwarded as if it were whole.
@@ -72,9 +78,13 @@ final class FastCGIConnection: ResponseWriter, RequestBodySource, @unchecked Sen
     /// read our answer instead of failing on a reset connection.
     private func drainBody() {
         bodyUnread = false
-        var buffer = [CChar](repeating: 0, count: 64 * 1024)
-        while buffer.withUnsafeMutableBufferPointer({ FCGX_GetStr($0.baseAddress, Int32($0.count), request.pointee.in) }) > 0 {}
+        withUnsafeTemporaryAllocation(of: CChar.self, capacity: Self.chunkBytes) { buffer in
+            while FCGX_GetStr(buffer.baseAddress, Int32(buffer.count), request.pointee.in) > 0 {}
+        }
     }
+
+    /// What one FCGX_GetStr call may read.
+    private static let chunkBytes = 64 * 1024
 
     // MARK: writing
 

@@ -12,16 +12,33 @@ public struct FastCGIParams {
         var pairs: [(String, String)] = []
         var cursor = envp
         while let entry = cursor?.pointee {
-            let text = String(decoding: UnsafeRawBufferPointer(start: entry, count: strlen(entry)), as: UTF8.self)
-            if let eq = text.firstIndex(of: "=") {
-                pairs.append((String(text[..<eq]), String(text[text.index(after: eq)...])))
-            }
+            let bytes = UnsafeRawBufferPointer(start: entry, count: strlen(entry))
+            if let pair = Self.split(bytes) { pairs.append(pair) }
             cursor = cursor?.advanced(by: 1)
         }
         self.pairs = pairs
     }
 
     public init(pairs: [(name: String, value: String)]) { self.pairs = pairs }
+
+    /// `NAME=value` at its first `=` (as a `Character`). The split is done on the bytes,
+    /// without walking the decoded text grapheme by grapheme, when the first `=` byte has
+    /// an ASCII byte (or nothing) on each side: it is then a `Character` of its own, and
+    /// there is no earlier one. Otherwise the text is searched as before.
+    static func split(_ bytes: UnsafeRawBufferPointer) -> (String, String)? {
+        guard let eq = bytes.firstIndex(of: UInt8(ascii: "=")) else { return nil }
+        let asciiBefore = eq == 0 || bytes[eq - 1] < 0x80
+        let asciiAfter = eq + 1 == bytes.count || bytes[eq + 1] < 0x80
+        if asciiBefore && asciiAfter {
+            return (
+                String(decoding: UnsafeRawBufferPointer(rebasing: bytes[..<eq]), as: UTF8.self),
+                String(decoding: UnsafeRawBufferPointer(rebasing: bytes[(eq + 1)...]), as: UTF8.self)
+            )
+        }
+        let text = String(decoding: bytes, as: UTF8.self)
+        guard let eq = text.firstIndex(of: "=") else { return nil }
+        return (String(text[..<eq]), String(text[text.index(after: eq)...]))
+    }
 
     /// Decodes a PARAMS stream (FastCGI 1.0 §3.4: each length is one byte below 128,
     /// else four with the high bit set). Stops at the first pair that does not fit.

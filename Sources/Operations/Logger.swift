@@ -44,9 +44,27 @@ public final class Logger: Sendable {
         let line: String
         switch format {
         case .text:
-            var text = "\(Self.timestamp()) \(level.name)" + (process.map { " [\($0)]" } ?? "") + " \(message)"
-            for (key, value) in fields { text += " \(key)=\(Self.quotedIfNeeded(value))" }
-            line = text + "\n"
+            // Appended piece by piece into one reserved buffer: an interpolation per field
+            // allocated and copied a string each.
+            var text = Self.timestamp()
+            text.reserveCapacity(256)
+            text += " "
+            text += level.name
+            if let process {
+                text += " ["
+                text += process
+                text += "]"
+            }
+            text += " "
+            text += message
+            for (key, value) in fields {
+                text += " "
+                text += key
+                text += "="
+                text += Self.quotedIfNeeded(value)
+            }
+            text += "\n"
+            line = text
         case .json:
             var object: [String: String] = ["ts": Self.timestamp(), "level": level.name, "msg": message]
             if let process { object["process"] = process }
@@ -64,6 +82,9 @@ public final class Logger: Sendable {
     }
 
     static func quotedIfNeeded(_ value: String) -> String {
+        // Without one of those bytes no Character can be one of them: the byte scan spares
+        // the grapheme walk for the usual value.
+        guard value.utf8.contains(where: { $0 == 0x20 || $0 == 0x22 || $0 == 0x3D }) || value.isEmpty else { return value }
         guard value.isEmpty || value.contains(where: { $0 == " " || $0 == "\"" || $0 == "=" }) else { return value }
         return "\"" + value.replacingOccurrences(of: "\"", with: "\\\"") + "\""
     }

@@ -34,4 +34,18 @@ import Testing
         #expect(request.headers["content-type"] == "text/plain")
         #expect(FastCGIParams(pairs: [("CONTENT_LENGTH", "")]).contentLength == nil)
     }
+
+    /// The byte split and the `Character` search agree; where `=` joins a neighbour into
+    /// one grapheme, the search (which skips that `=`) decides.
+    @Test func paramsSplitAtTheFirstEqualsSignCharacter() {
+        func split(_ text: String) -> (String, String)? {
+            var bytes = Array(text.utf8)
+            return bytes.withUnsafeMutableBytes { FastCGIParams.split(UnsafeRawBufferPointer($0)) }
+        }
+        for text in ["A=b", "A=", "=b", "HTTP_X=a=b", "HTTP_X=\u{e9}t\u{e9}", "\u{e9}=x", "A=\u{301}b=c", "\u{600}=b=c", "AB"] {
+            let expected = text.firstIndex(of: "=").map { (String(text[..<$0]), String(text[text.index(after: $0)...])) }
+            let got = split(text)
+            #expect(got?.0 == expected?.0 && got?.1 == expected?.1, "\(text)")
+        }
+    }
 }

@@ -32,7 +32,18 @@ extension Gateway {
         metrics.requestFinished(record)
     }
 
+    /// `%.1f` of the duration in milliseconds. Integer digits when the rounding is clear;
+    /// `String(format:)` (a tenth of the request's CPU) only near a tie or out of range,
+    /// where only printf's exact decimal rounding gives the same text.
     static func milliseconds(_ duration: Duration) -> String {
-        String(format: "%.1f", duration.seconds * 1000)
+        let ms = duration.seconds * 1000
+        let tenths = (ms * 10).rounded()
+        // Below 1e9 tenths, the product's rounding error is under 1e-7: a distance to the
+        // nearest half of more than 1e-6 cannot be on the other side of it.
+        guard ms >= 0, tenths < 1e9, abs(abs(ms * 10 - tenths) - 0.5) > 1e-6 else {
+            return String(format: "%.1f", ms)
+        }
+        let whole = Int(tenths)
+        return "\(whole / 10).\(whole % 10)"
     }
 }
