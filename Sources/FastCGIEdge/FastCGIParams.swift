@@ -21,23 +21,17 @@ public struct FastCGIParams {
 
     public init(pairs: [(name: String, value: String)]) { self.pairs = pairs }
 
-    /// `NAME=value` at its first `=` (as a `Character`). The split is done on the bytes,
-    /// without walking the decoded text grapheme by grapheme, when the first `=` byte has
-    /// an ASCII byte (or nothing) on each side: it is then a `Character` of its own, and
-    /// there is no earlier one. Otherwise the text is searched as before.
+    /// `NAME=value` at the first `=` byte. A param name never holds `=` (nginx writes
+    /// names it chose, `HTTP_*` from header names, which are tokens), so the first `=`
+    /// byte is the separator whatever the value holds; a search by `Character` would skip
+    /// an `=` that a combining mark in the value joins into one grapheme, and take part
+    /// of the value for the name.
     static func split(_ bytes: UnsafeRawBufferPointer) -> (String, String)? {
         guard let eq = bytes.firstIndex(of: UInt8(ascii: "=")) else { return nil }
-        let asciiBefore = eq == 0 || bytes[eq - 1] < 0x80
-        let asciiAfter = eq + 1 == bytes.count || bytes[eq + 1] < 0x80
-        if asciiBefore && asciiAfter {
-            return (
-                String(decoding: UnsafeRawBufferPointer(rebasing: bytes[..<eq]), as: UTF8.self),
-                String(decoding: UnsafeRawBufferPointer(rebasing: bytes[(eq + 1)...]), as: UTF8.self)
-            )
-        }
-        let text = String(decoding: bytes, as: UTF8.self)
-        guard let eq = text.firstIndex(of: "=") else { return nil }
-        return (String(text[..<eq]), String(text[text.index(after: eq)...]))
+        return (
+            String(decoding: UnsafeRawBufferPointer(rebasing: bytes[..<eq]), as: UTF8.self),
+            String(decoding: UnsafeRawBufferPointer(rebasing: bytes[(eq + 1)...]), as: UTF8.self)
+        )
     }
 
     /// Decodes a PARAMS stream (FastCGI 1.0 §3.4: each length is one byte below 128,

@@ -82,10 +82,9 @@ public final class Logger: Sendable {
     }
 
     static func quotedIfNeeded(_ value: String) -> String {
-        // Without one of those bytes no Character can be one of them: the byte scan spares
-        // the grapheme walk for the usual value.
-        guard value.utf8.contains(where: { $0 == 0x20 || $0 == 0x22 || $0 == 0x3D }) || value.isEmpty else { return value }
-        guard value.isEmpty || value.contains(where: { $0 == " " || $0 == "\"" || $0 == "=" }) else { return value }
+        // By bytes, not Characters: a space, quote or `=` that a combining mark joins into
+        // one grapheme still splits a field for whoever parses the line.
+        guard value.isEmpty || value.utf8.contains(where: { $0 == 0x20 || $0 == 0x22 || $0 == 0x3D }) else { return value }
         return "\"" + value.replacingOccurrences(of: "\"", with: "\\\"") + "\""
     }
 }

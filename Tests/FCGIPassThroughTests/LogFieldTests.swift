@@ -27,7 +27,7 @@ import Testing
         #expect(Logger.quotedIfNeeded("a b") == "\"a b\"")
         #expect(Logger.quotedIfNeeded("a\"b") == "\"a\\\"b\"")
         #expect(Logger.quotedIfNeeded("a=b") == "\"a=b\"")
-        // A space joined to a combining mark is not a space Character: unquoted, as before.
-        #expect(Logger.quotedIfNeeded("a \u{301}b") == "a \u{301}b")
+        // A space joined to a combining mark still splits the line for a parser: quoted.
+        #expect(Logger.quotedIfNeeded("a \u{301}b") == "\"a \u{301}b\"")
     }
 }
