@@ -146,8 +146,11 @@ enum RequestFuzz {
         switch (decision.route, decision.action) {
         case (_, .refuse(let error)):
             if path == nil, error.status != 400 { violated("an unusable path is refused with 400", "\(error.status)") }
-            if error.status == 405, error.headers["allow"]?.contains(request.method) ?? true {
-                violated("405 lists other methods", error.headers["allow"] ?? "no Allow")
+            if error.status == 405 {
+                let allow = error.headers["allow"]?.components(separatedBy: ", ") ?? []
+                if allow.isEmpty || allow.contains(request.method) {
+                    violated("405 lists other methods", error.headers["allow"] ?? "no Allow")
+                }
             }
             checkRefusal(error, status: error.status)
         case (.builtIn(let builtInPath), .answer(let route)):
