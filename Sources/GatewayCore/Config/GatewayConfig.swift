@@ -21,6 +21,11 @@ public struct GatewayConfig: Sendable {
     /// `max_temp_file_size`: bytes of a response a client has not taken yet that may go to
     /// a temporary file once the memory buffer is full (urlsession only; 0: none).
     public var maxTempFileSize: Int
+    /// `keys`: clients' own keys (docs/KEYS.md), in file order.
+    public var keys: [VirtualKey]
+    /// `limits_file`: the shared-memory table where every process on the host counts the
+    /// keys' requests; `nil`: the default next to the config's identity (docs/KEYS.md).
+    public var limitsFile: String?
 
     public static let defaultRequestTimeout: Double = 600
     /// 1 GiB, nginx's `proxy_max_temp_file_size` default.
@@ -34,7 +39,9 @@ public struct GatewayConfig: Sendable {
         secrets: [String] = [],
         transport: UpstreamTransport = .curl,
         caFile: String? = nil,
-        maxTempFileSize: Int = GatewayConfig.defaultMaxTempFileSize
+        maxTempFileSize: Int = GatewayConfig.defaultMaxTempFileSize,
+        keys: [VirtualKey] = [],
+        limitsFile: String? = nil
     ) {
         self.masterKey = masterKey
         self.endpoints = endpoints
@@ -44,6 +51,8 @@ public struct GatewayConfig: Sendable {
         self.transport = transport
         self.caFile = caFile
         self.maxTempFileSize = maxTempFileSize
+        self.keys = keys
+        self.limitsFile = limitsFile
     }
 
     /// Why this combination cannot run, if it cannot.
