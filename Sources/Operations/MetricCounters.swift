@@ -8,7 +8,11 @@ struct MetricCounters: Sendable, Equatable {
         var route: String
         var method: String
         var status: Int
-        static func < (a: Self, b: Self) -> Bool { (a.route, a.method, a.status) < (b.route, b.method, b.status) }
+        /// The caller's `Caller.alias`; empty for nobody.
+        var keyAlias = ""
+        static func < (a: Self, b: Self) -> Bool {
+            (a.route, a.method, a.status, a.keyAlias) < (b.route, b.method, b.status, b.keyAlias)
+        }
     }
 
     struct ErrorKey: Hashable, Sendable, Comparable {
@@ -69,7 +73,9 @@ struct MetricCounters: Sendable, Equatable {
     func encoded() -> Data {
         var lines: [String] = [Self.line("i", String(inFlight)), Self.line("th", String(threads))]
         for (reason, n) in refused { lines.append(Self.line("x", reason, String(n))) }
-        for (key, n) in requests { lines.append(Self.line("r", key.route, key.method, String(key.status), String(n))) }
+        for (key, n) in requests {
+            lines.append(Self.line("r", key.route, key.method, String(key.status), String(n), key.keyAlias))
+        }
         for (key, n) in upstreamErrors { lines.append(Self.line("e", key.route, key.kind, String(n))) }
         for (route, value) in cost { lines.append(Self.line("c", route, String(value))) }
         for (route, n) in bytesIn { lines.append(Self.line("bi", route, String(n))) }
@@ -92,8 +98,11 @@ struct MetricCounters: Sendable, Equatable {
             case ("i", 2): inFlight += Int(f[1]) ?? 0
             case ("th", 2): threads += Int(f[1]) ?? 0
             case ("x", 3): if let n = Int(f[2]) { refused[f[1], default: 0] += n }
-            case ("r", 5):
-                if let s = Int(f[3]), let n = Int(f[4]) { requests[RequestKey(route: f[1], method: f[2], status: s), default: 0] += n }
+            case ("r", 5), ("r", 6):
+                if let s = Int(f[3]), let n = Int(f[4]) {
+                    let key = RequestKey(route: f[1], method: f[2], status: s, keyAlias: f.count == 6 ? f[5] : "")
+                    requests[key, default: 0] += n
+                }
             case ("e", 4): if let n = Int(f[3]) { upstreamErrors[ErrorKey(route: f[1], kind: f[2]), default: 0] += n }
             case ("c", 3): if let v = Double(f[2]) { cost[f[1], default: 0] += v }
             case ("bi", 3): if let n = Int(f[2]) { bytesIn[f[1], default: 0] += n }

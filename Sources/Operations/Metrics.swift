@@ -47,7 +47,7 @@ public final class Metrics: Sendable {
         let route = record.routeLabel
         let status = record.status
         live.withLock { c in
-            c.requests[.init(route: route, method: method, status: status), default: 0] += 1
+            c.requests[.init(route: route, method: method, status: status, keyAlias: record.caller.alias), default: 0] += 1
             if let failure = record.failure { c.upstreamErrors[.init(route: route, kind: failure), default: 0] += 1 }
             if let cost = record.cost, status < 400 { c.cost[route, default: 0] += cost }
             c.bytesIn[route, default: 0] += record.bytesIn
@@ -120,10 +120,13 @@ public final class Metrics: Sendable {
         for reason in RefusalReason.allCases {
             out.sample("fcgi_pass_through_requests_refused_total", ["reason": reason.rawValue], Double(c.refused[reason.rawValue] ?? 0))
         }
-        out.family("fcgi_pass_through_requests_total", "counter", "Finished requests by route, method and status.")
+        out.family(
+            "fcgi_pass_through_requests_total", "counter",
+            "Finished requests by route, method, status and key_alias (absent: no key was needed).")
         for (key, n) in c.requests.sorted(by: { $0.key < $1.key }) {
-            out.sample(
-                "fcgi_pass_through_requests_total", ["route": key.route, "method": key.method, "status": String(key.status)], Double(n))
+            var labels = ["route": key.route, "method": key.method, "status": String(key.status)]
+            if !key.keyAlias.isEmpty { labels["key_alias"] = key.keyAlias }
+            out.sample("fcgi_pass_through_requests_total", labels, Double(n))
         }
         out.family("fcgi_pass_through_upstream_errors_total", "counter", "Upstream failures by route and kind.")
         for (key, n) in c.upstreamErrors.sorted(by: { $0.key < $1.key }) {

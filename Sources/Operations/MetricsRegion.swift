@@ -18,7 +18,7 @@ import Synchronization
 /// snapshot, so counters never go back when a worker is recycled.
 public final class MetricsRegion: @unchecked Sendable {
     static let headerSize = 4096
-    static let slotSize = 256 * 1024
+    static let slotSize = 2 << 20
     static let magic: UInt64 = 0x4643_4749_4D45_5452  // "FCGIMETR"
 
     private let base: UnsafeMutableRawPointer

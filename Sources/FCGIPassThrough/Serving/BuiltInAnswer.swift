@@ -21,7 +21,17 @@ struct BuiltInAnswer {
             status = ready ? 200 : 503
             let state = ready ? "healthy" : "draining"
             body = Data(#"{"status":"\#(state)","version":"\#(version)"}"#.utf8)
+        case .keyInfo:
+            // Decided as `.describe(key)`; reaching here means no key was named.
+            status = 404
+            body = GatewayError.notFound("No key to describe.").body
         }
         headers = HTTPHeaders([("Content-Type", contentType), ("Cache-Control", "no-store")])
+    }
+
+    /// `/key/info` for `key`.
+    init(describing key: VirtualKey, spend: Double) {
+        body = Data(key.info(spend: spend).encoded.utf8)
+        headers = HTTPHeaders([("Content-Type", "application/json"), ("Cache-Control", "no-store")])
     }
 }

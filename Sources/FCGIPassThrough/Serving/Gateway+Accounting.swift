@@ -9,7 +9,10 @@ extension Gateway {
         var message = "request"
         // Health probes and scrapes would drown the request log.
         if case .builtIn = record.route { level = .debug }
-        var fields: [(String, String)] = [("route", record.routeLabel), ("method", record.method)]
+        var fields: [(String, String)] = [
+            ("route", record.routeLabel), ("method", record.method),
+            ("key_alias", record.caller.alias.isEmpty ? "-" : record.caller.alias),
+        ]
         switch record.outcome {
         case .completed: break
         case .failed(let error):

@@ -16,11 +16,14 @@ public final class Gateway: RequestHandler, @unchecked Sendable {
         let redactor: SecretRedactor
         /// `max_temp_file_size`: a request keeps the value it started with.
         let spoolLimit: Int
+        /// The host-wide table the keys' limits are counted in; `nil` when no key has one.
+        let limiter: (any KeyLimiter)?
 
-        init(config: GatewayConfig) {
+        init(config: GatewayConfig, limiter: (any KeyLimiter)?) {
             self.decider = RequestDecider(config: config)
             self.redactor = SecretRedactor(secrets: config.secrets)
             self.spoolLimit = config.maxTempFileSize
+            self.limiter = limiter
         }
     }
 
@@ -33,18 +36,19 @@ public final class Gateway: RequestHandler, @unchecked Sendable {
     private let draining = Atomic<Bool>(false)
 
     public init(
-        config: GatewayConfig, client: any UpstreamClient, logger: Logger, metrics: Metrics = Metrics(), bufferLimit: Int = 8 << 20
+        config: GatewayConfig, client: any UpstreamClient, logger: Logger, metrics: Metrics = Metrics(), bufferLimit: Int = 8 << 20,
+        limiter: (any KeyLimiter)? = nil
     ) {
         self.metrics = metrics
-        self.state = Locked(State(config: config))
+        self.state = Locked(State(config: config, limiter: limiter))
         self.relay = UpstreamRelay(
             client: client, buffering: ResponseBuffering(memory: bufferLimit), pollInterval: .milliseconds(100))
         self.logger = logger
     }
 
-    /// Serves `config` from the next request on.
-    public func replace(config: GatewayConfig) {
-        let next = State(config: config)
+    /// Serves `config` from the next request on, counting keys' limits in `limiter`.
+    public func replace(config: GatewayConfig, limiter: (any KeyLimiter)? = nil) {
+        let next = State(config: config, limiter: limiter)
         state.withLock { $0 = next }
     }
 
@@ -59,7 +63,31 @@ public final class Gateway: RequestHandler, @unchecked Sendable {
         let decision = state.decider.decide(request)
         record.route = decision.route
         record.caller = decision.caller
-        switch decision.action {
+        var action = decision.action
+        var writer = writer
+        var lease: KeyLease?
+        if let key = decision.caller.key {
+            var remaining: Int?
+            if case .forward = action, !key.limits.isEmpty {
+                switch admit(key, in: state.limiter) {
+                case .admitted(let held, let left):
+                    lease = held
+                    remaining = left
+                case .refused(let rule, let retryAfter):
+                    let limit = (rule == .rpm ? key.rpmLimit : key.maxParallelRequests) ?? 0
+                    action = .refuse(KeyRefusal.limited(rule, limit: limit, retryAfter: retryAfter))
+                    if rule == .rpm { remaining = 0 }
+                }
+            }
+            writer = KeyHeadersWriter(
+                writer, adding: KeyHeadersWriter.headers(alias: key.alias, rpmLimit: key.rpmLimit, remaining: remaining))
+        }
+        defer { if let lease { state.limiter?.release(lease) } }
+        switch action {
+        case .describe(let key):
+            let answer = BuiltInAnswer(describing: key, spend: 0)
+            record.bytesOut = write(answer, method: request.method, requestID: record.requestID, to: writer)
+            record.outcome = .completed(status: answer.status)
         case .answer(let route):
             let answer = BuiltInAnswer(
                 route, ready: !draining.load(ordering: .relaxed), version: Self.version, metrics: metrics)
@@ -80,6 +108,13 @@ public final class Gateway: RequestHandler, @unchecked Sendable {
         }
         record.duration = ContinuousClock.now - started
         account(record)
+    }
+
+    /// Counts the request against the key's limits. Without a table to count in (it
+    /// could not be opened) a limited key is refused rather than let through unlimited.
+    private func admit(_ key: VirtualKey, in limiter: (any KeyLimiter)?) -> KeyAdmission {
+        guard let limiter else { return .refused(.parallel, retryAfter: 5) }
+        return limiter.admit(key.digest, limits: key.limits)
     }
 
     /// Writes a built-in answer (no body for `HEAD`); returns the body bytes written.

@@ -7,16 +7,20 @@ public struct GatewayError: Error, Sendable, Equatable {
     public var message: String
     /// Extra response headers, e.g. `Allow` on 405.
     public var headers: HTTPHeaders
+    /// LiteLLM's `type` where it names the cause (`expired_key`, ...); `nil`: the status's.
+    public var typeName: String?
 
-    public init(status: Int, message: String, headers: HTTPHeaders = HTTPHeaders()) {
+    public init(status: Int, message: String, type: String? = nil, headers: HTTPHeaders = HTTPHeaders()) {
         self.status = status
         self.message = message
+        self.typeName = type
         self.headers = headers
     }
 
-    /// LiteLLM's `type` for the status.
+    /// LiteLLM's `type` for the error.
     public var type: String {
-        switch status {
+        if let typeName { return typeName }
+        return switch status {
         case 401: "auth_error"
         case 400..<500: "invalid_request_error"
         default: "internal_server_error"

@@ -1,4 +1,5 @@
-/// The routes the gateway answers itself, without a key (docs/BEHAVIOUR.md §7).
+/// The routes the gateway answers itself (docs/BEHAVIOUR.md §7): the probes and metrics
+/// without a key, `/key/info` to a key's holder or the master key.
 ///
 /// The one list of their paths: the config refuses an endpoint on any of them, and the
 /// decision step answers them before routing.
@@ -9,12 +10,15 @@ public enum BuiltInRoute: Sendable, Equatable {
     case readiness
     /// Prometheus text format.
     case metrics
+    /// LiteLLM's `GET /key/info`: a key's settings, never the key (docs/KEYS.md).
+    case keyInfo
 
     public static let byPath: [String: BuiltInRoute] = [
         "/health/liveliness": .liveness,
         "/health/liveness": .liveness,
         "/health/readiness": .readiness,
         "/metrics": .metrics,
+        "/key/info": .keyInfo,
     ]
 
     /// The methods every built-in route answers; others get 405.

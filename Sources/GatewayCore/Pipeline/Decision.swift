@@ -3,6 +3,8 @@ public struct Decision: Sendable {
     public enum Action: Sendable {
         /// The gateway answers itself.
         case answer(BuiltInRoute)
+        /// `/key/info`: the gateway describes this key.
+        case describe(VirtualKey)
         /// Refused: the gateway answers with this error and contacts no upstream.
         case refuse(GatewayError)
         /// Sent to the endpoint's upstream as this request.

@@ -1,10 +1,12 @@
+import Foundation
+
 /// The decision step of the pipeline: path → built-in route | refusal | upstream request.
 ///
 /// Built once per config and swapped whole on reload. It does no I/O of its own: the
 /// only effect is reading the request body from its source, and that happens only once
-/// routing and authentication have accepted the request, so a refused upload is never
-/// read (AUTH-05). Everything else the gateway does with a request (relaying, logging,
-/// metrics) follows from the `Decision`.
+/// routing, authentication and the key's route check have accepted the request, so a
+/// refused upload is never read (AUTH-05). Everything else the gateway does with a
+/// request (limits, relaying, logging, metrics) follows from the `Decision`.
 public struct RequestDecider: Sendable {
     public let config: GatewayConfig
     public let router: Router
@@ -19,8 +21,8 @@ public struct RequestDecider: Sendable {
     }
 
     /// The request's fate, in pipeline order: one path view, built-in routes, route
-    /// match, authentication, body, rewrite.
-    public func decide(_ request: GatewayRequest) -> Decision {
+    /// match, authentication, the key's routes, body, the key's models, rewrite.
+    public func decide(_ request: GatewayRequest, now: Date = Date()) -> Decision {
         let path: RequestPath
         do {
             path = try RequestPath(raw: request.rawPath)
@@ -32,6 +34,7 @@ public struct RequestDecider: Sendable {
             guard BuiltInRoute.methods.contains(request.method) else {
                 return Decision(route: route, action: .refuse(BuiltInRoute.methodNotAllowed))
             }
+            if builtIn == .keyInfo { return KeyInfoRequest.decide(request, route: route, authenticator: authenticator, now: now) }
             return Decision(route: route, action: .answer(builtIn))
         }
         let match = router.match(path, method: request.method)
@@ -40,12 +43,19 @@ public struct RequestDecider: Sendable {
         }
         let route = RequestRecord.Route.endpoint(endpoint)
         let caller: Caller
-        switch authenticator.authenticate(request.headers, for: endpoint) {
+        switch authenticator.authenticate(request.headers, for: endpoint, now: now) {
         case .success(let authenticated): caller = authenticated
         case .failure(let refusal): return Decision(route: route, action: .refuse(refusal))
         }
+        if let refusal = authenticator.mayCall(caller, path: path) {
+            return Decision(route: route, caller: caller, action: .refuse(refusal))
+        }
         do {
-            let upstream = try rewriter.rewrite(request.loadingBody(), endpoint: endpoint, subpath: subpath)
+            let loaded = try request.loadingBody()
+            if let refusal = authenticator.mayUseModels(caller, path: path, request: loaded) {
+                return Decision(route: route, caller: caller, action: .refuse(refusal))
+            }
+            let upstream = try rewriter.rewrite(loaded, endpoint: endpoint, subpath: subpath)
             return Decision(route: route, caller: caller, action: .forward(upstream))
         } catch {
             return Decision(route: route, caller: caller, action: .refuse(error))

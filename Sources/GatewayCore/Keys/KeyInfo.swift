@@ -1,0 +1,38 @@
+import Foundation
+
+extension VirtualKey {
+    /// LiteLLM's `/key/info` answer: `{"key": <sha256 hex>, "info": {...}}`. The fields
+    /// this gateway does not have yet (budgets, tpm) are `null`, as LiteLLM shows an unset
+    /// one; `spend` is what the gateway has recorded for the key.
+    public func info(spend: Double = 0) -> JSONValue {
+        // LiteLLM's empty list means "no restriction"; the config refuses an empty list, so
+        // `[]` here is unambiguous.
+        func strings(_ list: [String]?) -> JSONValue { .array((list ?? []).map(JSONValue.string)) }
+        func integer(_ value: Int?) -> JSONValue { value.map { .number(Double($0)) } ?? .null }
+        let info: [(String, JSONValue)] = [
+            ("key_alias", .string(alias)),
+            ("spend", .number(spend)),
+            ("max_budget", .null),
+            ("budget_duration", .null),
+            ("rpm_limit", integer(rpmLimit)),
+            ("tpm_limit", .null),
+            ("max_parallel_requests", integer(maxParallelRequests)),
+            ("models", strings(models?.map(\.text))),
+            ("allowed_routes", strings(allowedRoutes?.map(\.text))),
+            ("expires", expires.map { .string(Self.timestamp($0)) } ?? .null),
+            ("blocked", .bool(blocked)),
+            ("metadata", metadata ?? .object([])),
+        ]
+        return .object([("key", .string(digest.hex)), ("info", .object(info))])
+    }
+
+    /// ISO 8601 in UTC with seconds, as LiteLLM prints `expires`.
+    static func timestamp(_ date: Date) -> String {
+        var seconds = time_t(date.timeIntervalSince1970.rounded(.down))
+        var parts = tm()
+        gmtime_r(&seconds, &parts)
+        func two(_ n: Int32) -> String { n < 10 ? "0\(n)" : String(n) }
+        return "\(parts.tm_year + 1900)-\(two(parts.tm_mon + 1))-\(two(parts.tm_mday))T"
+            + "\(two(parts.tm_hour)):\(two(parts.tm_min)):\(two(parts.tm_sec))Z"
+    }
+}

@@ -1,0 +1,54 @@
+import Foundation
+
+/// The gateway's answers to a key that may not do what it asks (docs/KEYS.md), in
+/// LiteLLM's statuses and error types. Each names the rule that refused, never the key.
+public enum KeyRefusal {
+    static func expired(_ key: VirtualKey, at expiry: Date) -> GatewayError {
+        GatewayError(
+            status: 401,
+            message: "Authentication Error - Expired Key. Key \(key.alias) expired at \(Self.timestamp(expiry)) (expires).",
+            type: "expired_key", headers: Self.challenge)
+    }
+
+    static func blocked(_ key: VirtualKey) -> GatewayError {
+        GatewayError(
+            status: 401, message: "Authentication Error - Key \(key.alias) is blocked (blocked: true).", type: "auth_error",
+            headers: Self.challenge)
+    }
+
+    static let routeNotAllowed = GatewayError(
+        status: 403, message: "This key is not allowed to call this route (allowed_routes).", type: "auth_error")
+
+    static func modelNotAllowed(_ model: String) -> GatewayError {
+        GatewayError(
+            status: 403, message: "This key is not allowed to use model \(Self.quoted(model)) (models).",
+            type: "key_model_access_denied")
+    }
+
+    static func modelUnknown(_ reason: String) -> GatewayError {
+        GatewayError(
+            status: 403, message: "This key may only use some models (models), and \(reason).", type: "key_model_access_denied")
+    }
+
+    public static func limited(_ rule: KeyLimitRule, limit: Int, retryAfter: Int) -> GatewayError {
+        let what =
+            switch rule {
+            case .rpm: "\(limit) requests per minute"
+            case .parallel: "\(limit) requests at once"
+            }
+        return GatewayError(
+            status: 429, message: "Rate limit exceeded for this key: \(rule.rawValue) allows \(what). Retry later.",
+            type: "rate_limit_error", headers: HTTPHeaders([("Retry-After", String(max(1, retryAfter)))]))
+    }
+
+    /// RFC 9110 §11.6.1: a 401 carries `WWW-Authenticate`.
+    static let challenge = HTTPHeaders([("WWW-Authenticate", "Bearer")])
+
+    static func timestamp(_ date: Date) -> String { VirtualKey.timestamp(date) }
+
+    /// A client-supplied name, printable and bounded, so the message stays one clean line.
+    static func quoted(_ text: String) -> String {
+        let cleaned = text.unicodeScalars.prefix(100).map { $0.value >= 0x20 && $0.value != 0x7F ? String($0) : "?" }.joined()
+        return "'" + cleaned + (text.unicodeScalars.count > 100 ? "…" : "") + "'"
+    }
+}
