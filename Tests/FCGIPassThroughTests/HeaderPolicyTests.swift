@@ -186,3 +186,18 @@ import Testing
         #expect(try Self.upstream([(name, "v")], endpoint: E.endpoint("/x")).isEmpty)
     }
 }
+
+@Suite struct ClientKeyForwardingTests {
+    @Test func aHeaderCarryingAClientKeyNeverLeavesEvenOnAPublicEndpoint() throws {
+        let key = "sk-client-CANARY-42"
+        let policy = HeaderPolicy(
+            masterKey: "sk-master", keyHeaderName: nil,
+            keys: KeyTable([VirtualKey(alias: "c", digest: KeyDigest(of: key))]))
+        let endpoint = TestSupport.endpoint("/x", forwardHeaders: true, auth: false)
+        let client = [
+            ("authorization", "Bearer " + key), ("x-custom", key), ("x-pass-x-token", " \(key) "), ("x-other", key + "-not"),
+        ]
+        let headers = try policy.upstreamHeaders(for: TestSupport.request("/x", headers: client), endpoint: endpoint)
+        #expect(TestSupport.pairs(headers) == ["x-other: \(key)-not"])
+    }
+}

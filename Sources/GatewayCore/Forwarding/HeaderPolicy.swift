@@ -7,10 +7,13 @@ struct HeaderPolicy: Sendable {
     let masterKey: String?
     /// `litellm_key_header_name`, lower-cased.
     let keyHeaderName: String?
+    /// The clients' own keys: a header carrying one never leaves either.
+    let keys: KeyTable
 
-    init(masterKey: String?, keyHeaderName: String?) {
+    init(masterKey: String?, keyHeaderName: String?, keys: KeyTable = KeyTable([])) {
         self.masterKey = masterKey.flatMap { $0.isEmpty ? nil : $0 }
         self.keyHeaderName = keyHeaderName?.asciiLowercased
+        self.keys = keys
     }
 
     /// Fields the transport owns: it sets `Host` from the target and frames the body, and
@@ -72,10 +75,21 @@ struct HeaderPolicy: Sendable {
         for (field, passed) in derived where passed || !passedNames.contains(field.name.asciiLowercased) {
             // docs/BEHAVIOUR.md §3: a header holding the master key never leaves, on any endpoint.
             if let masterKey, Self.containsBytes(field.value, masterKey) { continue }
+            // Nor one holding a client's key, bare or as a Bearer token (docs/KEYS.md); keys
+            // are known only by digest, so the forms a key is presented in are what is checked.
+            if !keys.isEmpty, carriesClientKey(field.value) { continue }
             guard HTTPSyntax.isToken(field.name) else { throw .badRequest("Invalid request header name.") }
             headers.append(field.name, field.value)
         }
         return headers
+    }
+
+    /// Whether `value` is a configured client key, or `Bearer` and one.
+    func carriesClientKey(_ value: String) -> Bool {
+        let trimmed = HTTPSyntax.trimmingWhitespace(value)
+        guard trimmed.utf8.count <= 1024 else { return false }
+        let token = KeyExtractor.bearerToken(trimmed) ?? trimmed
+        return keys[KeyDigest(of: token)] != nil
     }
 
     /// Hop-by-hop, `proxy-*`, `Proxy` (httpoxy: never let a client name an outbound proxy)

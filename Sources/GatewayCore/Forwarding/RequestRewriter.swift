@@ -7,7 +7,8 @@ public struct RequestRewriter: Sendable {
 
     public init(config: GatewayConfig) {
         self.config = config
-        self.headerPolicy = HeaderPolicy(masterKey: config.masterKey, keyHeaderName: config.keyHeaderName)
+        self.headerPolicy = HeaderPolicy(
+            masterKey: config.masterKey, keyHeaderName: config.keyHeaderName, keys: KeyTable(config.keys))
     }
 
     /// - Parameters:
