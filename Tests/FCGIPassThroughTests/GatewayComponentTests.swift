@@ -195,7 +195,7 @@ import Testing
         gateway.handle(authorized(), writer: RecordingWriter())
         let text = gateway.metrics.render(version: "test")
         #expect(text.contains(#"fcgi_pass_through_upstream_errors_total{kind="tls",route="/v1/rerank"} 1"#))
-        #expect(text.contains(#"fcgi_pass_through_requests_total{method="POST",route="/v1/rerank",status="502"} 1"#))
+        #expect(text.contains(#"fcgi_pass_through_requests_total{key_alias="master_key",method="POST",route="/v1/rerank",status="502"} 1"#))
         #expect(text.contains("fcgi_pass_through_requests_in_flight 0"))
     }
 
