@@ -6,12 +6,13 @@ import Foundation
 extension ConfigDecoder {
     static let generalKeys = [
         "master_key", "pass_through_endpoints", "pass_through_request_timeout", "litellm_key_header_name",
-        "transport", "ssl_ca_file", "max_temp_file_size",
+        "transport", "ssl_ca_file", "max_temp_file_size", "keys", "limits_file",
     ]
 
     mutating func decodeGeneralSettings(_ node: YAMLNode, line: Int, into config: inout GatewayConfig) {
         guard let entries = entries(of: node, at: "general_settings") else { return }
         var masterKey: Entry?
+        var keys: Entry?
         var ignored: [String] = []
         for entry in entries where !entry.value.isNull {
             switch entry.key {
@@ -29,6 +30,10 @@ extension ConfigDecoder {
                 config.caFile = readableFile(entry.value, at: entry.key)
             case "max_temp_file_size":
                 if let bytes = byteCount(entry.value, at: entry.key) { config.maxTempFileSize = bytes }
+            case "keys":
+                keys = entry
+            case "limits_file":
+                config.limitsFile = limitsFile(entry.value, at: entry.key)
             default:
                 ignored.append(
                     ConfigSyntax.displayKey(entry.key) + KeySuggestion.hint(for: entry.key, among: Self.generalKeys))
@@ -47,6 +52,12 @@ extension ConfigDecoder {
             }
         } else {
             config.masterKey = masterKeyFromEnvironment()
+        }
+        // After the master key: a key must differ from it, and keys need one.
+        if let keys {
+            config.keys = decodeKeys(
+                keys.value, line: keys.line, hasMasterKey: masterKey != nil || environment["LITELLM_MASTER_KEY"] != nil,
+                masterKey: config.masterKey)
         }
     }
 
@@ -67,7 +78,8 @@ extension ConfigDecoder {
         return false
     }
 
-    private static func masterKeyProblem(_ key: String) -> String? {
+    /// Why `key` cannot be sent in a header as it is (shared by client keys), or `nil`.
+    static func masterKeyProblem(_ key: String) -> String? {
         if key.isEmpty { return "is empty" }
         if HTTPSyntax.hasControlCharacter(key) { return "contains a control character (CR, LF, NUL or similar)" }
         if key.utf8.contains(0x09) { return "contains a tab" }

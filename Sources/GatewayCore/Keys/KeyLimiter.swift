@@ -9,6 +9,9 @@ public struct KeyLimits: Sendable, Equatable {
     }
 
     public var isEmpty: Bool { rpm == nil && parallel == nil }
+
+    /// The most keys one config may declare, so the tables that hold them stay bounded.
+    public static let maxKeysPerConfig = 16_384
 }
 
 /// Which limit refused a request.
