@@ -55,7 +55,9 @@ let package = Package(
         .target(name: "Operations", dependencies: ["GatewayCore"]),
         .target(
             name: "FCGIPassThrough",
-            dependencies: ["GatewayCore", "ConfigLoading", "FastCGIEdge", "UpstreamTransports", "Operations"]
+            dependencies: [
+                "GatewayCrypto", "GatewayCore", "ConfigLoading", "FastCGIEdge", "UpstreamTransports", "Operations",
+            ]
         ),
         .executableTarget(
             name: "fcgi-pass-through",

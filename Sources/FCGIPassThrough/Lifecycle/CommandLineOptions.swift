@@ -38,6 +38,8 @@ public struct CommandLineOptions: Sendable, Equatable {
 
     public static let usage = """
         Usage: fcgi-pass-through [options]
+               fcgi-pass-through keys new --alias NAME [--rpm N] [--parallel N] [--routes a,b] [--models a,b]
+               fcgi-pass-through keys hash < FILE
 
         A LiteLLM-compatible pass-through gateway served over FastCGI behind nginx.
 
@@ -58,6 +60,10 @@ public struct CommandLineOptions: Sendable, Equatable {
               --log-format FORMAT  text or json (default text)
           -h, --help               show this help
               --version            show the version
+
+        Client keys (docs/KEYS.md; `keys --help` for the flags):
+          keys new                 print a new key, then its entry for general_settings.keys
+          keys hash                print the SHA-256 (key_hash) of the key on standard input
 
         Signals: SIGTERM/SIGINT drain and exit 0; SIGHUP reloads the config.
         Exit codes: 0 ok, 64 bad usage, 78 bad configuration.

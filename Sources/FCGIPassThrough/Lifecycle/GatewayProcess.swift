@@ -9,7 +9,7 @@ import Operations
 #endif
 
 /// One gateway process from start to exit: command line → config → (supervisor, or
-/// socket → workers → signals → drain).
+/// socket → workers → signals → drain); or the `keys` tool, which needs no config.
 public enum GatewayProcess {
     public enum ExitCode: Int32 {
         case ok = 0
@@ -22,6 +22,12 @@ public enum GatewayProcess {
     public static func run(arguments: [String]) -> ExitCode {
         forbidCoreDumps()
         raiseDescriptorLimit()
+        if arguments.first == "keys" {
+            return KeysCommand.run(
+                Array(arguments.dropFirst()), input: { FileHandle.standardInput.readDataToEndOfFile() },
+                output: { FileHandle.standardOutput.write(Data($0.utf8)) },
+                errorOutput: { FileHandle.standardError.write(Data($0.utf8)) })
+        }
         let environment = Environment.process()
         let options: CommandLineOptions
         do {

@@ -78,8 +78,8 @@ extension ConfigDecoder {
         return false
     }
 
-    /// Why `key` cannot be sent in a header as it is (shared by client keys), or `nil`.
-    static func masterKeyProblem(_ key: String) -> String? {
+    /// Why `key` cannot be sent in a header as it is (shared by client keys and `keys hash`), or `nil`.
+    package static func masterKeyProblem(_ key: String) -> String? {
         if key.isEmpty { return "is empty" }
         if HTTPSyntax.hasControlCharacter(key) { return "contains a control character (CR, LF, NUL or similar)" }
         if key.utf8.contains(0x09) { return "contains a tab" }

@@ -18,10 +18,10 @@ extension YAMLNode {
     }
 }
 
-enum YAMLScalarRules {
-    enum ImplicitType: Equatable { case null, bool, number, string }
+package enum YAMLScalarRules {
+    package enum ImplicitType: Equatable { case null, bool, number, string }
 
-    static func implicitType(of plain: String) -> ImplicitType {
+    package static func implicitType(of plain: String) -> ImplicitType {
         if isNull(plain) { return .null }
         if plainBool(plain) != nil { return .bool }
         if isYAMLNumber(plain) { return .number }
