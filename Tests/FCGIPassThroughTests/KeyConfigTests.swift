@@ -105,6 +105,14 @@ import Testing
         #expect(try Self.keys("- key_alias: 'a ~!#'\n  key_hash: \(Self.hashA)").first?.alias == "a ~!#")
     }
 
+    @Test func aliasIsNotTakenFromTheEnvironment() {
+        #expect(
+            Self.problems(Self.yaml("- key_alias: os.environ/ALIAS\n  key_hash: \(Self.hashA)"), ["ALIAS": "CANARY"])
+                == [
+                    "c.yaml:4: keys[0].key_alias: must be written out, not taken from the environment (logs and metrics show it)"
+                ])
+    }
+
     @Test func aliasesAreUnique() {
         #expect(
             Self.problems(Self.yaml("- key_alias: a\n  key_hash: \(Self.hashA)\n- key_alias: a\n  key_hash: \(Self.hashB)"))

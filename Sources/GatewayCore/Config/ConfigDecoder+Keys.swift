@@ -176,8 +176,16 @@ extension ConfigDecoder {
         }
     }
 
+    /// The alias is shown in logs, metrics and messages, which never show a value from
+    /// the environment: it is written out in the file.
     private mutating func keyAlias(_ node: YAMLNode, at location: String) -> String? {
-        guard let alias = string(node, at: location) else { return nil }
+        guard let (alias, variables) = stringAndVariables(node, at: location) else { return nil }
+        guard variables.isEmpty else {
+            problem(
+                "must be written out, not taken from the environment (logs and metrics show it)", at: location,
+                line: node.line)
+            return nil
+        }
         if let message = Self.aliasProblem(alias) {
             problem(message, at: location, line: node.line)
             return nil
