@@ -96,6 +96,28 @@ import Testing
               include_subpaths: os.environ/MASTER
               guardrails: {CANARY-guard-6a45: null}
         """,
+        // Client keys: refused ones, the same key twice, one equal to the master key, and
+        // plain-text ones whose notice names only the alias.
+        """
+        general_settings:
+          master_key: os.environ/MASTER
+          keys:
+            - {key_alias: a, key: os.environ/KEY_CRLF}
+            - {key_alias: b, key: os.environ/KEY_UNICODE}
+            - {key_alias: c, key: os.environ/MASTER_SPACED}
+            - {key_alias: d, key: os.environ/KEY_EMPTY}
+            - {key_alias: e, key: os.environ/MASTER}
+            - {key_alias: f, key: CANARY-plain-7b34}
+            - {key_alias: g, key: CANARY-plain-7b34}
+            - {key_alias: h, key: "CANARY-plain-tab-8c23\t"}
+            - {key_alias: os.environ/BAD_PATH, key_hash: os.environ/BAD_TARGET}
+        """,
+        """
+        general_settings:
+          master_key: os.environ/MASTER
+          keys:
+            - {key_alias: plain, key: CANARY-plain-9d12}
+        """,
     ]
 
     @Test(arguments: configs.indices)
