@@ -9,6 +9,11 @@ public struct KeyLimits: Sendable, Equatable {
     }
 
     public var isEmpty: Bool { rpm == nil && parallel == nil }
+
+    /// The most keys one config may declare: half the shared table's slots
+    /// (`SharedKeyLimits.maxKeys`), so a reload that replaces every key still finds free
+    /// slots while the old keys' windows run out.
+    public static let maxKeysPerConfig = 16_384
 }
 
 /// Which limit refused a request.
