@@ -10,7 +10,9 @@ public struct KeyLimits: Sendable, Equatable {
 
     public var isEmpty: Bool { rpm == nil && parallel == nil }
 
-    /// The most keys one config may declare, so the tables that hold them stay bounded.
+    /// The most keys one config may declare: half the shared table's slots
+    /// (`SharedKeyLimits.maxKeys`), so a reload that replaces every key still finds free
+    /// slots while the old keys' windows run out.
     public static let maxKeysPerConfig = 16_384
 }
 

@@ -1,0 +1,193 @@
+import Foundation
+import GatewayCore
+
+/// The host-wide table behind `rpm_limit` and `max_parallel_requests` (docs/KEYS.md,
+/// "Limits across processes"): every worker of every instance maps the same file, so a
+/// key's limits hold however many processes nginx spreads its requests over.
+///
+/// Per key: a 60-second window in one-second buckets and the requests in flight, each
+/// held as a lease naming the process that holds it. Everything happens under one robust,
+/// process-shared mutex; the few system calls that find dead processes run outside it.
+/// When the table cannot count (mutex unusable, no free slot or lease) the request is
+/// admitted uncounted and the matching counter goes up: a limiter fault must not take
+/// every key's traffic down with it.
+package final class SharedKeyLimits: KeyLimiter, @unchecked Sendable {
+    /// Keys the table can hold at once; `KeyLimits.maxKeysPerConfig` is half of it.
+    package static let maxKeys = KeyLimitsLayout.slotCount
+
+    private let base: UnsafeMutableRawPointer
+    private let header: KeyLimitsHeader
+    private let table: KeyLimitTable
+    let mutex: RobustMutex
+    private let now: @Sendable () -> Double
+    /// This process, as it is written into the leases it takes.
+    let holder: LeaseHolder
+
+    private init(base: UnsafeMutableRawPointer, now: @escaping @Sendable () -> Double) {
+        self.base = base
+        self.header = KeyLimitsHeader(base: base)
+        self.table = KeyLimitTable(base: base)
+        self.mutex = header.mutex
+        self.now = now
+        self.holder = .current()
+    }
+
+    deinit { munmap(base, KeyLimitsLayout.size) }
+
+    /// Maps the table at `path`, creating or re-initialising the file as needed.
+    package static func open(
+        path: String, now: @escaping @Sendable () -> Double = { Date().timeIntervalSince1970 }
+    ) throws(KeyLimitsFileError) -> SharedKeyLimits {
+        SharedKeyLimits(base: try KeyLimitsFile.map(path: path), now: now)
+    }
+
+    /// A table of this process's own, in shared anonymous memory.
+    package static func anonymous(
+        now: @escaping @Sendable () -> Double = { Date().timeIntervalSince1970 }
+    ) -> SharedKeyLimits {
+        SharedKeyLimits(base: KeyLimitsFile.mapAnonymous(), now: now)
+    }
+
+    // MARK: KeyLimiter
+
+    package func admit(_ digest: KeyDigest, limits: KeyLimits) -> KeyAdmission {
+        admit(digest, limits: limits, holder: holder)
+    }
+
+    /// `admit` on behalf of `holder` (tests stand in for other processes with it).
+    func admit(_ digest: KeyDigest, limits: KeyLimits, holder: LeaseHolder) -> KeyAdmission {
+        guard !limits.isEmpty else { return .admitted(lease: nil, remainingRequests: nil) }
+        let second = currentSecond()
+        var mayReclaim = true
+        while true {
+            guard mutex.lock() else { return failOpen(.lockFailureCount) }
+            let step = decide(digest, limits: limits, holder: holder, at: second, mayReclaim: mayReclaim)
+            mutex.unlock()
+            switch step {
+            case .answer(let admission): return admission
+            case .reclaim(let candidates):
+                reclaim(candidates)
+                mayReclaim = false
+            }
+        }
+    }
+
+    package func release(_ lease: KeyLease) {
+        guard mutex.lock() else {
+            countFailure(.lockFailureCount)
+            return
+        }
+        if let index = table.heldEntry(lease) { table.free(lease: index) }
+        mutex.unlock()
+    }
+
+    // MARK: inspection
+
+    /// What the table holds for `digest` now.
+    package func usage(_ digest: KeyDigest) -> (requestsInWindow: Int, inFlight: Int) {
+        let second = currentSecond()
+        guard mutex.lock() else {
+            countFailure(.lockFailureCount)
+            return (0, 0)
+        }
+        defer { mutex.unlock() }
+        guard let index = table.find(digest) else { return (0, 0) }
+        let slot = table.slot(index)
+        return (slot.window(at: second).count, Int(slot.inFlight))
+    }
+
+    /// Requests admitted uncounted because no key slot or lease entry was free.
+    package var tableFullCount: Int { counter(.tableFullCount) }
+    /// Requests admitted uncounted because the mutex could not be locked.
+    package var lockFailureCount: Int { counter(.lockFailureCount) }
+
+    // MARK: deciding
+
+    private enum Step {
+        case answer(KeyAdmission)
+        /// At the parallel limit with leases of other processes: look for dead ones.
+        case reclaim([(lease: KeyLease, holder: LeaseHolder)])
+    }
+
+    /// One admission, mutex held. A request is counted only once it passes both limits.
+    private func decide(
+        _ digest: KeyDigest, limits: KeyLimits, holder: LeaseHolder, at second: UInt32, mayReclaim: Bool
+    ) -> Step {
+        guard let index = table.findOrClaim(digest, at: second) else {
+            countFailure(.tableFullCount)
+            return .answer(.admitted(lease: nil, remainingRequests: nil))
+        }
+        let slot = table.slot(index)
+        let window = slot.window(at: second)
+        if let rpm = limits.rpm, window.count >= rpm {
+            let retryAfter = KeyLimitsLayout.windowSeconds - (window.oldestAge ?? 0)
+            return .answer(.refused(.rpm, retryAfter: max(1, retryAfter)))
+        }
+        if let parallel = limits.parallel, slot.inFlight >= parallel {
+            // Looked for at most once a second per key: a key kept at its limit by live
+            // requests costs a scan of the leases per second, not per refusal.
+            if mayReclaim && slot.lastReclaim != second {
+                slot.lastReclaim = second
+                let held = table.heldLeases(slot: index)
+                // A count left too high by a process that died mid-update is repaired here.
+                if Int(slot.inFlight) > held.count { slot.inFlight = UInt32(held.count) }
+                if slot.inFlight < parallel {
+                    return decide(digest, limits: limits, holder: holder, at: second, mayReclaim: false)
+                }
+                let others = held.filter { $0.holder != self.holder }
+                if !others.isEmpty { return .reclaim(others) }
+            }
+            return .answer(.refused(.parallel, retryAfter: 1))
+        }
+        var lease: KeyLease?
+        if limits.parallel != nil {
+            lease = table.issueLease(slot: index, holder: holder)
+            if lease == nil { countFailure(.tableFullCount) }
+        }
+        slot.countRequest(at: second)
+        return .answer(.admitted(lease: lease, remainingRequests: limits.rpm.map { max(0, $0 - window.count - 1) }))
+    }
+
+    // MARK: helpers
+
+    enum Counter {
+        case tableFullCount, lockFailureCount
+
+        var offset: Int {
+            switch self {
+            case .tableFullCount: KeyLimitsLayout.Header.tableFullCount
+            case .lockFailureCount: KeyLimitsLayout.Header.lockFailureCount
+            }
+        }
+    }
+
+    func countFailure(_ counter: Counter) {
+        header.counter(counter.offset).pointee.wrappingAdd(1, ordering: .relaxed)
+    }
+
+    private func counter(_ counter: Counter) -> Int {
+        Int(clamping: header.counter(counter.offset).pointee.load(ordering: .relaxed))
+    }
+
+    private func failOpen(_ counter: Counter) -> KeyAdmission {
+        countFailure(counter)
+        return .admitted(lease: nil, remainingRequests: nil)
+    }
+
+    /// Whole seconds of the clock, as the window's buckets hold them.
+    private func currentSecond() -> UInt32 {
+        let time = now()
+        guard time.isFinite else { return 0 }
+        return UInt32(min(max(time, 0), Double(UInt32.max)).rounded(.down))
+    }
+
+    /// Runs `body` with the mutex held; `nil` (and a counted failure) when it cannot be had.
+    func withMutex<Result>(_ body: (KeyLimitTable) -> Result) -> Result? {
+        guard mutex.lock() else {
+            countFailure(.lockFailureCount)
+            return nil
+        }
+        defer { mutex.unlock() }
+        return body(table)
+    }
+}
