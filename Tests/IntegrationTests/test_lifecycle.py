@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from harness import probes
+from harness.probes import children, sample_values, wait_for_workers
 from harness.assertions import assert_error_envelope, bearer
 from harness.fcgi_client import (
     ABORT_REQUEST,
@@ -198,31 +199,6 @@ PROCESS_BROKEN = PROCESS_CONFIG + """
 PROMETHEUS_SAMPLE = re.compile(
     r'^[a-zA-Z_:][a-zA-Z0-9_:]*(\{([a-zA-Z_][a-zA-Z0-9_]*="(\\.|[^"\\])*",?)*\})? (-?[0-9.]+(e[+-]?[0-9]+)?|[+-]Inf|NaN)$'
 )
-
-
-def children(pid: int) -> list[int]:
-    """Direct child processes of `pid` (the supervisor's workers)."""
-    found = []
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        text = (task / "children").read_text().split()
-        found += [int(p) for p in text]
-    return sorted(found)
-
-
-def sample_values(text: str, name: str, **labels: str) -> list[float]:
-    values = []
-    for line in text.splitlines():
-        if not line.startswith(name + "{") and not line.startswith(name + " "):
-            continue
-        if all(f'{k}="{v}"' in line for k, v in labels.items()):
-            values.append(float(line.rsplit(" ", 1)[1]))
-    return values
-
-
-def wait_for_workers(gateway, count: int) -> None:
-    """The stack is ready once one worker answers; on a loaded machine another may take
-    seconds more. A test that needs every worker's threads waits for all of them."""
-    wait_until(lambda: gateway.log_text().count("ready socket=fd:") >= count, 20, f"{count} workers to be ready")
 
 
 def supervised(fresh_stacks, workers: int = 2, threads: int = 4, extra: list[str] | None = None):

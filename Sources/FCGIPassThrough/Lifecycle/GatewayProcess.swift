@@ -62,6 +62,14 @@ public enum GatewayProcess {
             return .ok
         }
         if options.supervises {
+            // Workers open the key limits table; a table that cannot be opened stops the
+            // start here, once, rather than in every worker the supervisor keeps restarting.
+            do {
+                _ = try KeyLimitsLocation.open(for: config, configPath: options.configPath)
+            } catch {
+                FileHandle.standardError.write(Data("fcgi-pass-through: \(error)\n".utf8))
+                return .config
+            }
             return Supervisor(options: options, configText: loaded.text, logger: logger).run()
         }
         return WorkerProcess(options: options, config: config, source: source, logger: logger).run()

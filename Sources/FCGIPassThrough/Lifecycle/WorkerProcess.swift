@@ -32,11 +32,19 @@ struct WorkerProcess {
         let supervised = options.workerSlot != nil
         let region = options.workerSlot.flatMap { slot in MetricsRegion(fd: Self.metricsFD).map { ($0, slot) } }
         let metrics = Metrics(shared: region, threads: options.threads)
+        let keyLimits = KeyLimitsHolder(configPath: options.configPath, logger: logger)
+        let limiter: SharedKeyLimits?
+        do {
+            limiter = try keyLimits.limiter(for: config)
+        } catch {
+            logger.error("cannot start", ["reason": error.description])
+            return .config
+        }
         let gateway = Gateway(
             config: config, client: UpstreamClients.make(config.transport, threads: options.threads, caFile: config.caFile),
-            logger: logger, metrics: metrics)
+            logger: logger, metrics: metrics, limiter: limiter)
         // Supervised, the supervisor has validated the new config before passing SIGHUP on.
-        let signals = SignalWatcher { [source, logger, options, config] in
+        let signals = SignalWatcher { [source, logger, options, config, keyLimits] in
             guard
                 let next = GatewayProcess.loadConfig(
                     source, environment: Environment.process(), logger: logger, transport: options.transport)
@@ -47,7 +55,14 @@ struct WorkerProcess {
             if next.config.transport != config.transport || next.config.caFile != config.caFile {
                 logger.warning("transport and ssl_ca_file changes take effect when the gateway restarts")
             }
-            gateway.replace(config: next.config)
+            let limiter: SharedKeyLimits?
+            do {
+                limiter = try keyLimits.limiter(for: next.config)
+            } catch {
+                logger.error("reload rejected, previous configuration still serving", ["reason": "\(error)"])
+                return
+            }
+            gateway.replace(config: next.config, limiter: limiter)
             logger.info("configuration reloaded", ["config": source.path, "endpoints": String(next.config.endpoints.count)])
         }
         // Before the socket exists: a signal sent as soon as it accepts must be seen.
@@ -70,6 +85,7 @@ struct WorkerProcess {
             onAcceptFailure: { acceptFailures.note([("reason", String(cString: strerror($0)))]) })
         server.start()
         metrics.startPublishing()
+        keyLimits.startSweeping()
         logger.info(
             "ready",
             [

@@ -12,6 +12,7 @@ import subprocess
 import threading
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pytest
 
@@ -176,3 +177,28 @@ def listen_queue(gateway) -> tuple[int, int]:
 def somaxconn() -> int:
     with open("/proc/sys/net/core/somaxconn") as f:
         return int(f.read())
+
+
+def children(pid: int) -> list[int]:
+    """Direct child processes of `pid` (a supervisor's workers)."""
+    found = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        found += [int(p) for p in (task / "children").read_text().split()]
+    return sorted(found)
+
+
+def sample_values(text: str, name: str, **labels: str) -> list[float]:
+    """The values of a Prometheus text sample `name` whose labels include `labels`."""
+    values = []
+    for line in text.splitlines():
+        if not line.startswith(name + "{") and not line.startswith(name + " "):
+            continue
+        if all(f'{k}="{v}"' in line for k, v in labels.items()):
+            values.append(float(line.rsplit(" ", 1)[1]))
+    return values
+
+
+def wait_for_workers(gateway, count: int) -> None:
+    """The stack is ready once one worker answers; on a loaded machine another may take
+    seconds more. A test that needs every worker's threads waits for all of them."""
+    wait_until(lambda: gateway.log_text().count("ready socket=fd:") >= count, 20, f"{count} workers to be ready")
