@@ -11,7 +11,7 @@ FUZZ_SMOKE_SECONDS ?= 30
 # The integration suite runs once per upstream transport (general_settings.transport).
 TRANSPORTS ?= curl urlsession
 
-.PHONY: run demo test unit integration integration-suites build release deps lint clean install fuzz fuzz-smoke test-sanitize bench bench-sse bench-soak bench-deps
+.PHONY: run demo test unit integration integration-suites build release deps lint clean install fuzz fuzz-smoke test-sanitize bench bench-sse bench-soak bench-keys bench-deps
 
 deps:
 	@scripts/install-deps.sh
@@ -51,8 +51,9 @@ integration-suites:
 
 # Benchmarks against nginx proxy_pass in the same run (docs/PERFORMANCE.md). They report,
 # never fail on timing. Each measures both upstream transports unless
-# BENCH_TRANSPORTS=urlsession or =curl says otherwise. Other knobs: BENCH_ROUNDS,
-# BENCH_SECONDS, ... (see bench/run.py, bench/sse_many.py, bench/soak.py).
+# BENCH_TRANSPORTS=urlsession or =curl says otherwise (bench-keys: curl unless told).
+# Other knobs: BENCH_ROUNDS, BENCH_SECONDS, ... (see bench/run.py, bench/sse_many.py,
+# bench/soak.py, bench/keys.py).
 bench-deps:
 	@scripts/install-deps.sh wrk openssl stress-ng
 
@@ -64,6 +65,9 @@ bench-sse: bench-deps release
 
 bench-soak: bench-deps release
 	python3 bench/soak.py
+
+bench-keys: bench-deps release
+	python3 bench/keys.py
 
 lint:
 	swift format lint --recursive --strict Sources Tests Package.swift Fuzz/Sources Fuzz/Package.swift

@@ -55,14 +55,16 @@ def _ratio_text(r: float) -> str:
     return f"{r:.2f} ×" if r < 10 else f"{r:.1f} ×" if r < 100 else f"{r:.0f} ×"
 
 
-def table(results: dict[str, list[dict]], names: dict[str, str]) -> str:
-    """One column per target: its median, then (÷ and, for times, − the baseline of the same round)."""
+def table(results: dict[str, list[dict]], names: dict[str, str], rows: list[tuple[str, str, str]] = ROWS,
+          diff_keys: set[str] = DIFF_KEYS) -> str:
+    """One column per target: its median, then (÷ and, for `diff_keys`, − the baseline of the same
+    round). `rows` and `diff_keys` default to `make bench`'s; bench/keys.py passes its own."""
     base = results["baseline"]
     others = [t for t in results if t != "baseline"]
     head = "| measure | " + " | ".join(names[t] for t in ["baseline", *others]) + " |"
     sep = "|---|" + "---:|" * (1 + len(others))
     lines = [head, sep]
-    for key, label, fmt in ROWS:
+    for key, label, fmt in rows:
         b = _med(_values(base, key))
         if b is None and all(_med(_values(results[t], key)) is None for t in others):
             continue
@@ -73,7 +75,7 @@ def table(results: dict[str, list[dict]], names: dict[str, str]) -> str:
                 cells.append("–")
                 continue
             ratio = _paired(base, results[t], key, _ratio) if key not in NO_RATIO_KEYS else None
-            diff = _paired(base, results[t], key, _diff) if key in DIFF_KEYS else None
+            diff = _paired(base, results[t], key, _diff) if key in diff_keys else None
             extra = [x for x in (f"{diff:+.2f}" if diff is not None else None,
                                  _ratio_text(ratio) if ratio is not None else None) if x]
             cells.append(fmt.format(v) + (f" ({', '.join(extra)})" if extra else ""))

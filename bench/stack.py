@@ -65,7 +65,7 @@ def wait_for(check, what: str, timeout: float = 20.0) -> None:
 class Stack:
     def __init__(self, workdir: Path, gateway_bin: Path, instances: int, threads: int | None, gateway_args: list[str],
                  front_workers: str = "auto", ca_trust: str = "mount", baseline_keepalive: bool = True,
-                 transports: list[str] | None = None) -> None:
+                 transports: list[str] | None = None, extra_settings: str = "") -> None:
         self.dir = workdir
         self.gateway_bin = gateway_bin
         self.instances = instances
@@ -74,6 +74,9 @@ class Stack:
         self.front_workers = front_workers
         self.ca_trust = ca_trust
         self.baseline_keepalive = baseline_keepalive
+        # YAML lines (indented two spaces) added under general_settings of every config, e.g.
+        # bench/keys.py's keys and limits_file; empty for the other benchmarks.
+        self.extra_settings = extra_settings
         self.transports = list(transports or ["urlsession"])
         for t in self.transports:
             if t not in TRANSPORTS:
@@ -199,9 +202,10 @@ class Stack:
         path = self.dir / f"config-{transport}.yaml"
         # The curl transport trusts the bench CA through configuration; URLSession has no such setting.
         ca = f"\n  ssl_ca_file: {self.dir / 'ca-bundle.crt'}" if transport == "curl" else ""
+        extra = "\n" + self.extra_settings.rstrip("\n") if self.extra_settings else ""
         path.write_text(f"""general_settings:
   master_key: {MASTER_KEY}
-  transport: {transport}{ca}
+  transport: {transport}{ca}{extra}
   pass_through_endpoints:
     - path: /v1/rerank
       target: http://127.0.0.1:{p['up_http']}/v1/rerank
