@@ -447,17 +447,19 @@ def test_auth_02_no_gateway_means_nginx_answers_502_never_a_pass_through(fresh_s
 
 
 def test_auth_03_the_key_is_only_compared_as_fixed_length_digests():
-    """Lint: no `==`, `hasPrefix` or `contains` on the master key in the auth path; the
-    comparison goes through SHA-256 digests and OpenSSL's CRYPTO_memcmp, which has no
-    early exit."""
+    """Lint: no `==`, `hasPrefix` or `contains` on a key in the auth path; the presented
+    key is turned into its SHA-256 first, compared with the master key's digest by XOR-ing
+    all 32 bytes (no early exit), and client keys are looked up by that digest."""
     auth_dir = REPO_ROOT / "Sources" / "GatewayCore" / "Auth"
     source = "\n".join(p.read_text() for p in sorted(auth_dir.glob("*.swift")))
-    for pattern in (r"masterKey\s*==", r"==\s*masterKey", r"masterKey\??\.hasPrefix", r"\.hasPrefix\(masterKey"):
-        assert not re.search(pattern, source), f"the master key is compared with {pattern}"
-    assert "ConstantTime.equals(SHA256.hash(" in source
-    crypto = (REPO_ROOT / "Sources" / "GatewayCrypto" / "Digest.swift").read_text()
-    body = crypto.split("static func equals", 1)[1].split("\n    }\n", 1)[0]
-    assert "CRYPTO_memcmp(" in body and body.count("return") == 3  # lengths, empty, the comparison
+    for pattern in (r"masterKey\s*==", r"==\s*masterKey", r"masterKey\??\.hasPrefix", r"\.hasPrefix\(masterKey", r"presented\s*=="):
+        assert not re.search(pattern, source), f"a key is compared with {pattern}"
+    assert "let digest = KeyDigest(of: presented)" in source
+    assert "equalInConstantTime(digest, masterDigest)" in source and "keys[digest]" in source
+    body = source.split("static func equalInConstantTime", 1)[1].split("\n    }\n", 1)[0]
+    assert body.count("^") == 4 and "&&" not in body and body.count("==") == 1, body
+    digest = (REPO_ROOT / "Sources" / "GatewayCore" / "Keys" / "KeyDigest.swift").read_text()
+    assert "SHA256.hash(key.utf8)" in digest
 
 
 @pytest.mark.timeout_s(60)
