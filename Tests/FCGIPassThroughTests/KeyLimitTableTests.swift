@@ -40,13 +40,28 @@ final class ManualClock: Sendable {
         return path
     }
 
+    /// Starts `arguments[0]` with posix_spawn (Foundation's `Process` keeps a weak
+    /// reference it never frees, which LeakSanitizer would report).
+    func spawn(_ arguments: [String]) throws -> pid_t {
+        var pid: pid_t = 0
+        let cArguments = arguments.map { strdup($0) } + [nil]
+        defer { cArguments.forEach { free($0) } }
+        let status = posix_spawn(&pid, arguments[0], nil, nil, cArguments, environ)
+        guard status == 0 else { throw POSIXError(POSIXErrorCode(rawValue: status) ?? .EIO) }
+        return pid
+    }
+
+    /// Waits for a child started by `spawn` and collects it.
+    func reap(_ pid: pid_t) {
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) == -1 && errno == EINTR {}
+    }
+
     /// The pid of a process that has exited and been collected.
     func deadPid() throws -> Int32 {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/bin/true")
-        try process.run()
-        process.waitUntilExit()
-        return process.processIdentifier
+        let pid = try spawn(["/bin/true"])
+        reap(pid)
+        return pid
     }
 
     // MARK: rpm
@@ -294,22 +309,26 @@ final class ManualClock: Sendable {
 
     @Test func aLiveProcessKeepsItsLeasesUntilItIsGone() throws {
         let limits = SharedKeyLimits.anonymous()
-        let sleeper = Process()
-        sleeper.executableURL = URL(fileURLWithPath: "/bin/sleep")
-        sleeper.arguments = ["30"]
-        try sleeper.run()
-        defer { if sleeper.isRunning { kill(sleeper.processIdentifier, SIGKILL) } }
-        guard case .found(let stat) = ProcessStat.lookup(pid: sleeper.processIdentifier) else {
+        let sleeper = try spawn(["/bin/sleep", "30"])
+        var reaped = false
+        defer {
+            if !reaped {
+                kill(sleeper, SIGKILL)
+                reap(sleeper)
+            }
+        }
+        guard case .found(let stat) = ProcessStat.lookup(pid: sleeper) else {
             Issue.record("cannot read the sleeper's start time")
             return
         }
-        let holder = LeaseHolder(pid: sleeper.processIdentifier, startTime: stat.startTime)
+        let holder = LeaseHolder(pid: sleeper, startTime: stat.startTime)
         _ = try #require(lease(limits.admit(key(1), limits: KeyLimits(parallel: 1), holder: holder)))
         #expect(limits.sweepDeadHolders() == 0)
         #expect(limits.usage(key(1)).inFlight == 1)
         // SIGKILL: the test process may block SIGTERM, and a child inherits the mask.
-        kill(sleeper.processIdentifier, SIGKILL)
-        sleeper.waitUntilExit()
+        kill(sleeper, SIGKILL)
+        reap(sleeper)
+        reaped = true
         #expect(limits.sweepDeadHolders() == 1)
         #expect(limits.usage(key(1)).inFlight == 0)
     }
