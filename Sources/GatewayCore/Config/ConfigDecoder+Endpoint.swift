@@ -2,7 +2,8 @@
 extension ConfigDecoder {
     static let endpointKeys = [
         "path", "target", "headers", "forward_headers", "include_subpath", "merge_query_params", "auth",
-        "methods", "default_query_params", "timeout", "cost_per_request", "id",
+        "methods", "default_query_params", "timeout", "cost_per_request", "id", "provider", "usage",
+        "input_cost_per_token", "output_cost_per_token",
     ]
     /// LiteLLM endpoint keys with no meaning here; a notice says they are ignored.
     static let unsupportedEndpointKeys: Set<String> = ["guardrails", "custom_auth_parser", "is_from_config"]
@@ -47,6 +48,9 @@ extension ConfigDecoder {
         var id: String?
         var timeout: Double?
         var cost: Double?
+        var tokenCosts: [String: Double] = [:]
+        var provider: (preset: Provider, line: Int)?
+        var usageFormat: UsageFormat?
         for entry in entries {
             let here = Self.join(location, entry.key)
             // A null value (`timeout:` with nothing after it) means "not set".
@@ -69,6 +73,12 @@ extension ConfigDecoder {
                 timeout = number(entry.value, at: here, above: 0)
             case "cost_per_request":
                 cost = number(entry.value, at: here, above: 0, orEqual: true)
+            case "provider":
+                provider = (choice(entry.value, at: here) as Provider?).map { (preset: $0, line: entry.line) }
+            case "usage":
+                usageFormat = choice(entry.value, at: here)
+            case "input_cost_per_token", "output_cost_per_token":
+                tokenCosts[entry.key] = number(entry.value, at: here, above: 0, orEqual: true)
             case "id":
                 idLine = entry.line
                 id = string(entry.value, at: here)
@@ -82,21 +92,75 @@ extension ConfigDecoder {
             }
         }
         let present = Set(entries.filter { !$0.value.isNull }.map(\.key))
-        for required in ["path", "target"] where !present.contains(required) {
+        // A provider supplies the target; a misspelt one is its own problem.
+        let requiredKeys = present.contains("provider") ? ["path"] : ["path", "target"]
+        for required in requiredKeys where !present.contains(required) {
             problem("is required", at: Self.join(location, required), line: node.line)
         }
-        guard problems.count == problemsBefore, let path, let target else { return nil }
+        if let provider {
+            addPresetHeaders(provider.preset, to: &headers.headers, at: Self.join(location, "provider"), line: provider.line)
+        }
+        guard problems.count == problemsBefore, let path, let target = target ?? provider?.preset.baseURL else {
+            return nil
+        }
         let endpoint = Endpoint(
             location: location, id: id, path: path, target: target,
             headers: headers.headers, userKeyHeader: headers.userKeyHeader,
             forwardHeaders: flags["forward_headers"] ?? false,
-            includeSubpath: flags["include_subpath"] ?? false,
+            includeSubpath: flags["include_subpath"] ?? (provider != nil),
             methods: methods,
             auth: flags["auth"] ?? true,
             mergeQueryParams: flags["merge_query_params"] ?? false,
             defaultQueryParams: queryParams,
-            timeout: timeout, costPerRequest: cost)
+            timeout: timeout, costPerRequest: cost,
+            provider: provider?.preset,
+            usageFormat: usageFormat ?? provider?.preset.usageFormat ?? UsageFormat.none,
+            inputCostPerToken: tokenCosts["input_cost_per_token"],
+            outputCostPerToken: tokenCosts["output_cost_per_token"])
         return DecodedEndpoint(endpoint: endpoint, line: node.line, pathLine: pathLine, idLine: idLine)
+    }
+
+    /// One of a fixed set of names (`provider`, `usage`), with a "did you mean" hint.
+    private mutating func choice<Choice: CaseIterable & RawRepresentable>(
+        _ node: YAMLNode, at location: String
+    ) -> Choice? where Choice.RawValue == String {
+        guard let name = string(node, at: location) else { return nil }
+        guard let choice = Choice(rawValue: name) else {
+            let names = Choice.allCases.map(\.rawValue)
+            problem(
+                "must be \(Self.alternatives(names))" + KeySuggestion.hint(for: name, among: names),
+                at: location, line: node.line)
+            return nil
+        }
+        return choice
+    }
+
+    /// `a, b or c`.
+    private static func alternatives(_ names: [String]) -> String {
+        names.dropLast().joined(separator: ", ") + " or " + (names.last ?? "")
+    }
+
+    /// The preset's headers that the endpoint does not write itself (names compared
+    /// ignoring case), resolved like written ones: an unset key variable is a problem.
+    private mutating func addPresetHeaders(
+        _ provider: Provider, to headers: inout HTTPHeaders, at location: String, line: Int
+    ) {
+        var preset = HTTPHeaders()
+        for (name, value) in provider.headers where !headers.contains(name) {
+            switch EnvReference.resolve(value, in: environment) {
+            case .failed(let failures):
+                for failure in failures {
+                    problem(
+                        "\(failure.message) (the \(provider.rawValue) preset sends it as \(name); "
+                            + "set it or write headers.\(name))", at: location, line: line)
+                }
+            case .resolved(let resolved, let variables):
+                guard checkHeaderValue(resolved, variables: variables, at: location, line: line) else { continue }
+                noteSecrets(variables)
+                preset.append(name, resolved)
+            }
+        }
+        headers = HTTPHeaders(preset.fields + headers.fields)
     }
 
     private mutating func targetURL(_ node: YAMLNode, at location: String) -> TargetURL? {

@@ -6,7 +6,7 @@ import Foundation
 extension ConfigDecoder {
     static let generalKeys = [
         "master_key", "pass_through_endpoints", "pass_through_request_timeout", "litellm_key_header_name",
-        "transport", "ssl_ca_file", "max_temp_file_size", "keys", "limits_file",
+        "transport", "ssl_ca_file", "max_temp_file_size", "keys", "limits_file", "model_cost_map", "usage_db",
     ]
 
     mutating func decodeGeneralSettings(_ node: YAMLNode, line: Int, into config: inout GatewayConfig) {
@@ -33,7 +33,14 @@ extension ConfigDecoder {
             case "keys":
                 keys = entry
             case "limits_file":
-                config.limitsFile = limitsFile(entry.value, at: entry.key)
+                config.limitsFile = absolutePath(entry.value, at: entry.key)
+            case "model_cost_map":
+                if let loaded = modelCostMap(entry.value, at: entry.key) {
+                    config.modelCostMap = loaded.path
+                    config.prices = loaded.prices
+                }
+            case "usage_db":
+                config.usageDB = absolutePath(entry.value, at: entry.key)
             default:
                 ignored.append(
                     ConfigSyntax.displayKey(entry.key) + KeySuggestion.hint(for: entry.key, among: Self.generalKeys))
@@ -113,6 +120,28 @@ extension ConfigDecoder {
             return nil
         }
         return path
+    }
+
+    /// `model_cost_map`: LiteLLM's price file, read now so a bad one stops the start.
+    mutating func modelCostMap(_ node: YAMLNode, at location: String) -> (path: String, prices: PriceBook)? {
+        guard let path = readableFile(node, at: location) else { return nil }
+        // Checked before reading: a wrong path could name a huge file.
+        let attributes = try? FileManager.default.attributesOfItem(atPath: path)
+        if let size = (attributes?[.size] as? NSNumber)?.int64Value, size > Int64(PriceBook.maxFileBytes) {
+            problem("is larger than \(PriceBook.maxFileBytes >> 20) MiB", at: location, line: node.line)
+            return nil
+        }
+        guard let data = FileManager.default.contents(atPath: path), data.count <= PriceBook.maxFileBytes else {
+            problem("cannot be read (a directory, or larger than \(PriceBook.maxFileBytes >> 20) MiB)", at: location, line: node.line)
+            return nil
+        }
+        switch Result(catching: { () throws(PriceBook.LoadError) in try PriceBook(json: data) }) {
+        case .success(let prices):
+            return (path, prices)
+        case .failure(let error):
+            problem(error.message, at: location, line: node.line)
+            return nil
+        }
     }
 
     /// A header name setting (`litellm_key_header_name`, `litellm_user_api_key`), lower-cased.

@@ -60,7 +60,7 @@ extension ConfigDecoder {
         return result
     }
 
-    private mutating func checkHeaderValue(
+    mutating func checkHeaderValue(
         _ value: String, variables: [String], at location: String, line: Int
     ) -> Bool {
         let origin = variables.isEmpty ? "" : " (after os.environ/\(variables.joined(separator: ", os.environ/")))"

@@ -58,8 +58,9 @@ extension ConfigDecoder {
         return decoded.map(\.key)
     }
 
-    /// `limits_file`: where the shared table of the keys' counts lives.
-    mutating func limitsFile(_ node: YAMLNode, at location: String) -> String? {
+    /// An absolute path setting whose file need not exist yet: `limits_file` (where the
+    /// shared table of the keys' counts lives), `usage_db`.
+    mutating func absolutePath(_ node: YAMLNode, at location: String) -> String? {
         guard let path = string(node, at: location) else { return nil }
         guard path.hasPrefix("/") else {
             problem("must be an absolute path", at: location, line: node.line)

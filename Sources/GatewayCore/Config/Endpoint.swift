@@ -24,6 +24,15 @@ public struct Endpoint: Sendable, Equatable {
     /// Idle seconds without upstream progress; `nil` uses the general default.
     public var timeout: Double?
     public var costPerRequest: Double?
+    /// `provider`: the preset the endpoint was built from, if any; also the provider its
+    /// prices are looked up under.
+    public var provider: Provider?
+    /// `usage`: how responses report usage; the provider's format, else `.none`.
+    public var usageFormat: UsageFormat
+    /// `input_cost_per_token`: USD per input token, over the model cost map's price.
+    public var inputCostPerToken: Double?
+    /// `output_cost_per_token`: USD per output token, over the model cost map's price.
+    public var outputCostPerToken: Double?
 
     public static let defaultMethods: Set<String> = ["GET", "POST", "PUT", "DELETE", "PATCH"]
 
@@ -41,7 +50,11 @@ public struct Endpoint: Sendable, Equatable {
         mergeQueryParams: Bool = false,
         defaultQueryParams: [(name: String, value: String)] = [],
         timeout: Double? = nil,
-        costPerRequest: Double? = nil
+        costPerRequest: Double? = nil,
+        provider: Provider? = nil,
+        usageFormat: UsageFormat = .none,
+        inputCostPerToken: Double? = nil,
+        outputCostPerToken: Double? = nil
     ) {
         self.location = location
         self.id = id
@@ -57,6 +70,10 @@ public struct Endpoint: Sendable, Equatable {
         self.defaultQueryParams = defaultQueryParams
         self.timeout = timeout
         self.costPerRequest = costPerRequest
+        self.provider = provider
+        self.usageFormat = usageFormat
+        self.inputCostPerToken = inputCostPerToken
+        self.outputCostPerToken = outputCostPerToken
     }
 
     /// The label used in logs and metrics: the `id`, else the path.
@@ -68,6 +85,8 @@ public struct Endpoint: Sendable, Equatable {
             && a.forwardHeaders == b.forwardHeaders && a.includeSubpath == b.includeSubpath
             && a.methods == b.methods && a.auth == b.auth && a.mergeQueryParams == b.mergeQueryParams
             && a.defaultQueryParams.elementsEqual(b.defaultQueryParams, by: { $0 == $1 })
-            && a.timeout == b.timeout && a.costPerRequest == b.costPerRequest
+            && a.timeout == b.timeout && a.costPerRequest == b.costPerRequest && a.provider == b.provider
+            && a.usageFormat == b.usageFormat && a.inputCostPerToken == b.inputCostPerToken
+            && a.outputCostPerToken == b.outputCostPerToken
     }
 }

@@ -26,6 +26,12 @@ public struct GatewayConfig: Sendable {
     /// `limits_file`: the shared-memory table where every process on the host counts the
     /// keys' requests; `nil`: the default next to the config's identity (docs/KEYS.md).
     public var limitsFile: String?
+    /// `model_cost_map`: the LiteLLM price file prices were read from, if any.
+    public var modelCostMap: String?
+    /// Model prices from `model_cost_map`, read at load; empty without one.
+    public var prices: PriceBook
+    /// `usage_db`: absolute path of the usage database.
+    public var usageDB: String?
 
     public static let defaultRequestTimeout: Double = 600
     /// 1 GiB, nginx's `proxy_max_temp_file_size` default.
@@ -41,7 +47,10 @@ public struct GatewayConfig: Sendable {
         caFile: String? = nil,
         maxTempFileSize: Int = GatewayConfig.defaultMaxTempFileSize,
         keys: [VirtualKey] = [],
-        limitsFile: String? = nil
+        limitsFile: String? = nil,
+        modelCostMap: String? = nil,
+        prices: PriceBook = PriceBook(),
+        usageDB: String? = nil
     ) {
         self.masterKey = masterKey
         self.endpoints = endpoints
@@ -53,6 +62,9 @@ public struct GatewayConfig: Sendable {
         self.maxTempFileSize = maxTempFileSize
         self.keys = keys
         self.limitsFile = limitsFile
+        self.modelCostMap = modelCostMap
+        self.prices = prices
+        self.usageDB = usageDB
     }
 
     /// Why this combination cannot run, if it cannot.
