@@ -507,6 +507,11 @@ import Testing
             "data: {\"model\":\"m\",\ndata: \"usage\":\ndata: {\"prompt_tokens\":3,\r\ndata:\"completion_tokens\":4}}\n\n",
             // An empty data line and a broken event before the good one.
             "data\n\ndata: {\"usage\":{\"prompt_tokens\":99}\n\ndata: {\"model\":\"m\",\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":4}}\n\n",
+            // Events ended by CR or CRLF blank lines: a broken last event does not spoil the one before.
+            "data: {\"model\":\"m\",\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":4}}\r\rdata: {\"usage\":{\"prompt_tokens\":9\r\r",
+            "data: {\"model\":\"m\",\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":4}}\r\n\r\ndata: {\"usage\":{\"prompt_tokens\":9\r\n\r\n",
+            // Two JSON values in one event are not one value.
+            "data: {\"model\":\"m\",\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":4}}\n\ndata: {}\ndata: {\"usage\":{\"prompt_tokens\":9}}\n\n",
             // A field whose name only starts with data.
             "datax: {\"usage\":{\"prompt_tokens\":99}}\ndata: {\"model\":\"m\",\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":4}}\n\n",
         ]

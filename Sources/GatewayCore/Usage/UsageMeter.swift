@@ -186,7 +186,7 @@ public final class UsageMeter {
 
     /// A blank line: the event's data, if it was one whole JSON value, counts.
     private func endEvent() {
-        if eventHasData && scanner.isAtDocumentEnd { events.merge(scanner.captures) }
+        if eventHasData && scanner.isAtDocumentEnd && scanner.documents == 1 { events.merge(scanner.captures) }
         eventHasData = false
         scanner.reset()
     }
