@@ -525,6 +525,26 @@ import Testing
         #expect(Self.meter(body, .openai) == Usage(model: "ft:gpt-4o/mini-x", inputTokens: 6, outputTokens: 1, metered: true))
     }
 
+    @Test func overlongNamesAndModelsAreNotTakenForUsage() {
+        let longModel = String(repeating: "m", count: UsageJSONScanner.maxModelBytes + 1)
+        let body = """
+            {"model":"\(longModel)","usage_of_a_member_name_longer_than_any_known":{"prompt_tokens":1},\
+            "usage":{"prompt_tokens":2}}
+            """
+        #expect(Self.meter(body, .openai) == Usage(inputTokens: 2, metered: true))
+    }
+
+    @Test func theLastModelAStreamNamesWins() {
+        let stream =
+            [
+                #"data: {"model":"a","usage":null}"#, #"data: {"model":"b","usage":null}"#, #"data: {"usage":null}"#,
+                #"data: {"model":"a","usage":null}"#, #"data: {"model":"b","usage":{"prompt_tokens":1}}"#, #"data: {"usage":null}"#,
+            ].joined(separator: "\n\n") + "\n\n"
+        #expect(Self.meter(stream, .openai, contentType: Self.sse) == Usage(model: "b", inputTokens: 1, metered: true))
+        let cut = stream.components(separatedBy: "\n\n").prefix(4).joined(separator: "\n\n") + "\n\n"
+        #expect(Self.meter(cut, .openai, contentType: Self.sse, complete: false) == Usage(model: "a", metered: false, partial: true))
+    }
+
     // MARK: Numbers
 
     @Test(

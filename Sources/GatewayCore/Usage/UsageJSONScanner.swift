@@ -39,8 +39,6 @@ struct UsageJSONScanner {
 
     private enum NumberPhase { case sign, zero, integer, fractionStart, fraction, exponentStart, exponentSign, exponent }
 
-    private static let literals: [[UInt8]] = [Array("true".utf8), Array("false".utf8), Array("null".utf8)]
-
     private let paths: UsagePaths
     private(set) var captures = UsageCaptures()
     private(set) var failed = false
@@ -68,20 +66,26 @@ struct UsageJSONScanner {
     private var numberFractional = false
     private var numberTooBig = false
 
-    private var literal = 0
-    private var literalIndex = 0
+    /// The bytes of `true`, `false` or `null` still to come, the next one lowest.
+    private var literalRest: UInt32 = 0
+    private var literalLeft = 0
+
+    /// The last model name read, kept so a stream naming it in every event is decoded once.
+    private var lastModelBytes: [UInt8] = []
+    private var lastModel: String?
 
     init(paths: UsagePaths) {
         self.paths = paths
         stack.reserveCapacity(Self.maxDepth)
         text.reserveCapacity(Self.maxModelBytes)
+        lastModelBytes.reserveCapacity(Self.maxModelBytes)
     }
 
     /// The reading ended at a boundary between top-level values, after at least one.
     var isAtDocumentEnd: Bool { !failed && state == .top && documents > 0 }
 
     /// Bytes of buffers held (for the bounded-memory check).
-    var bufferedBytes: Int { stack.capacity * MemoryLayout<UsageName>.stride + text.capacity }
+    var bufferedBytes: Int { stack.capacity * MemoryLayout<UsageName>.stride + text.capacity + lastModelBytes.capacity }
 
     /// Starts over for a new document (the next SSE event), keeping the buffers.
     mutating func reset() {
@@ -103,24 +107,22 @@ struct UsageJSONScanner {
             let byte = bytes[index]
             switch state {
             case .string:
-                if role == .skipped {
-                    // The bulk of a response: run to the next byte that matters.
-                    var end = index
-                    while end < count {
-                        let next = bytes[end]
-                        if next == Self.quote || next == Self.backslash || next < 0x20 { break }
-                        end += 1
-                    }
-                    index = end
-                    guard index < count else { return }
+                // Runs of plain bytes, the bulk of a response, are skipped (or kept) at once.
+                var end = index
+                while end < count {
+                    let next = bytes[end]
+                    if next == Self.quote || next == Self.backslash || next < 0x20 { break }
+                    end += 1
                 }
+                if role != .skipped && end > index { keep(UnsafeBufferPointer(rebasing: bytes[index..<end])) }
+                index = end
+                guard index < count else { return }
                 let next = bytes[index]
                 index += 1
                 switch next {
                 case Self.quote: endString()
                 case Self.backslash: state = .escape
-                case 0..<0x20: return fail()
-                default: keep(next)
+                default: return fail()  // a control byte, which JSON strings may not hold
                 }
             case .escape:
                 index += 1
@@ -158,10 +160,10 @@ struct UsageJSONScanner {
                 if number(byte) { index += 1 } else { endNumber() }
             case .literal:
                 index += 1
-                let expected = Self.literals[literal]
-                guard byte == expected[literalIndex] else { return fail() }
-                literalIndex += 1
-                if literalIndex == expected.count { endValue() }
+                guard byte == UInt8(truncatingIfNeeded: literalRest) else { return fail() }
+                literalRest >>= 8
+                literalLeft -= 1
+                if literalLeft == 0 { endValue() }
             case .top:
                 index += 1
                 switch byte {
@@ -271,8 +273,11 @@ struct UsageJSONScanner {
             }
         case UInt8(ascii: "t"), UInt8(ascii: "f"), UInt8(ascii: "n"):
             state = .literal
-            literal = byte == UInt8(ascii: "t") ? 0 : byte == UInt8(ascii: "f") ? 1 : 2
-            literalIndex = 1
+            switch byte {
+            case UInt8(ascii: "t"): (literalRest, literalLeft) = (0x65_75_72, 3)  // "rue"
+            case UInt8(ascii: "f"): (literalRest, literalLeft) = (0x65_73_6C_61, 4)  // "alse"
+            default: (literalRest, literalLeft) = (0x6C_6C_75, 3)  // "ull"
+            }
         default: fail()
         }
     }
@@ -280,8 +285,20 @@ struct UsageJSONScanner {
     private mutating func beginString(_ role: StringRole) {
         self.role = role
         state = .string
-        text.removeAll(keepingCapacity: true)
-        textUnusable = false
+        if role != .skipped {
+            text.removeAll(keepingCapacity: true)
+            textUnusable = false
+        }
+    }
+
+    private mutating func keep(_ run: UnsafeBufferPointer<UInt8>) {
+        guard !textUnusable else { return }
+        let limit = role == .name ? UsageName.maxLength : Self.maxModelBytes
+        if text.count + run.count <= limit {
+            text.append(contentsOf: run)
+        } else {
+            textUnusable = true
+        }
     }
 
     private mutating func keep(_ byte: UInt8) {
@@ -300,8 +317,13 @@ struct UsageJSONScanner {
             stack[stack.count - 1] = textUnusable ? .other : UsageName.named(text)
             state = .colon
         case .model:
-            if !textUnusable, !text.isEmpty, let model = String(validating: text, as: UTF8.self) {
-                captures.model = model
+            if !textUnusable, !text.isEmpty {
+                if text != lastModelBytes {
+                    lastModelBytes.removeAll(keepingCapacity: true)
+                    lastModelBytes.append(contentsOf: text)
+                    lastModel = String(validating: text, as: UTF8.self)
+                }
+                if let lastModel { captures.model = lastModel }
             }
             endValue()
         case .skipped:

@@ -35,7 +35,9 @@ public final class UsageMeter {
     // Event streams: the events read to their end so far, and the line being read.
     private var events = UsageCaptures()
     private var lineState = LineState.field
-    private var fieldName: [UInt8] = []
+    /// How much of `data` the line's field name has matched; a name that is not a prefix of
+    /// `data` sends the line to `skip`.
+    private var fieldMatched = 0
     private var afterCarriageReturn = false
     private var eventHasData = false
 
@@ -58,7 +60,6 @@ public final class UsageMeter {
         }
         self.requestModel = requestModel.flatMap { $0.isEmpty ? nil : $0 }
         scanner = UsageJSONScanner(paths: .paths(for: format))
-        fieldName.reserveCapacity(Self.dataField.count)
     }
 
     /// Reads one chunk of the body, as it is written to the client.
@@ -106,7 +107,7 @@ public final class UsageMeter {
     }
 
     /// Bytes of buffers the meter holds, whatever it has read.
-    var bufferedBytes: Int { scanner.bufferedBytes + fieldName.capacity }
+    var bufferedBytes: Int { scanner.bufferedBytes }
 
     // MARK: Server-sent events
 
@@ -130,16 +131,16 @@ public final class UsageMeter {
                 case 0x0A, 0x0D:
                     endLine(carriageReturn: byte == 0x0D)
                 case UInt8(ascii: ":"):
-                    if fieldName == Self.dataField {
+                    if fieldMatched == Self.dataField.count {
                         beginData()
                         lineState = .dataStart
                     } else {
                         lineState = .skip
                     }
                 default:
-                    // Only `data` matters: a longer name is some other field.
-                    if fieldName.count < Self.dataField.count {
-                        fieldName.append(byte)
+                    // Only `data` matters: any other name is some other field.
+                    if fieldMatched < Self.dataField.count && byte == Self.dataField[fieldMatched] {
+                        fieldMatched += 1
                     } else {
                         lineState = .skip
                     }
@@ -173,15 +174,15 @@ public final class UsageMeter {
     private func endLine(carriageReturn: Bool) {
         afterCarriageReturn = carriageReturn
         if lineState == .field {
-            if fieldName.isEmpty {
+            if fieldMatched == 0 {
                 endEvent()
-            } else if fieldName == Self.dataField {
+            } else if fieldMatched == Self.dataField.count {
                 // `data` alone is a data line with an empty value.
                 beginData()
             }
         }
         lineState = .field
-        fieldName.removeAll(keepingCapacity: true)
+        fieldMatched = 0
     }
 
     /// A blank line: the event's data, if it was one whole JSON value, counts.

@@ -1,44 +1,53 @@
 /// The member names on the way to a usage value. Any other name is `other`; `element` stands
 /// for a position inside an array.
-enum UsageName: String {
-    case other = ""
-    case element = "[]"
+enum UsageName: UInt8, CaseIterable {
+    case other, element
     case usage, model, response, message, meta, delta, tokens
-    case promptTokens = "prompt_tokens"
-    case completionTokens = "completion_tokens"
-    case totalTokens = "total_tokens"
-    case promptTokensDetails = "prompt_tokens_details"
-    case cachedTokens = "cached_tokens"
-    case inputTokens = "input_tokens"
-    case outputTokens = "output_tokens"
-    case inputTokensDetails = "input_tokens_details"
-    case cacheReadInputTokens = "cache_read_input_tokens"
-    case cacheCreationInputTokens = "cache_creation_input_tokens"
-    case usageMetadata
-    case modelVersion
-    case promptTokenCount
-    case candidatesTokenCount
-    case cachedContentTokenCount
-    case thoughtsTokenCount
-    case billedUnits = "billed_units"
-    case searchUnits = "search_units"
+    case promptTokens, completionTokens, totalTokens, promptTokensDetails, cachedTokens
+    case inputTokens, outputTokens, inputTokensDetails, cacheReadInputTokens, cacheCreationInputTokens
+    case usageMetadata, modelVersion, promptTokenCount, candidatesTokenCount, cachedContentTokenCount, thoughtsTokenCount
+    case billedUnits, searchUnits
 
-    /// Names as they are spelled in JSON. Longer names than this are never looked up.
+    /// How JSON spells the name.
+    var spelling: String {
+        switch self {
+        case .other, .element: ""
+        case .promptTokens: "prompt_tokens"
+        case .completionTokens: "completion_tokens"
+        case .totalTokens: "total_tokens"
+        case .promptTokensDetails: "prompt_tokens_details"
+        case .cachedTokens: "cached_tokens"
+        case .inputTokens: "input_tokens"
+        case .outputTokens: "output_tokens"
+        case .inputTokensDetails: "input_tokens_details"
+        case .cacheReadInputTokens: "cache_read_input_tokens"
+        case .cacheCreationInputTokens: "cache_creation_input_tokens"
+        case .billedUnits: "billed_units"
+        case .searchUnits: "search_units"
+        default: String(describing: self)
+        }
+    }
+
+    /// Longer names than this are never looked up.
     static let maxLength = 32
-    private static let byBytes: [[UInt8]: UsageName] = {
-        var table: [[UInt8]: UsageName] = [:]
-        for name in [
-            usage, model, response, message, meta, delta, tokens, promptTokens, completionTokens, totalTokens,
-            promptTokensDetails, cachedTokens, inputTokens, outputTokens, inputTokensDetails, cacheReadInputTokens,
-            cacheCreationInputTokens, usageMetadata, modelVersion, promptTokenCount, candidatesTokenCount,
-            cachedContentTokenCount, thoughtsTokenCount, billedUnits, searchUnits,
-        ] {
-            table[Array(name.rawValue.utf8)] = name
+
+    /// The names by length, so a lookup compares a few byte strings and hashes nothing.
+    private static let byLength: [[(bytes: [UInt8], name: UsageName)]] = {
+        var table = [[(bytes: [UInt8], name: UsageName)]](repeating: [], count: maxLength + 1)
+        for name in allCases where !name.spelling.isEmpty {
+            let bytes = Array(name.spelling.utf8)
+            table[bytes.count].append((bytes, name))
         }
         return table
     }()
 
-    static func named(_ bytes: [UInt8]) -> UsageName { byBytes[bytes] ?? .other }
+    static func named(_ bytes: [UInt8]) -> UsageName {
+        guard bytes.count <= maxLength else { return .other }
+        for candidate in byLength[bytes.count] where candidate.bytes == bytes { return candidate.name }
+        return .other
+    }
+
+    var bit: UInt64 { 1 << UInt64(rawValue) }
 }
 
 /// What a value found at a known path counts towards.
@@ -75,7 +84,7 @@ struct UsageCaptures: Equatable {
 
     /// Takes every value `newer` has over the ones kept.
     mutating func merge(_ newer: UsageCaptures) {
-        for field in UsageField.allCases where newer[field] != nil { self[field] = newer[field] }
+        for index in counts.indices where newer.counts[index] != nil { counts[index] = newer.counts[index] }
         if let model = newer.model { self.model = model }
     }
 }
@@ -86,14 +95,18 @@ struct UsageCaptures: Equatable {
 struct UsagePaths: Sendable {
     let targets: [(path: [UsageName], field: UsageField)]
     let maxDepth: Int
+    /// The names values sit under (the last of each path), as `UsageName.bit`s: most values
+    /// are turned away by this alone.
+    let leaves: UInt64
 
     init(_ targets: [(path: [UsageName], field: UsageField)]) {
         self.targets = targets
         self.maxDepth = targets.map(\.path.count).max() ?? 0
+        self.leaves = targets.reduce(0) { $0 | ($1.path.last?.bit ?? 0) }
     }
 
     func field(at path: ArraySlice<UsageName>) -> UsageField? {
-        guard path.count <= maxDepth else { return nil }
+        guard let leaf = path.last, leaves & leaf.bit != 0, path.count <= maxDepth else { return nil }
         for target in targets where target.path.elementsEqual(path) { return target.field }
         return nil
     }
