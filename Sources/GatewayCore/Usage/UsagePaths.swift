@@ -1,0 +1,195 @@
+/// The member names on the way to a usage value. Any other name is `other`; `element` stands
+/// for a position inside an array.
+enum UsageName: UInt8, CaseIterable {
+    case other, element
+    case usage, model, response, message, meta, delta, tokens
+    case promptTokens, completionTokens, totalTokens, promptTokensDetails, cachedTokens
+    case inputTokens, outputTokens, inputTokensDetails, cacheReadInputTokens, cacheCreationInputTokens
+    case usageMetadata, modelVersion, promptTokenCount, candidatesTokenCount, cachedContentTokenCount, thoughtsTokenCount
+    case billedUnits, searchUnits
+
+    /// How JSON spells the name.
+    var spelling: String {
+        switch self {
+        case .other, .element: ""
+        case .promptTokens: "prompt_tokens"
+        case .completionTokens: "completion_tokens"
+        case .totalTokens: "total_tokens"
+        case .promptTokensDetails: "prompt_tokens_details"
+        case .cachedTokens: "cached_tokens"
+        case .inputTokens: "input_tokens"
+        case .outputTokens: "output_tokens"
+        case .inputTokensDetails: "input_tokens_details"
+        case .cacheReadInputTokens: "cache_read_input_tokens"
+        case .cacheCreationInputTokens: "cache_creation_input_tokens"
+        case .billedUnits: "billed_units"
+        case .searchUnits: "search_units"
+        default: String(describing: self)
+        }
+    }
+
+    /// Longer names than this are never looked up.
+    static let maxLength = 32
+
+    /// The names by length, so a lookup compares a few byte strings and hashes nothing.
+    private static let byLength: [[(bytes: [UInt8], name: UsageName)]] = {
+        var table = [[(bytes: [UInt8], name: UsageName)]](repeating: [], count: maxLength + 1)
+        for name in allCases where !name.spelling.isEmpty {
+            let bytes = Array(name.spelling.utf8)
+            table[bytes.count].append((bytes, name))
+        }
+        return table
+    }()
+
+    static func named(_ bytes: [UInt8]) -> UsageName {
+        guard bytes.count <= maxLength else { return .other }
+        for candidate in byLength[bytes.count] where candidate.bytes == bytes { return candidate.name }
+        return .other
+    }
+
+    var bit: UInt64 { 1 << UInt64(rawValue) }
+}
+
+/// What a value found at a known path counts towards.
+enum UsageField: Int, CaseIterable {
+    case input, output, cacheRead, cacheWrite, searchUnits
+    /// A total only: the input when nothing else is given (embeddings that report only
+    /// `total_tokens`).
+    case total
+    /// Gemini's thinking tokens: billed as output, not part of `candidatesTokenCount`.
+    case thoughts
+    /// Cohere's `tokens`, used only where `billed_units` has no such count.
+    case inputUnbilled, outputUnbilled
+    case model
+}
+
+/// The values one reading captured: the last readable value for each field wins, as the
+/// streamed formats repeat cumulative counts and the last one is the final count.
+struct UsageCaptures: Equatable {
+    private var counts = [Int?](repeating: nil, count: UsageField.allCases.count)
+    var model: String?
+
+    subscript(field: UsageField) -> Int? {
+        get { counts[field.rawValue] }
+        set { counts[field.rawValue] = newValue }
+    }
+
+    var hasCounts: Bool { counts.contains { $0 != nil } }
+
+    /// Forgets every value, keeping the storage.
+    mutating func clear() {
+        for index in counts.indices { counts[index] = nil }
+        model = nil
+    }
+
+    /// Takes every value `newer` has over the ones kept.
+    mutating func merge(_ newer: UsageCaptures) {
+        for index in counts.indices where newer.counts[index] != nil { counts[index] = newer.counts[index] }
+        if let model = newer.model { self.model = model }
+    }
+}
+
+/// Where a format puts its usage: the member names from the top of one JSON document (one
+/// body, one SSE event, or one element of a top-level array) to a number, or to the
+/// response's model name. Paths never go through arrays.
+struct UsagePaths: Sendable {
+    let targets: [(path: [UsageName], field: UsageField)]
+    let maxDepth: Int
+    /// The names values sit under (the last of each path), as `UsageName.bit`s: most values
+    /// are turned away by this alone.
+    let leaves: UInt64
+
+    init(_ targets: [(path: [UsageName], field: UsageField)]) {
+        self.targets = targets
+        self.maxDepth = targets.map(\.path.count).max() ?? 0
+        self.leaves = targets.reduce(0) { $0 | ($1.path.last?.bit ?? 0) }
+    }
+
+    func field(at path: ArraySlice<UsageName>) -> UsageField? {
+        guard let leaf = path.last, leaves & leaf.bit != 0, path.count <= maxDepth else { return nil }
+        for target in targets where target.path.elementsEqual(path) { return target.field }
+        return nil
+    }
+
+    static func paths(for format: UsageFormat) -> UsagePaths {
+        switch format {
+        case .openai: return openai
+        case .anthropic: return anthropic
+        case .gemini: return gemini
+        case .cohere: return cohere
+        case .none: return UsagePaths([])
+        }
+    }
+
+    /// OpenAI. Chat completions, completions and embeddings put `usage` at the top:
+    /// `prompt_tokens` counts the whole prompt, the cached part (`prompt_tokens_details.
+    /// cached_tokens`) included, so input stays `prompt_tokens` and cache reads are a share
+    /// of it, priced at a discount; `completion_tokens` includes reasoning tokens. A stream
+    /// with `stream_options.include_usage` sends `"usage": null` on every chunk and the
+    /// counts on the last one before `[DONE]`. Embeddings give `prompt_tokens` and
+    /// `total_tokens` (no output). The Responses API says `input_tokens` /
+    /// `output_tokens` / `input_tokens_details.cached_tokens` (cached again included in
+    /// input), at the top of its JSON body or under `response` in its stream's
+    /// `response.completed` event (earlier events carry `"usage": null`).
+    static let openai = UsagePaths(
+        openAIUsage(under: [.usage]) + openAIUsage(under: [.response, .usage]) + [
+            ([.model], .model), ([.response, .model], .model),
+        ])
+
+    private static func openAIUsage(under prefix: [UsageName]) -> [(path: [UsageName], field: UsageField)] {
+        [
+            (prefix + [.promptTokens], .input), (prefix + [.completionTokens], .output),
+            (prefix + [.promptTokensDetails, .cachedTokens], .cacheRead), (prefix + [.totalTokens], .total),
+            (prefix + [.inputTokens], .input), (prefix + [.outputTokens], .output),
+            (prefix + [.inputTokensDetails, .cachedTokens], .cacheRead),
+        ]
+    }
+
+    /// Anthropic messages. `input_tokens` counts only the prompt after the last cache
+    /// breakpoint: `cache_read_input_tokens` and `cache_creation_input_tokens` come on top
+    /// of it and are priced apart (reads cheaper, writes dearer). A stream's
+    /// `message_start` carries `message.usage` (input and cache counts, `output_tokens`
+    /// usually 1) and `message.model`; each `message_delta` carries `usage.output_tokens`,
+    /// cumulative, and lately the input and cache counts again: the last value of each wins.
+    static let anthropic = UsagePaths(
+        anthropicUsage(under: [.usage]) + anthropicUsage(under: [.message, .usage]) + [
+            ([.model], .model), ([.message, .model], .model),
+        ])
+
+    private static func anthropicUsage(under prefix: [UsageName]) -> [(path: [UsageName], field: UsageField)] {
+        [
+            (prefix + [.inputTokens], .input), (prefix + [.outputTokens], .output),
+            (prefix + [.cacheReadInputTokens], .cacheRead), (prefix + [.cacheCreationInputTokens], .cacheWrite),
+        ]
+    }
+
+    /// Gemini (and Vertex) generateContent. `usageMetadata.promptTokenCount` counts the
+    /// whole prompt, `cachedContentTokenCount` (cache reads) included, as OpenAI does;
+    /// `candidatesTokenCount` leaves out `thoughtsTokenCount`, which is billed as output
+    /// and so added to it. The model is `modelVersion`. streamGenerateContent (SSE with
+    /// `alt=sse`, else one JSON array whose elements arrive one by one) repeats
+    /// `usageMetadata` in its chunks, cumulative: the last wins.
+    static let gemini = UsagePaths([
+        ([.usageMetadata, .promptTokenCount], .input), ([.usageMetadata, .candidatesTokenCount], .output),
+        ([.usageMetadata, .cachedContentTokenCount], .cacheRead), ([.usageMetadata, .thoughtsTokenCount], .thoughts),
+        ([.modelVersion], .model),
+    ])
+
+    /// Cohere. What is billed is `billed_units`; `tokens` (the raw counts, which include
+    /// the prompt template) are read only where `billed_units` lacks a count. Rerank bills
+    /// `meta.billed_units.search_units`; embed `meta.billed_units.input_tokens`; chat v1
+    /// `meta.billed_units` (and `response.meta` in its newline-delimited stream's
+    /// `stream-end`); chat v2 `usage.billed_units`, streamed in the `message-end` event's
+    /// `delta.usage.billed_units`.
+    static let cohere = UsagePaths(
+        cohereUsage(under: [.meta]) + cohereUsage(under: [.usage]) + cohereUsage(under: [.delta, .usage])
+            + cohereUsage(under: [.response, .meta]) + [([.model], .model)])
+
+    private static func cohereUsage(under prefix: [UsageName]) -> [(path: [UsageName], field: UsageField)] {
+        [
+            (prefix + [.billedUnits, .inputTokens], .input), (prefix + [.billedUnits, .outputTokens], .output),
+            (prefix + [.billedUnits, .searchUnits], .searchUnits), (prefix + [.tokens, .inputTokens], .inputUnbilled),
+            (prefix + [.tokens, .outputTokens], .outputUnbilled),
+        ]
+    }
+}
