@@ -262,6 +262,24 @@ import Testing
         }
     }
 
+    /// The same with real permissions: a file made read-only before the ledger opened it.
+    /// Root writes through a 0444 mode, so this runs only as another user.
+    @Test(.enabled(if: getuid() != 0, "root writes through file modes"))
+    func aFileWithoutWritePermissionIsCountedAndRecoversWhenWritable() throws {
+        try Self.withDirectory { directory in
+            let path = directory + "/usage.db"
+            try SpendLedger.open(path: path).close()
+            try FileManager.default.setAttributes([.posixPermissions: 0o444], ofItemAtPath: path)
+            let ledger = try SpendLedger.open(path: path)
+            defer { ledger.close() }
+            ledger.record(Self.row("perm-1"))
+            #expect(!ledger.flush(timeout: .milliseconds(50)))
+            #expect(ledger.stats.writeFailures >= 1)
+            try FileManager.default.setAttributes([.posixPermissions: 0o644], ofItemAtPath: path)
+            #expect(try Self.eventually(within: 1) { try Self.all(ledger).count == 1 })
+        }
+    }
+
     @Test func aFullQueueDropsTheOldestAndCountsThem() throws {
         try Self.withDirectory { directory in
             let path = directory + "/usage.db"
