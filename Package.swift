@@ -10,6 +10,7 @@ import PackageDescription
 //   FastCGIEdge         libfcgi and sockets: requests in, responses out, admission control
 //   UpstreamTransports  URLSession and libcurl: an UpstreamRequest out, events back
 //   Operations          logs, metrics, signals, shared memory between processes
+//   UsageLedger         libsqlite3: the spend ledger (one row per request) and its reports
 //   FCGIPassThrough     the gateway: serving (decide, relay, record) and the process model
 //   fcgi-pass-through   main.swift: wiring only
 let package = Package(
@@ -47,16 +48,24 @@ let package = Package(
             pkgConfig: "libcrypto",
             providers: [.apt(["libssl-dev"])]
         ),
+        // SQLite 3 (Debian libsqlite3-dev). Only UsageLedger imports it.
+        .systemLibrary(
+            name: "CSQLite",
+            pkgConfig: "sqlite3",
+            providers: [.apt(["libsqlite3-dev"])]
+        ),
         .target(name: "GatewayCrypto", dependencies: ["CCrypto"]),
         .target(name: "GatewayCore", dependencies: ["GatewayCrypto"]),
         .target(name: "ConfigLoading", dependencies: ["GatewayCore", "CYAML"]),
         .target(name: "FastCGIEdge", dependencies: ["GatewayCore", "CFCGI"]),
         .target(name: "UpstreamTransports", dependencies: ["GatewayCore", "CCurl"]),
         .target(name: "Operations", dependencies: ["GatewayCore"]),
+        .target(name: "UsageLedger", dependencies: ["GatewayCore", "Operations", "CSQLite"]),
         .target(
             name: "FCGIPassThrough",
             dependencies: [
                 "GatewayCrypto", "GatewayCore", "ConfigLoading", "FastCGIEdge", "UpstreamTransports", "Operations",
+                "UsageLedger",
             ]
         ),
         .executableTarget(
@@ -67,7 +76,7 @@ let package = Package(
             name: "FCGIPassThroughTests",
             dependencies: [
                 "GatewayCrypto", "GatewayCore", "ConfigLoading", "FastCGIEdge", "UpstreamTransports", "Operations",
-                "FCGIPassThrough", "CCurl",
+                "UsageLedger", "FCGIPassThrough", "CCurl",
             ],
             resources: [.copy("Fixtures")]
         ),

@@ -4,7 +4,7 @@
 set -euo pipefail
 
 # spawn-fcgi, libfcgi-bin (cgi-fcgi) and systemd (systemd-analyze) serve the deploy tests.
-packages=(libfcgi-dev libyaml-dev libcurl4-openssl-dev libssl-dev nginx curl spawn-fcgi libfcgi-bin systemd "$@")
+packages=(libfcgi-dev libyaml-dev libcurl4-openssl-dev libssl-dev libsqlite3-dev nginx curl spawn-fcgi libfcgi-bin systemd "$@")
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

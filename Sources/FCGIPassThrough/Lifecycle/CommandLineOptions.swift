@@ -40,6 +40,7 @@ public struct CommandLineOptions: Sendable, Equatable {
         Usage: fcgi-pass-through [options]
                fcgi-pass-through keys new --alias NAME [--rpm N] [--parallel N] [--routes a,b] [--models a,b]
                fcgi-pass-through keys hash < FILE
+               fcgi-pass-through usage [--db PATH] [--since DATE|Nd|Nh] [--by key|route|model|day]
 
         A LiteLLM-compatible pass-through gateway served over FastCGI behind nginx.
 
@@ -64,6 +65,9 @@ public struct CommandLineOptions: Sendable, Equatable {
         Client keys (docs/KEYS.md; `keys --help` for the flags):
           keys new                 print a new key, then its entry for general_settings.keys
           keys hash                print the SHA-256 (key_hash) of the key on standard input
+
+        Spend (docs/USAGE.md; `usage --help` for the flags):
+          usage                    print requests, tokens and cost from the spend ledger
 
         Signals: SIGTERM/SIGINT drain and exit 0; SIGHUP reloads the config.
         Exit codes: 0 ok, 64 bad usage, 78 bad configuration.

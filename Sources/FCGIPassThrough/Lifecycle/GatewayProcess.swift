@@ -9,7 +9,7 @@ import Operations
 #endif
 
 /// One gateway process from start to exit: command line → config → (supervisor, or
-/// socket → workers → signals → drain); or the `keys` tool, which needs no config.
+/// socket → workers → signals → drain); or the `keys` and `usage` tools, which need no config.
 public enum GatewayProcess {
     public enum ExitCode: Int32 {
         case ok = 0
@@ -25,6 +25,12 @@ public enum GatewayProcess {
         if arguments.first == "keys" {
             return KeysCommand.run(
                 Array(arguments.dropFirst()), input: { FileHandle.standardInput.readDataToEndOfFile() },
+                output: { FileHandle.standardOutput.write(Data($0.utf8)) },
+                errorOutput: { FileHandle.standardError.write(Data($0.utf8)) })
+        }
+        if arguments.first == "usage" {
+            return UsageCommand.run(
+                Array(arguments.dropFirst()), environment: Environment.process(), now: Date().timeIntervalSince1970,
                 output: { FileHandle.standardOutput.write(Data($0.utf8)) },
                 errorOutput: { FileHandle.standardError.write(Data($0.utf8)) })
         }

@@ -82,27 +82,9 @@ enum KeysCommand {
     }
 
     private static func parseNew(_ arguments: [String]) throws(UsageError) -> NewKey {
-        var values: [String: String] = [:]
-        var index = 0
-        while index < arguments.count {
-            var flag = arguments[index]
-            var value: String?
-            if flag.hasPrefix("--"), let eq = flag.firstIndex(of: "=") {
-                value = String(flag[flag.index(after: eq)...])
-                flag = String(flag[..<eq])
-            }
-            guard ["--alias", "--rpm", "--parallel", "--routes", "--models"].contains(flag) else {
-                throw UsageError(description: "unknown option \(flag) for keys new (see keys --help)")
-            }
-            if value == nil {
-                index += 1
-                guard index < arguments.count else { throw UsageError(description: "\(flag) needs a value") }
-                value = arguments[index]
-            }
-            guard values[flag] == nil else { throw UsageError(description: "\(flag) given twice") }
-            values[flag] = value
-            index += 1
-        }
+        let values = try SubcommandFlags.values(
+            arguments, allowed: ["--alias", "--rpm", "--parallel", "--routes", "--models"],
+            context: "for keys new (see keys --help)")
         guard let alias = values["--alias"] else { throw UsageError(description: "keys new needs --alias NAME") }
         if let problem = ConfigDecoder.aliasProblem(alias) {
             throw UsageError(description: "--alias \(problem)")

@@ -1,0 +1,95 @@
+/// The ledger's tables, versioned by `PRAGMA user_version`: version N means the first N
+/// migrations ran. Migrations are only ever appended, and only add (tables, columns,
+/// indexes), so a process built before one still reads and writes the file after it.
+enum LedgerSchema {
+    static let migrations: [String] = [
+        // v1: one row per request; `request_id` is the key so `INSERT OR IGNORE` makes a
+        // replayed row a no-op. Indexes serve the time-range listing and the per-key sums.
+        """
+        CREATE TABLE spend_logs (
+            request_id TEXT NOT NULL PRIMARY KEY,
+            start_time REAL NOT NULL,
+            end_time REAL NOT NULL,
+            key_alias TEXT NOT NULL DEFAULT '',
+            key_hash TEXT NOT NULL DEFAULT '',
+            route TEXT NOT NULL,
+            method TEXT NOT NULL,
+            model TEXT,
+            status INTEGER NOT NULL,
+            input_tokens INTEGER NOT NULL DEFAULT 0,
+            output_tokens INTEGER NOT NULL DEFAULT 0,
+            cache_read_tokens INTEGER NOT NULL DEFAULT 0,
+            cache_write_tokens INTEGER NOT NULL DEFAULT 0,
+            search_units INTEGER NOT NULL DEFAULT 0,
+            cost REAL NOT NULL DEFAULT 0,
+            duration_ms REAL NOT NULL DEFAULT 0,
+            partial INTEGER NOT NULL DEFAULT 0,
+            metered INTEGER NOT NULL DEFAULT 0
+        );
+        CREATE INDEX spend_logs_start_time ON spend_logs (start_time);
+        CREATE INDEX spend_logs_key_alias ON spend_logs (key_alias, start_time);
+        """
+    ]
+
+    static var version: Int { migrations.count }
+
+    /// The columns in `SpendRow` order, for the insert and every select of whole rows.
+    static let columns = """
+        request_id, start_time, end_time, key_alias, key_hash, route, method, model, status, input_tokens, \
+        output_tokens, cache_read_tokens, cache_write_tokens, search_units, cost, duration_ms, partial, metered
+        """
+
+    static let insert = "INSERT OR IGNORE INTO spend_logs (\(columns)) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+
+    /// Brings the file to `version`. `BEGIN IMMEDIATE` takes the write lock before reading
+    /// the version, so of two processes opening a new file at once one migrates and the
+    /// other then finds nothing to do.
+    static func migrate(_ connection: SQLiteConnection) throws(SQLiteError) {
+        guard try connection.integer("PRAGMA user_version") < version else { return }
+        try connection.execute("BEGIN IMMEDIATE")
+        do throws(SQLiteError) {
+            let current = try connection.integer("PRAGMA user_version")
+            for migration in migrations.dropFirst(current) {
+                try connection.execute(migration)
+            }
+            if current < version { try connection.execute("PRAGMA user_version = \(version)") }
+            try connection.execute("COMMIT")
+        } catch {
+            try? connection.execute("ROLLBACK")
+            throw error
+        }
+    }
+
+    /// Binds `row` to the insert statement's 18 parameters.
+    static func bind(_ row: SpendRow, to statement: SQLiteStatement) {
+        statement.bind(1, row.requestID)
+        statement.bind(2, row.startTime)
+        statement.bind(3, row.endTime)
+        statement.bind(4, row.keyAlias)
+        statement.bind(5, row.keyHash)
+        statement.bind(6, row.route)
+        statement.bind(7, row.method)
+        statement.bind(8, row.model)
+        statement.bind(9, row.status)
+        statement.bind(10, row.inputTokens)
+        statement.bind(11, row.outputTokens)
+        statement.bind(12, row.cacheReadTokens)
+        statement.bind(13, row.cacheWriteTokens)
+        statement.bind(14, row.searchUnits)
+        statement.bind(15, row.cost)
+        statement.bind(16, row.durationMs)
+        statement.bind(17, row.partial)
+        statement.bind(18, row.metered)
+    }
+
+    /// The row a select of `columns` is on.
+    static func row(from statement: SQLiteStatement) -> SpendRow {
+        SpendRow(
+            requestID: statement.text(0) ?? "", startTime: statement.double(1), endTime: statement.double(2),
+            keyAlias: statement.text(3) ?? "", keyHash: statement.text(4) ?? "", route: statement.text(5) ?? "",
+            method: statement.text(6) ?? "", model: statement.text(7), status: statement.int(8),
+            inputTokens: statement.int(9), outputTokens: statement.int(10), cacheReadTokens: statement.int(11),
+            cacheWriteTokens: statement.int(12), searchUnits: statement.int(13), cost: statement.double(14),
+            durationMs: statement.double(15), partial: statement.bool(16), metered: statement.bool(17))
+    }
+}

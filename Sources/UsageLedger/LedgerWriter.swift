@@ -1,0 +1,165 @@
+import Dispatch
+import Foundation
+import GatewayCore
+import Operations
+
+/// The ledger's write side: a bounded in-memory queue that `record` appends to, and one
+/// thread that empties it into SQLite every 250 ms, a batch per transaction. Requests
+/// never wait for the database; the database being locked, full or read-only only
+/// leaves rows queued (counted, warned about) until a later tick writes them.
+final class LedgerWriter: Sendable {
+    /// How often the thread writes: a SIGKILL loses at most this much plus one batch.
+    static let interval = Duration.milliseconds(250)
+    /// Rows per transaction: large enough to amortise the commit, small enough that
+    /// holding the write lock never starves another process for long.
+    static let batchSize = 1000
+
+    private let path: String
+    private let state: Locked<(queue: RowQueue, stats: SpendLedger.Stats)>
+    /// The write connection, reopened after any failure but a busy one (a read-only or
+    /// replaced file needs a fresh open to recover). `nil` until the next attempt.
+    private let connection: Locked<WriteConnection?>
+    private let wake = DispatchSemaphore(value: 0)
+    private let exited = DispatchSemaphore(value: 0)
+    private let stopping = Locked(false)
+    private let warning: ThrottledWarning?
+    /// Opens the write connection read-only when true: how tests stand in for a file
+    /// the process may not write (root writes through a 0444 mode).
+    private let readOnly: @Sendable () -> Bool
+
+    init(
+        path: String, connection: WriteConnection?, capacity: Int, logger: Logger?,
+        readOnly: @escaping @Sendable () -> Bool
+    ) {
+        self.path = path
+        self.state = Locked((RowQueue(capacity: capacity), SpendLedger.Stats()))
+        self.connection = Locked(connection)
+        self.readOnly = readOnly
+        self.warning = logger.map {
+            ThrottledWarning(
+                "spend ledger: cannot write, rows stay queued and are retried", logger: $0, interval: .seconds(60))
+        }
+    }
+
+    func start() {
+        let thread = Thread { [self] in
+            while !stopping.withLock({ $0 }) {
+                _ = wake.wait(timeout: .now() + .milliseconds(Int(Self.interval.seconds * 1000)))
+                _ = writePending()
+            }
+            exited.signal()
+        }
+        thread.name = "spend-ledger"
+        thread.start()
+    }
+
+    func record(_ row: SpendRow) {
+        state.withLock { state in
+            state.stats.droppedRows += state.queue.append(row)
+        }
+    }
+
+    var stats: SpendLedger.Stats {
+        state.withLock { state in
+            var stats = state.stats
+            stats.pending = state.queue.count
+            return stats
+        }
+    }
+
+    /// Writes until the queue is empty (`true`) or a write fails (`false`, the batch back
+    /// in the queue).
+    func writePending() -> Bool {
+        connection.withLock { connection in
+            while true {
+                let batch = state.withLock { $0.queue.take(Self.batchSize) }
+                if batch.isEmpty { return true }
+                do throws(SQLiteError) {
+                    if connection == nil {
+                        connection = try WriteConnection(path: path, readOnly: readOnly())
+                    }
+                    try connection?.insert(batch)
+                    state.withLock { $0.stats.writtenRows += batch.count }
+                } catch {
+                    if !error.isBusy { connection = nil }
+                    let pending = state.withLock { state in
+                        state.stats.writeFailures += 1
+                        state.stats.droppedRows += state.queue.putBack(batch)
+                        return state.queue.count
+                    }
+                    warning?.note([("path", path), ("error", error.description), ("pending", String(pending))])
+                    return false
+                }
+            }
+        }
+    }
+
+    /// Writes what is queued now, retrying until `timeout`: `true` when nothing is left.
+    func flush(timeout: Duration) -> Bool {
+        let deadline = ContinuousClock.now + timeout
+        while true {
+            if writePending() { return true }
+            if ContinuousClock.now >= deadline { return false }
+            Thread.sleep(forTimeInterval: 0.01)
+        }
+    }
+
+    /// Stops the thread (it finishes its current batch), then flushes what is left.
+    func stop(timeout: Duration) -> Bool {
+        let first = stopping.withLock { stopping in
+            defer { stopping = true }
+            return !stopping
+        }
+        if first {
+            wake.signal()
+            _ = exited.wait(timeout: .now() + .milliseconds(Int(timeout.seconds * 1000)))
+        }
+        return flush(timeout: timeout)
+    }
+}
+
+/// The write connection and its prepared insert.
+final class WriteConnection {
+    let connection: SQLiteConnection
+    private let statement: SQLiteStatement
+
+    /// Opens `path` for writing; `readOnly` opens it as a file the process may not write.
+    init(path: String, readOnly: Bool = false) throws(SQLiteError) {
+        connection = try SQLiteConnection(path: path, readOnly: readOnly)
+        try Self.configure(connection)
+        statement = try connection.prepare(LedgerSchema.insert)
+    }
+
+    /// Adopts an open connection (the one that just migrated the file).
+    init(_ connection: SQLiteConnection) throws(SQLiteError) {
+        self.connection = connection
+        try Self.configure(connection)
+        statement = try connection.prepare(LedgerSchema.insert)
+    }
+
+    /// A short busy timeout: the writer retries on its next tick rather than wait.
+    /// `synchronous=NORMAL` in WAL mode: a commit survives a process crash, and only a
+    /// power loss can take back the last ones.
+    private static func configure(_ connection: SQLiteConnection) throws(SQLiteError) {
+        connection.setBusyTimeout(milliseconds: 50)
+        try connection.execute("PRAGMA synchronous = NORMAL")
+    }
+
+    /// One transaction; `INSERT OR IGNORE` skips a request id already there.
+    func insert(_ rows: [SpendRow]) throws(SQLiteError) {
+        try connection.execute("BEGIN IMMEDIATE")
+        do throws(SQLiteError) {
+            for row in rows {
+                statement.reset()
+                LedgerSchema.bind(row, to: statement)
+                _ = try statement.step()
+            }
+            statement.reset()
+            try connection.execute("COMMIT")
+        } catch {
+            statement.reset()
+            try? connection.execute("ROLLBACK")
+            throw error
+        }
+    }
+}

@@ -1,0 +1,158 @@
+import Foundation
+import GatewayCore
+import Operations
+
+/// Why the ledger could not be opened.
+public enum SpendLedgerError: Error, CustomStringConvertible, Sendable {
+    /// The directory the file goes in does not exist: the ledger does not create it.
+    case missingDirectory(String)
+    /// No file at the path (reading only: the writer creates it).
+    case missingFile(String)
+    /// The file holds no ledger tables.
+    case notALedger(String)
+    case sqlite(path: String, SQLiteError)
+
+    public var description: String {
+        switch self {
+        case .missingDirectory(let directory): "the directory \(directory) does not exist"
+        case .missingFile(let path): "no spend ledger at \(path)"
+        case .notALedger(let path): "\(path) is not a spend ledger"
+        case .sqlite(let path, let error): "\(path): \(error)"
+        }
+    }
+}
+
+/// The spend ledger: one SQLite row per request (docs/USAGE.md, "The ledger"), in one
+/// file that every gateway process on the host shares (WAL mode lets them all write
+/// and read it).
+///
+/// `record` only queues the row in memory; a thread writes the queue every 250 ms, so
+/// the request path never touches the database and a killed process loses at most its
+/// last second. Reads use their own connection, which WAL lets run beside the writes.
+public final class SpendLedger: Sendable {
+    /// What the writer has done since open.
+    public struct Stats: Sendable, Equatable {
+        /// Rows queued and not yet written.
+        public var pending = 0
+        /// Rows committed (a replayed request id counts, though the insert ignored it).
+        public var writtenRows = 0
+        /// Batches that failed to write (busy, read-only, full, ...) and stayed queued.
+        public var writeFailures = 0
+        /// Rows dropped, oldest first, because the queue was full.
+        public var droppedRows = 0
+
+        public init() {}
+    }
+
+    /// Rows the queue holds before the oldest are dropped: about 50 MB at worst, and
+    /// seven minutes of a busy instance's requests (250 per second) with the database down.
+    public static let defaultQueueCapacity = 100_000
+
+    public let path: String
+    private let writer: LedgerWriter
+    /// The read connection, also for `spendLogs` and the sums.
+    public let reader: SpendReader
+
+    /// Where the gateway keeps the ledger: `$STATE_DIRECTORY/usage.db` when systemd sets
+    /// `STATE_DIRECTORY` (`StateDirectory=` in the unit; the first one when it names
+    /// several), else `usage.db` in the current directory.
+    public static func defaultPath(environment: Environment) -> String {
+        if let state = environment["STATE_DIRECTORY"]?.split(separator: ":").first, !state.isEmpty {
+            return (String(state) as NSString).appendingPathComponent("usage.db")
+        }
+        return "usage.db"
+    }
+
+    /// Opens (creating if needed) the ledger at `path` and starts its writer thread.
+    /// - Parameters:
+    ///   - path: the file; its directory must exist.
+    ///   - logger: where write failures are reported, at most once a minute.
+    ///   - queueCapacity: rows held in memory while the database cannot be written.
+    public static func open(
+        path: String, logger: Logger? = nil, queueCapacity: Int = defaultQueueCapacity
+    ) throws(SpendLedgerError) -> SpendLedger {
+        try Self.open(path: path, logger: logger, queueCapacity: queueCapacity, writerReadOnly: { false })
+    }
+
+    static func open(
+        path: String, logger: Logger?, queueCapacity: Int, writerReadOnly: @escaping @Sendable () -> Bool
+    ) throws(SpendLedgerError) -> SpendLedger {
+        let directory = (path as NSString).deletingLastPathComponent
+        var isDirectory: ObjCBool = false
+        if !directory.isEmpty,
+            !FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory) || !isDirectory.boolValue
+        {
+            throw .missingDirectory(directory)
+        }
+        let writer: LedgerWriter
+        let readConnection: SQLiteConnection
+        do throws(SQLiteError) {
+            let connection = try SQLiteConnection(path: path, create: true)
+            // Opening is not on a request path: wait for another process's migration or
+            // switch to WAL rather than fail start-up.
+            connection.setBusyTimeout(milliseconds: 5000)
+            let mode = try connection.text("PRAGMA journal_mode = WAL")
+            guard mode?.lowercased() == "wal" else {
+                throw SQLiteError(code: 1, message: "could not switch to WAL mode (journal_mode is \(mode ?? "unknown"))")
+            }
+            try LedgerSchema.migrate(connection)
+            // The connection that migrated writes; a writer that must open read-only
+            // (tests) opens its own on the first tick.
+            writer = LedgerWriter(
+                path: path, connection: try writerReadOnly() ? nil : WriteConnection(connection),
+                capacity: queueCapacity, logger: logger, readOnly: writerReadOnly)
+            readConnection = try SQLiteConnection(path: path)
+        } catch {
+            throw .sqlite(path: path, error)
+        }
+        let ledger = SpendLedger(path: path, writer: writer, reader: try SpendReader(checked: readConnection, path: path))
+        writer.start()
+        return ledger
+    }
+
+    private init(path: String, writer: LedgerWriter, reader: SpendReader) {
+        self.path = path
+        self.writer = writer
+        self.reader = reader
+    }
+
+    deinit {
+        _ = writer.stop(timeout: .seconds(1))
+    }
+
+    /// Queues `row` for the writer and returns at once; never blocks on the database.
+    public func record(_ row: SpendRow) {
+        writer.record(row)
+    }
+
+    /// Writes everything queued now, retrying a locked database until `timeout` (drain,
+    /// recycle, reload). `true` when nothing is left queued.
+    @discardableResult
+    public func flush(timeout: Duration = .seconds(2)) -> Bool {
+        writer.flush(timeout: timeout)
+    }
+
+    /// Stops the writer thread and flushes what is left; `true` when nothing is left.
+    @discardableResult
+    public func close(timeout: Duration = .seconds(2)) -> Bool {
+        writer.stop(timeout: timeout)
+    }
+
+    public var stats: Stats { writer.stats }
+
+    public func spendLogs(query: SpendLogQuery) throws(SQLiteError) -> [SpendRow] {
+        try reader.spendLogs(query: query)
+    }
+
+    public func dailyTotals(query: SpendLogQuery, perKey: Bool = true) throws(SQLiteError) -> [DailyTotal] {
+        try reader.dailyTotals(query: query, perKey: perKey)
+    }
+
+    public func spendOf(keyAlias: String, since: Double) throws(SQLiteError) -> Double {
+        try reader.spendOf(keyAlias: keyAlias, since: since)
+    }
+
+    public func tokensOf(keyAlias: String, since: Double) throws(SQLiteError) -> TokenTotals {
+        try reader.tokensOf(keyAlias: keyAlias, since: since)
+    }
+}
