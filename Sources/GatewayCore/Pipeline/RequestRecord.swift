@@ -53,11 +53,17 @@ public struct RequestRecord: Sendable {
         }
     }
 
-    /// The endpoint's `cost_per_request`, when the request reached one.
-    public var cost: Double? {
-        if case .endpoint(let endpoint) = route { return endpoint.costPerRequest }
-        return nil
-    }
+    /// What the response used, read as it passed, when the endpoint meters
+    /// (`usage:` other than `none`, docs/USAGE.md).
+    public var usage: Usage?
+    /// What the request cost in USD: `cost_per_request` plus its tokens' price, for an
+    /// answer below 400 (a refused or failed call costs nothing); `nil` off an endpoint.
+    public var cost: Double?
+    /// Whether the model had a price; `false` counts the request as unpriced.
+    public var priced = true
+
+    /// The model the request or its response named, when metered.
+    public var model: String? { usage?.model }
 
     /// The status the client saw (499, nginx's code, for a client that left first).
     public var status: Int {
