@@ -104,6 +104,9 @@ install_file 0644 "$here/systemd/fcgi-pass-through.sysusers" "$SYSCONFDIR/sysuse
 
 # The config directory: readable by the gateway's group; the env files by root only.
 install -d -m 0750 "$DESTDIR$confdir"
+# The spend ledger's directory (systemd's StateDirectory= makes it too; spawn-fcgi and
+# supervisord start the gateway in it).
+install -d -m 0750 "$DESTDIR/var/lib/fcgi-pass-through"
 install_config 0640 "$here/etc/config.yaml" "$confdir/config.yaml"
 install_config 0600 "$here/etc/common.env" "$confdir/common.env"
 
@@ -119,6 +122,7 @@ install_config 0644 "$tmp/upstream.conf" "$SYSCONFDIR/nginx/conf.d/fcgi-pass-thr
 if [ -z "$DESTDIR" ]; then
     systemd-sysusers "$SYSCONFDIR/sysusers.d/fcgi-pass-through.conf"
     chown "root:$SERVICE_USER" "$confdir" "$confdir/config.yaml"
+    chown "$SERVICE_USER:$SERVICE_USER" /var/lib/fcgi-pass-through
     chown root:root "$confdir/common.env"
     getent group "$NGINX_GROUP" >/dev/null ||
         echo "warning: group $NGINX_GROUP does not exist; set NGINX_GROUP to the group nginx's workers run as" >&2

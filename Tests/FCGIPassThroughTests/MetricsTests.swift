@@ -17,6 +17,7 @@ import Testing
         record.route = .endpoint(endpoint)
         record.outcome = status < 400 ? .completed(status: status) : .failed(GatewayError(status: status, message: "x"))
         record.failure = failure
+        record.cost = status < 400 ? endpoint.costPerRequest : 0
         record.duration = .milliseconds(20)
         record.timeToFirstByte = .milliseconds(10)
         record.bytesIn = 3

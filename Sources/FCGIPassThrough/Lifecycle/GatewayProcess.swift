@@ -68,10 +68,11 @@ public enum GatewayProcess {
             return .ok
         }
         if options.supervises {
-            // Workers open the key limits table; a table that cannot be opened stops the
+            // Workers open the key limits table and the usage ledger; one that cannot be opened stops the
             // start here, once, rather than in every worker the supervisor keeps restarting.
             do {
                 _ = try KeyLimitsLocation.open(for: config, configPath: options.configPath)
+                _ = try LedgerLocation.open(for: config, environment: environment, logger: nil).close()
             } catch {
                 FileHandle.standardError.write(Data("fcgi-pass-through: \(error)\n".utf8))
                 return .config

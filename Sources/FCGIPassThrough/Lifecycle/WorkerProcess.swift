@@ -3,6 +3,7 @@ import Foundation
 import GatewayCore
 import Operations
 import UpstreamTransports
+import UsageLedger
 
 #if canImport(Glibc)
     import Glibc
@@ -40,11 +41,18 @@ struct WorkerProcess {
             logger.error("cannot start", ["reason": error.description])
             return .config
         }
+        let ledger: SpendLedger
+        do {
+            ledger = try LedgerLocation.open(for: config, environment: Environment.process(), logger: logger)
+        } catch {
+            logger.error("cannot start", ["reason": error.description])
+            return .config
+        }
         let gateway = Gateway(
             config: config, client: UpstreamClients.make(config.transport, threads: options.threads, caFile: config.caFile),
-            logger: logger, metrics: metrics, limiter: limiter)
+            logger: logger, metrics: metrics, limiter: limiter, ledger: ledger)
         // Supervised, the supervisor has validated the new config before passing SIGHUP on.
-        let signals = SignalWatcher { [source, logger, options, config, keyLimits] in
+        let signals = SignalWatcher { [source, logger, options, config, keyLimits, ledger] in
             guard
                 let next = GatewayProcess.loadConfig(
                     source, environment: Environment.process(), logger: logger, transport: options.transport)
@@ -62,6 +70,11 @@ struct WorkerProcess {
                 logger.error("reload rejected, previous configuration still serving", ["reason": "\(error)"])
                 return
             }
+            if next.config.usageDB != config.usageDB {
+                logger.warning("a usage_db change takes effect when the gateway restarts")
+            }
+            // Rows of requests served on the old configuration are written before the new one serves.
+            _ = ledger.flush()
             gateway.replace(config: next.config, limiter: limiter)
             logger.info("configuration reloaded", ["config": source.path, "endpoints": String(next.config.endpoints.count)])
         }
@@ -111,6 +124,9 @@ struct WorkerProcess {
             server.stopAccepting(forReplacement: true, release: { socket.close() })
         }
         drain(server, signals: signals)
+        if !ledger.close() {
+            logger.error("the usage ledger could not write every row before exit", ["rows": String(ledger.stats.pending)])
+        }
         metrics.publish()
         logger.info("stopped")
         return .ok

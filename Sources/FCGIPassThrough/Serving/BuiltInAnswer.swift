@@ -21,10 +21,10 @@ struct BuiltInAnswer {
             status = ready ? 200 : 503
             let state = ready ? "healthy" : "draining"
             body = Data(#"{"status":"\#(state)","version":"\#(version)"}"#.utf8)
-        case .keyInfo:
-            // Decided as `.describe(key)`; reaching here means no key was named.
+        case .keyInfo, .spendLogs:
+            // Decided as `.describe(key)` or `.spendLogs(ask)`; reaching here is a bug.
             status = 404
-            body = GatewayError.notFound("No key to describe.").body
+            body = GatewayError.notFound("Nothing to show.").body
         }
         headers = HTTPHeaders([("Content-Type", contentType), ("Cache-Control", "no-store")])
     }

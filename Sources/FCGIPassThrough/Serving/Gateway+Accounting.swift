@@ -29,10 +29,36 @@ extension Gateway {
         fields.append(("ms", Self.milliseconds(record.duration)))
         if let ttfb = record.timeToFirstByte { fields.append(("ttfb_ms", Self.milliseconds(ttfb))) }
         fields += [("bytes_in", String(record.bytesIn)), ("bytes_out", String(record.bytesOut))]
+        if let usage = record.usage {
+            if let model = usage.model { fields.append(("model", Self.printable(model))) }
+            fields += [
+                ("input_tokens", String(usage.inputTokens)), ("output_tokens", String(usage.outputTokens)),
+                ("cache_read_tokens", String(usage.cacheReadTokens)), ("cache_write_tokens", String(usage.cacheWriteTokens)),
+            ]
+            if usage.searchUnits > 0 { fields.append(("search_units", String(usage.searchUnits))) }
+            if !usage.metered {
+                fields.append(("usage", "unmetered"))
+            } else if usage.partial {
+                fields.append(("usage", "partial"))
+            }
+        }
         if let cost = record.cost { fields.append(("cost", String(cost))) }
         fields.append(("request_id", record.requestID))
         logger.log(level, message, fields)
         metrics.requestFinished(record)
+    }
+
+    /// A model name as a log value: it comes from a client's body or an upstream's
+    /// answer, so control characters (a newline would forge a log line) and backslashes
+    /// become `?`, and it is cut at 128 characters.
+    static func printable(_ text: String) -> String {
+        var out = String.UnicodeScalarView()
+        for scalar in text.unicodeScalars.prefix(128) {
+            let value = scalar.value
+            let unsafe = value < 0x20 || (0x7F..<0xA0).contains(value) || value == 0x5C || value == 0x2028 || value == 0x2029
+            out.append(unsafe ? "?" : scalar)
+        }
+        return String(out)
     }
 
     /// `%.1f` of the duration in milliseconds. Integer digits when the rounding is clear;

@@ -3,6 +3,7 @@ import GatewayCore
 import Operations
 import Synchronization
 import UpstreamTransports
+import UsageLedger
 
 /// The request pipeline as two steps and a record: `RequestDecider` decides what a
 /// request gets (built-in answer, refusal, or an upstream request), `UpstreamRelay`
@@ -18,12 +19,15 @@ public final class Gateway: RequestHandler, @unchecked Sendable {
         let spoolLimit: Int
         /// The host-wide table the keys' limits are counted in; `nil` when no key has one.
         let limiter: (any KeyLimiter)?
+        /// What tokens cost (`model_cost_map` and the endpoints' own prices).
+        let prices: PriceBook
 
         init(config: GatewayConfig, limiter: (any KeyLimiter)?) {
             self.decider = RequestDecider(config: config)
             self.redactor = SecretRedactor(secrets: config.secrets)
             self.spoolLimit = config.maxTempFileSize
             self.limiter = limiter
+            self.prices = config.prices
         }
     }
 
@@ -33,13 +37,17 @@ public final class Gateway: RequestHandler, @unchecked Sendable {
     private let relay: UpstreamRelay
     let logger: Logger
     let metrics: Metrics
+    /// Where every forwarded request's row goes (docs/USAGE.md, "The ledger"); `nil`
+    /// in tests that do not look at it.
+    let ledger: SpendLedger?
     private let draining = Atomic<Bool>(false)
 
     public init(
         config: GatewayConfig, client: any UpstreamClient, logger: Logger, metrics: Metrics = Metrics(), bufferLimit: Int = 8 << 20,
-        limiter: (any KeyLimiter)? = nil
+        limiter: (any KeyLimiter)? = nil, ledger: SpendLedger? = nil
     ) {
         self.metrics = metrics
+        self.ledger = ledger
         self.state = Locked(State(config: config, limiter: limiter))
         self.relay = UpstreamRelay(
             client: client, buffering: ResponseBuffering(memory: bufferLimit), pollInterval: .milliseconds(100))
@@ -57,6 +65,7 @@ public final class Gateway: RequestHandler, @unchecked Sendable {
 
     public func handle(_ request: GatewayRequest, writer: any ResponseWriter) {
         let started = ContinuousClock.now
+        let startedAt = Date().timeIntervalSince1970
         metrics.requestStarted()
         var record = RequestRecord(requestID: request.requestID ?? UUID().uuidString.asciiLowercased, method: request.method)
         let state = state.withLock { $0 }
@@ -85,7 +94,11 @@ public final class Gateway: RequestHandler, @unchecked Sendable {
         defer { if let lease { state.limiter?.release(lease) } }
         switch action {
         case .describe(let key):
-            let answer = BuiltInAnswer(describing: key, spend: 0)
+            let answer = BuiltInAnswer(describing: key, spend: spend(of: key))
+            record.bytesOut = write(answer, method: request.method, requestID: record.requestID, to: writer)
+            record.outcome = .completed(status: answer.status)
+        case .spendLogs(let ask):
+            let answer = BuiltInAnswer(spendLogs: ask, ledger: ledger)
             record.bytesOut = write(answer, method: request.method, requestID: record.requestID, to: writer)
             record.outcome = .completed(status: answer.status)
         case .answer(let route):
@@ -98,16 +111,46 @@ public final class Gateway: RequestHandler, @unchecked Sendable {
             record.outcome = .failed(error)
         case .forward(let upstream):
             record.bytesIn = upstream.body.count
+            let metering = decision.route.endpoint.flatMap { endpoint in
+                endpoint.usageFormat == .none
+                    ? nil : MeteringWriter(writer, format: endpoint.usageFormat, requestModel: decision.requestModel)
+            }
             let relayed = relay.run(
                 upstream, requestID: record.requestID, redactor: state.redactor, spoolLimit: state.spoolLimit,
-                writer: writer)
+                writer: metering ?? writer)
             record.outcome = relayed.outcome
             record.timeToFirstByte = relayed.timeToFirstByte
             record.bytesOut = relayed.bytesOut
             record.failure = relayed.failure
+            if let metering {
+                let complete = if case .completed = relayed.outcome { true } else { false }
+                record.usage = metering.finish(complete: complete)
+            }
+            price(&record, prices: state.prices)
         }
         record.duration = ContinuousClock.now - started
         account(record)
+        if case .forward = action { ledger?.record(SpendRow(record, startedAt: startedAt)) }
+    }
+
+    /// Sets the request's cost: `cost_per_request` plus its tokens, for an answer below
+    /// 400; a refused or failed call costs nothing.
+    private func price(_ record: inout RequestRecord, prices: PriceBook) {
+        guard let endpoint = record.route.endpoint else { return }
+        guard record.status < 400 else {
+            record.cost = 0
+            return
+        }
+        let usage = record.usage ?? Usage()
+        let priced = prices.cost(of: usage, format: endpoint.usageFormat, endpoint: endpoint)
+        record.cost = priced.cost
+        // Only a response whose usage was read can go unpriced; an unread one is unmetered.
+        record.priced = !usage.metered || priced.priced
+    }
+
+    /// A key's spend so far, as the ledger has it (0 when it cannot be read).
+    private func spend(of key: VirtualKey) -> Double {
+        (try? ledger?.spendOf(keyAlias: key.alias, since: 0)) ?? 0
     }
 
     /// Counts the request against the key's limits. Without a table to count in (it

@@ -59,7 +59,7 @@ extension String {
     /// Compares the contiguous UTF-8 buffers: every lookup in `HTTPHeaders` runs this once
     /// per field, and a zip of the two UTF-8 views costs several times as much.
     @inlinable
-    func caseInsensitiveEquals(_ other: String) -> Bool {
+    package func caseInsensitiveEquals(_ other: String) -> Bool {
         guard utf8.count == other.utf8.count else { return false }
         var a = self, b = other
         return a.withUTF8 { x in

@@ -33,6 +33,20 @@ enum RequestModels {
         return .success(models)
     }
 
+    /// The one model a request is metered under: the body's `model`, else the first
+    /// `models/{model}` path segment; `nil` when it names none it can be read from.
+    static func metered(path: RequestPath, headers: HTTPHeaders, body: Data) -> String? {
+        let encoded =
+            headers["content-encoding"].map {
+                let coding = String(HTTPSyntax.trimmingWhitespace($0))
+                return !coding.isEmpty && !coding.caseInsensitiveEquals("identity")
+            } ?? false
+        if !body.isEmpty, !encoded, case .found(let model) = JSONTopLevelField.string(named: "model", in: body) {
+            return model
+        }
+        return pathModels(path).first
+    }
+
     /// The segment after each `models` segment, up to a `:action` suffix.
     static func pathModels(_ path: RequestPath) -> [String] {
         let segments = path.decodedSegments

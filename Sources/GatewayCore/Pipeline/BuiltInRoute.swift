@@ -12,6 +12,8 @@ public enum BuiltInRoute: Sendable, Equatable {
     case metrics
     /// LiteLLM's `GET /key/info`: a key's settings, never the key (docs/KEYS.md).
     case keyInfo
+    /// LiteLLM's `GET /spend/logs`: the ledger's rows or daily totals, master key only.
+    case spendLogs
 
     public static let byPath: [String: BuiltInRoute] = [
         "/health/liveliness": .liveness,
@@ -19,6 +21,7 @@ public enum BuiltInRoute: Sendable, Equatable {
         "/health/readiness": .readiness,
         "/metrics": .metrics,
         "/key/info": .keyInfo,
+        "/spend/logs": .spendLogs,
     ]
 
     /// The methods every built-in route answers; others get 405.

@@ -34,7 +34,11 @@ public struct RequestDecider: Sendable {
             guard BuiltInRoute.methods.contains(request.method) else {
                 return Decision(route: route, action: .refuse(BuiltInRoute.methodNotAllowed))
             }
-            if builtIn == .keyInfo { return KeyInfoRequest.decide(request, route: route, authenticator: authenticator, now: now) }
+            switch builtIn {
+            case .keyInfo: return KeyInfoRequest.decide(request, route: route, authenticator: authenticator, now: now)
+            case .spendLogs: return SpendLogsRequest.decide(request, route: route, authenticator: authenticator, now: now)
+            default: break
+            }
             return Decision(route: route, action: .answer(builtIn))
         }
         let match = router.match(path, method: request.method)
@@ -56,7 +60,10 @@ public struct RequestDecider: Sendable {
                 return Decision(route: route, caller: caller, action: .refuse(refusal))
             }
             let upstream = try rewriter.rewrite(loaded, endpoint: endpoint, subpath: subpath)
-            return Decision(route: route, caller: caller, action: .forward(upstream))
+            let model =
+                endpoint.usageFormat == .none
+                ? nil : RequestModels.metered(path: path, headers: loaded.headers, body: loaded.body)
+            return Decision(route: route, caller: caller, action: .forward(upstream), requestModel: model)
         } catch {
             return Decision(route: route, caller: caller, action: .refuse(error))
         }

@@ -7,6 +7,12 @@ public struct RequestRecord: Sendable {
         case unmatched
         case builtIn(path: String)
         case endpoint(Endpoint)
+
+        /// The endpoint, when the request reached one.
+        public var endpoint: Endpoint? {
+            if case .endpoint(let endpoint) = self { return endpoint }
+            return nil
+        }
     }
 
     /// How the request ended.

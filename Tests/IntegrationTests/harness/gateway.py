@@ -56,7 +56,14 @@ def transport_args() -> list[str]:
 
 def base_env(workdir: Path, extra: dict[str, str] | None = None) -> dict[str, str]:
     """A clean environment: no inherited secrets, proxies or master key."""
-    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(workdir), "LANG": "C.UTF-8"}
+    # STATE_DIRECTORY: each test's spend ledger (usage.db) in its own directory, as systemd's
+    # StateDirectory= gives it.
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": str(workdir),
+        "LANG": "C.UTF-8",
+        "STATE_DIRECTORY": str(workdir),
+    }
     env.update({name: os.environ[name] for name in PASSED_THROUGH if name in os.environ})
     env.update(extra or {})
     return env

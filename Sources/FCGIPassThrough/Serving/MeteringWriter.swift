@@ -1,0 +1,49 @@
+import Foundation
+import GatewayCore
+
+/// Reads what a response used from the bytes on their way to the client (docs/USAGE.md,
+/// "Metering"). Each chunk is written first and read after, so metering never delays a
+/// byte; the meter keeps a few hundred bytes of state whatever the response's size.
+final class MeteringWriter: ResponseWriter {
+    private let base: any ResponseWriter
+    private let format: UsageFormat
+    private let requestModel: String?
+    /// Created with the head; `nil` before it, or when the body cannot be read (it is
+    /// content-encoded on its way through).
+    private var meter: UsageMeter?
+    private var sawHead = false
+
+    init(_ base: any ResponseWriter, format: UsageFormat, requestModel: String?) {
+        self.base = base
+        self.format = format
+        self.requestModel = requestModel
+    }
+
+    func writeHead(status: Int, headers: HTTPHeaders) -> Bool {
+        sawHead = true
+        let coding = headers["content-encoding"].map { String(HTTPSyntax.trimmingWhitespace($0)) } ?? ""
+        if coding.isEmpty || coding.caseInsensitiveEquals("identity") {
+            meter = UsageMeter(format: format, contentType: headers["content-type"], requestModel: requestModel)
+        }
+        return base.writeHead(status: status, headers: headers)
+    }
+
+    func writeBody(_ data: Data, flush: Bool) -> Bool {
+        let written = base.writeBody(data, flush: flush)
+        meter?.consume(data)
+        return written
+    }
+
+    func abort() { base.abort() }
+
+    func clientHasGone() -> Bool { base.clientHasGone() }
+
+    /// What the response used; `nil` when no head was written (the request failed before
+    /// the upstream answered: nothing to meter).
+    /// - Parameter complete: the response reached its end; `false` marks it partial.
+    func finish(complete: Bool) -> Usage? {
+        guard sawHead else { return nil }
+        guard let meter else { return Usage(model: requestModel) }
+        return meter.finish(complete: complete)
+    }
+}
