@@ -21,6 +21,56 @@ struct MetricCounters: Sendable, Equatable {
         static func < (a: Self, b: Self) -> Bool { (a.route, a.kind) < (b.route, b.kind) }
     }
 
+    /// A series of the model-labelled families (cost, tokens): empty `keyAlias` or `model`
+    /// means the label is absent.
+    struct SpendKey: Hashable, Sendable, Comparable {
+        var route: String
+        var keyAlias = ""
+        var model = ""
+        static func < (a: Self, b: Self) -> Bool {
+            (a.route, a.keyAlias, a.model) < (b.route, b.keyAlias, b.model)
+        }
+    }
+
+    /// A series of `tokens_total`: `type` is a `TokenType` raw value.
+    struct TokenKey: Hashable, Sendable, Comparable {
+        var spend: SpendKey
+        var type: String
+        static func < (a: Self, b: Self) -> Bool { (a.spend, a.type) < (b.spend, b.type) }
+    }
+
+    enum TokenType: String, CaseIterable, Sendable {
+        case input, output
+        case cacheRead = "cache_read"
+        case cacheWrite = "cache_write"
+    }
+
+    struct AliasKey: Hashable, Sendable, Comparable {
+        var route: String
+        var keyAlias = ""
+        static func < (a: Self, b: Self) -> Bool { (a.route, a.keyAlias) < (b.route, b.keyAlias) }
+    }
+
+    struct ModelKey: Hashable, Sendable, Comparable {
+        var route: String
+        var model = ""
+        static func < (a: Self, b: Self) -> Bool { (a.route, a.model) < (b.route, b.model) }
+    }
+
+    /// The spend ledger's writer, as the process last reported it (`Metrics.ledgerStats`).
+    struct LedgerCounters: Sendable, Equatable {
+        /// A gauge: rows queued and not yet written.
+        var pending = 0
+        var writeFailures = 0
+        var dropped = 0
+
+        mutating func merge(_ other: LedgerCounters) {
+            pending += other.pending
+            writeFailures += other.writeFailures
+            dropped += other.dropped
+        }
+    }
+
     /// A cumulative histogram with fixed bucket bounds in seconds.
     struct Histogram: Sendable, Equatable {
         static let bounds: [Double] = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300]
@@ -43,7 +93,18 @@ struct MetricCounters: Sendable, Equatable {
 
     var requests: [RequestKey: Int] = [:]
     var upstreamErrors: [ErrorKey: Int] = [:]
-    var cost: [String: Double] = [:]
+    /// USD, by route, key alias and model (successful requests).
+    var cost: [SpendKey: Double] = [:]
+    /// Tokens of metered responses; only non-zero counts make a series.
+    var tokens: [TokenKey: Int] = [:]
+    /// Cohere's billed search units.
+    var searchUnits: [AliasKey: Int] = [:]
+    /// Requests to a metering endpoint whose response carried no readable usage.
+    var unmetered: [String: Int] = [:]
+    /// Metered requests whose model had no price.
+    var unpriced: [ModelKey: Int] = [:]
+    /// `nil` until the process reports a ledger: no ledger, no ledger families.
+    var ledger: LedgerCounters?
     var bytesIn: [String: Int] = [:]
     var bytesOut: [String: Int] = [:]
     var duration: [String: Histogram] = [:]
@@ -59,6 +120,11 @@ struct MetricCounters: Sendable, Equatable {
         requests.merge(other.requests, uniquingKeysWith: +)
         upstreamErrors.merge(other.upstreamErrors, uniquingKeysWith: +)
         cost.merge(other.cost, uniquingKeysWith: +)
+        tokens.merge(other.tokens, uniquingKeysWith: +)
+        searchUnits.merge(other.searchUnits, uniquingKeysWith: +)
+        unmetered.merge(other.unmetered, uniquingKeysWith: +)
+        unpriced.merge(other.unpriced, uniquingKeysWith: +)
+        if let theirs = other.ledger { merge(ledger: theirs) }
         bytesIn.merge(other.bytesIn, uniquingKeysWith: +)
         bytesOut.merge(other.bytesOut, uniquingKeysWith: +)
         for (route, histogram) in other.duration { duration[route, default: Histogram()].merge(histogram) }
@@ -68,7 +134,21 @@ struct MetricCounters: Sendable, Equatable {
         refused.merge(other.refused, uniquingKeysWith: +)
     }
 
+    private mutating func merge(ledger other: LedgerCounters) {
+        var sum = ledger ?? LedgerCounters()
+        sum.merge(other)
+        ledger = sum
+    }
+
     // MARK: text encoding (one record per line, tab-separated, fields percent-escaped)
+
+    // Line kinds: a worker recycled into a newer binary reads its predecessor's slot, so
+    // kinds keep their meaning and new counters get new kinds (an older reader skips them).
+    // Cost without key alias and model is still written as `c`; labelled cost is `cm`.
+    //   tk route alias model type n   tokens          su route alias n   search units
+    //   cm route alias model usd      cost            um route n         unmetered
+    //   up route model n              unpriced        lg pending failures dropped   ledger
+    // The model-labelled kinds stay within `ModelLabels.byteBudget` (see there).
 
     func encoded() -> Data {
         var lines: [String] = [Self.line("i", String(inFlight)), Self.line("th", String(threads))]
@@ -77,7 +157,22 @@ struct MetricCounters: Sendable, Equatable {
             lines.append(Self.line("r", key.route, key.method, String(key.status), String(n), key.keyAlias))
         }
         for (key, n) in upstreamErrors { lines.append(Self.line("e", key.route, key.kind, String(n))) }
-        for (route, value) in cost { lines.append(Self.line("c", route, String(value))) }
+        for (key, value) in cost {
+            if key.keyAlias.isEmpty && key.model.isEmpty {
+                lines.append(Self.line("c", key.route, String(value)))
+            } else {
+                lines.append(Self.line("cm", key.route, key.keyAlias, key.model, String(value)))
+            }
+        }
+        for (key, n) in tokens {
+            lines.append(Self.line("tk", key.spend.route, key.spend.keyAlias, key.spend.model, key.type, String(n)))
+        }
+        for (key, n) in searchUnits { lines.append(Self.line("su", key.route, key.keyAlias, String(n))) }
+        for (route, n) in unmetered { lines.append(Self.line("um", route, String(n))) }
+        for (key, n) in unpriced { lines.append(Self.line("up", key.route, key.model, String(n))) }
+        if let ledger {
+            lines.append(Self.line("lg", String(ledger.pending), String(ledger.writeFailures), String(ledger.dropped)))
+        }
         for (route, n) in bytesIn { lines.append(Self.line("bi", route, String(n))) }
         for (route, n) in bytesOut { lines.append(Self.line("bo", route, String(n))) }
         for (tag, table) in [("d", duration), ("t", timeToFirstByte)] {
@@ -104,7 +199,20 @@ struct MetricCounters: Sendable, Equatable {
                     requests[key, default: 0] += n
                 }
             case ("e", 4): if let n = Int(f[3]) { upstreamErrors[ErrorKey(route: f[1], kind: f[2]), default: 0] += n }
-            case ("c", 3): if let v = Double(f[2]) { cost[f[1], default: 0] += v }
+            case ("c", 3): if let v = Double(f[2]) { cost[SpendKey(route: f[1]), default: 0] += v }
+            case ("cm", 5):
+                if let v = Double(f[4]) { cost[SpendKey(route: f[1], keyAlias: f[2], model: f[3]), default: 0] += v }
+            case ("tk", 6):
+                if let n = Int(f[5]) {
+                    tokens[TokenKey(spend: SpendKey(route: f[1], keyAlias: f[2], model: f[3]), type: f[4]), default: 0] += n
+                }
+            case ("su", 4): if let n = Int(f[3]) { searchUnits[AliasKey(route: f[1], keyAlias: f[2]), default: 0] += n }
+            case ("um", 3): if let n = Int(f[2]) { unmetered[f[1], default: 0] += n }
+            case ("up", 4): if let n = Int(f[3]) { unpriced[ModelKey(route: f[1], model: f[2]), default: 0] += n }
+            case ("lg", 4):
+                if let pending = Int(f[1]), let failures = Int(f[2]), let dropped = Int(f[3]) {
+                    merge(ledger: LedgerCounters(pending: pending, writeFailures: failures, dropped: dropped))
+                }
             case ("bi", 3): if let n = Int(f[2]) { bytesIn[f[1], default: 0] += n }
             case ("bo", 3): if let n = Int(f[2]) { bytesOut[f[1], default: 0] += n }
             case ("d", 4 + Histogram.bounds.count), ("t", 4 + Histogram.bounds.count):

@@ -10,7 +10,43 @@ import Synchronization
 /// each worker publishes its counters to a `MetricsRegion` slot and a scrape adds up
 /// every slot, so the numbers describe the whole instance.
 public final class Metrics: Sendable {
-    private let live = Locked(MetricCounters())
+    /// This process's counters and the model labels it has admitted.
+    private struct Live {
+        var counters = MetricCounters()
+        var models = ModelLabels()
+
+        /// The request's cost, tokens and metering outcome; the model label is chosen
+        /// only when a series needs it, so unlabelled requests spend no label budget.
+        mutating func count(usageOf record: RequestRecord, route: String, alias: String) {
+            let cost = record.status < 400 ? record.cost : nil
+            let metered = record.usage?.metered == true
+            guard cost != nil || record.usage != nil else { return }
+            let model = cost != nil || metered ? models.label(route: route, keyAlias: alias, model: record.model) : ""
+            let spend = MetricCounters.SpendKey(route: route, keyAlias: alias, model: model)
+            if let cost { counters.cost[spend, default: 0] += cost }
+            guard let usage = record.usage else { return }
+            guard metered else {
+                counters.unmetered[route, default: 0] += 1
+                return
+            }
+            let counts: [(MetricCounters.TokenType, Int)] = [
+                (.input, usage.inputTokens), (.output, usage.outputTokens), (.cacheRead, usage.cacheReadTokens),
+                (.cacheWrite, usage.cacheWriteTokens),
+            ]
+            for (type, n) in counts where n != 0 {
+                counters.tokens[.init(spend: spend, type: type.rawValue), default: 0] += n
+            }
+            if usage.searchUnits != 0 {
+                counters.searchUnits[.init(route: route, keyAlias: alias), default: 0] += usage.searchUnits
+            }
+            if !record.priced { counters.unpriced[.init(route: route, model: model), default: 0] += 1 }
+        }
+    }
+
+    private let live = Locked(Live())
+    /// The ledger counters the slot's previous process had reached: this process's own
+    /// start from zero and are added, so the counters never go back.
+    private let ledgerBase: MetricCounters.LedgerCounters
     private let inFlight = Atomic<Int>(0)
     private let started = Date()
     private let shared: (region: MetricsRegion, slot: Int)?
@@ -25,11 +61,18 @@ public final class Metrics: Sendable {
     public init(shared: (region: MetricsRegion, slot: Int)? = nil, threads: Int = 0) {
         self.shared = shared
         self.threads = threads
+        var base = MetricCounters.LedgerCounters()
         if let shared {
             var inherited = MetricCounters(decoding: shared.region.read(slot: shared.slot))
             inherited.inFlight = 0  // the predecessor's requests ended with it
-            live.withLock { $0 = inherited }
+            inherited.ledger?.pending = 0  // and so did its queue
+            base = inherited.ledger ?? base
+            live.withLock { live in
+                live.counters = inherited
+                live.models.adopt(inherited)
+            }
         }
+        ledgerBase = base
     }
 
     static let knownMethods: Set<String> = ["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"]
@@ -38,7 +81,7 @@ public final class Metrics: Sendable {
 
     /// A request answered 503 without being served (LIFE-01, LIFE-02).
     func requestRefused(_ reason: RefusalReason) {
-        live.withLock { $0.refused[reason.rawValue, default: 0] += 1 }
+        live.withLock { $0.counters.refused[reason.rawValue, default: 0] += 1 }
     }
 
     package func requestFinished(_ record: RequestRecord) {
@@ -46,15 +89,29 @@ public final class Metrics: Sendable {
         let method = Self.knownMethods.contains(record.method) ? record.method : "OTHER"
         let route = record.routeLabel
         let status = record.status
-        live.withLock { c in
-            c.requests[.init(route: route, method: method, status: status, keyAlias: record.caller.alias), default: 0] += 1
-            if let failure = record.failure { c.upstreamErrors[.init(route: route, kind: failure), default: 0] += 1 }
-            if let cost = record.cost, status < 400 { c.cost[route, default: 0] += cost }
-            c.bytesIn[route, default: 0] += record.bytesIn
-            c.bytesOut[route, default: 0] += record.bytesOut
-            c.duration[route, default: .init()].observe(record.duration.seconds)
-            if let ttfb = record.timeToFirstByte { c.timeToFirstByte[route, default: .init()].observe(ttfb.seconds) }
+        let alias = record.caller.alias
+        live.withLock { live in
+            live.count(usageOf: record, route: route, alias: alias)
+            live.counters.requests[.init(route: route, method: method, status: status, keyAlias: alias), default: 0] += 1
+            if let failure = record.failure {
+                live.counters.upstreamErrors[.init(route: route, kind: failure), default: 0] += 1
+            }
+            live.counters.bytesIn[route, default: 0] += record.bytesIn
+            live.counters.bytesOut[route, default: 0] += record.bytesOut
+            live.counters.duration[route, default: .init()].observe(record.duration.seconds)
+            if let ttfb = record.timeToFirstByte {
+                live.counters.timeToFirstByte[route, default: .init()].observe(ttfb.seconds)
+            }
         }
+    }
+
+    /// Publishes the spend ledger's writer counters (`SpendLedger.Stats`): this process's
+    /// own totals since it opened the ledger, called periodically by its owner. A scrape
+    /// adds up every worker's.
+    public func ledgerStats(pending: Int, writeFailures: Int, dropped: Int) {
+        let stats = MetricCounters.LedgerCounters(
+            pending: pending, writeFailures: ledgerBase.writeFailures + writeFailures, dropped: ledgerBase.dropped + dropped)
+        live.withLock { $0.counters.ledger = stats }
     }
 
     /// Writes this worker's counters to its slot; called periodically and before exit.
@@ -64,7 +121,7 @@ public final class Metrics: Sendable {
     public func publish() {
         guard let shared else { return }
         publishing.withLock { _ in
-            var snapshot = live.withLock { $0 }
+            var snapshot = live.withLock { $0.counters }
             snapshot.inFlight = inFlight.load(ordering: .relaxed)
             snapshot.threads = threads
             shared.region.publish(snapshot.encoded(), slot: shared.slot)
@@ -86,7 +143,7 @@ public final class Metrics: Sendable {
 
     /// Every worker's counters added up (this one's live, the others' last published).
     func instanceTotals() -> MetricCounters {
-        var totals = live.withLock { $0 }
+        var totals = live.withLock { $0.counters }
         totals.inFlight = inFlight.load(ordering: .relaxed)
         totals.threads = threads
         if let shared {
@@ -132,10 +189,7 @@ public final class Metrics: Sendable {
         for (key, n) in c.upstreamErrors.sorted(by: { $0.key < $1.key }) {
             out.sample("fcgi_pass_through_upstream_errors_total", ["route": key.route, "kind": key.kind], Double(n))
         }
-        out.family("fcgi_pass_through_cost_usd_total", "counter", "Sum of cost_per_request over successful requests.")
-        for (route, value) in c.cost.sorted(by: { $0.key < $1.key }) {
-            out.sample("fcgi_pass_through_cost_usd_total", ["route": route], value)
-        }
+        renderUsage(c, into: &out)
         out.family("fcgi_pass_through_request_bytes_total", "counter", "Request body bytes received from clients.")
         for (route, n) in c.bytesIn.sorted(by: { $0.key < $1.key }) {
             out.sample("fcgi_pass_through_request_bytes_total", ["route": route], Double(n))
@@ -148,6 +202,55 @@ public final class Metrics: Sendable {
         out.histograms(
             "fcgi_pass_through_upstream_first_byte_seconds", "Time from request to the upstream's response head.", c.timeToFirstByte)
         return out.text
+    }
+
+    /// The cost, token, metering and ledger families.
+    private func renderUsage(_ c: MetricCounters, into out: inout PrometheusText) {
+        func labels(_ key: MetricCounters.SpendKey) -> [String: String] {
+            var labels = ["route": key.route]
+            if !key.keyAlias.isEmpty { labels["key_alias"] = key.keyAlias }
+            if !key.model.isEmpty { labels["model"] = key.model }
+            return labels
+        }
+        out.family(
+            "fcgi_pass_through_cost_usd_total", "counter",
+            "USD spent by successful requests: cost_per_request plus the price of their tokens.")
+        for (key, value) in c.cost.sorted(by: { $0.key < $1.key }) {
+            out.sample("fcgi_pass_through_cost_usd_total", labels(key), value)
+        }
+        out.family(
+            "fcgi_pass_through_tokens_total", "counter",
+            "Tokens metered from responses by type: input, output, cache_read, cache_write.")
+        for (key, n) in c.tokens.sorted(by: { $0.key < $1.key }) {
+            var labels = labels(key.spend)
+            labels["type"] = key.type
+            out.sample("fcgi_pass_through_tokens_total", labels, Double(n))
+        }
+        out.family("fcgi_pass_through_search_units_total", "counter", "Search units billed by Cohere.")
+        for (key, n) in c.searchUnits.sorted(by: { $0.key < $1.key }) {
+            out.sample("fcgi_pass_through_search_units_total", labels(.init(route: key.route, keyAlias: key.keyAlias)), Double(n))
+        }
+        out.family(
+            "fcgi_pass_through_unmetered_total", "counter",
+            "Requests to a metering endpoint whose response carried no usage the gateway could read.")
+        for (route, n) in c.unmetered.sorted(by: { $0.key < $1.key }) {
+            out.sample("fcgi_pass_through_unmetered_total", ["route": route], Double(n))
+        }
+        out.family("fcgi_pass_through_unpriced_total", "counter", "Metered requests whose model has no price.")
+        for (key, n) in c.unpriced.sorted(by: { $0.key < $1.key }) {
+            out.sample("fcgi_pass_through_unpriced_total", labels(.init(route: key.route, model: key.model)), Double(n))
+        }
+        guard let ledger = c.ledger else { return }
+        out.family("fcgi_pass_through_ledger_rows_pending", "gauge", "Spend ledger rows queued and not yet written.")
+        out.sample("fcgi_pass_through_ledger_rows_pending", [:], Double(ledger.pending))
+        out.family(
+            "fcgi_pass_through_ledger_write_failures_total", "counter",
+            "Spend ledger batches that failed to write and stayed queued.")
+        out.sample("fcgi_pass_through_ledger_write_failures_total", [:], Double(ledger.writeFailures))
+        out.family(
+            "fcgi_pass_through_ledger_rows_dropped_total", "counter",
+            "Spend ledger rows dropped, oldest first, because the queue was full.")
+        out.sample("fcgi_pass_through_ledger_rows_dropped_total", [:], Double(ledger.dropped))
     }
 }
 

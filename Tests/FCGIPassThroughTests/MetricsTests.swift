@@ -15,6 +15,7 @@ import Testing
         var endpoint = TestSupport.endpoint(route)
         endpoint.costPerRequest = 0.5
         record.route = .endpoint(endpoint)
+        record.cost = endpoint.costPerRequest  // also on failures: the metrics leave those out
         record.outcome = status < 400 ? .completed(status: status) : .failed(GatewayError(status: status, message: "x"))
         record.failure = failure
         record.cost = status < 400 ? endpoint.costPerRequest : 0
@@ -29,7 +30,7 @@ import Testing
         var counters = MetricCounters()
         counters.requests[.init(route: "/a\tb%\n", method: "GET", status: 200)] = 3
         counters.upstreamErrors[.init(route: "x", kind: "tls")] = 2
-        counters.cost["x"] = 1.25
+        counters.cost[.init(route: "x")] = 1.25
         counters.bytesIn["x"] = 10
         counters.bytesOut["x"] = 20
         counters.duration["x", default: .init()].observe(0.003)
