@@ -99,6 +99,7 @@ struct WorkerProcess {
         server.start()
         metrics.startPublishing()
         keyLimits.startSweeping()
+        Self.reportLedger(ledger, to: metrics)
         logger.info(
             "ready",
             [
@@ -130,6 +131,20 @@ struct WorkerProcess {
         metrics.publish()
         logger.info("stopped")
         return .ok
+    }
+
+    /// Copies the ledger writer's counters into the metrics once a second, so a scrape
+    /// shows rows waiting, failed writes and dropped rows (docs/OPERATIONS.md).
+    private static func reportLedger(_ ledger: SpendLedger, to metrics: Metrics) {
+        let thread = Thread {
+            while true {
+                let stats = ledger.stats
+                metrics.ledgerStats(pending: stats.pending, writeFailures: stats.writeFailures, dropped: stats.droppedRows)
+                Thread.sleep(forTimeInterval: 1)
+            }
+        }
+        thread.name = "ledger-stats"
+        thread.start()
     }
 
     /// Gives in-flight requests (streams included) up to the drain timeout; a second
