@@ -11,7 +11,7 @@ FUZZ_SMOKE_SECONDS ?= 30
 # The integration suite runs once per upstream transport (general_settings.transport).
 TRANSPORTS ?= curl urlsession
 
-.PHONY: run demo test unit integration integration-suites build release deps lint clean install fuzz fuzz-smoke test-sanitize bench bench-sse bench-soak bench-keys bench-deps
+.PHONY: run demo test unit integration integration-suites build release deps lint clean install fuzz fuzz-smoke test-sanitize bench bench-sse bench-soak bench-keys bench-usage bench-deps
 
 deps:
 	@scripts/install-deps.sh
@@ -68,6 +68,9 @@ bench-soak: bench-deps release
 
 bench-keys: bench-deps release
 	python3 bench/keys.py
+
+bench-usage: bench-deps release
+	python3 bench/usage.py
 
 lint:
 	swift format lint --recursive --strict Sources Tests Package.swift Fuzz/Sources Fuzz/Package.swift

@@ -65,7 +65,8 @@ def wait_for(check, what: str, timeout: float = 20.0) -> None:
 class Stack:
     def __init__(self, workdir: Path, gateway_bin: Path, instances: int, threads: int | None, gateway_args: list[str],
                  front_workers: str = "auto", ca_trust: str = "mount", baseline_keepalive: bool = True,
-                 transports: list[str] | None = None, extra_settings: str = "") -> None:
+                 transports: list[str] | None = None, extra_settings: str = "",
+                 extra_endpoints: str = "") -> None:
         self.dir = workdir
         self.gateway_bin = gateway_bin
         self.instances = instances
@@ -77,6 +78,9 @@ class Stack:
         # YAML lines (indented two spaces) added under general_settings of every config, e.g.
         # bench/keys.py's keys and limits_file; empty for the other benchmarks.
         self.extra_settings = extra_settings
+        # Endpoint entries (YAML, indented as list items under pass_through_endpoints) added
+        # after the standard ones; {up_http} is the upstream's plain HTTP port.
+        self.extra_endpoints = extra_endpoints
         self.transports = list(transports or ["urlsession"])
         for t in self.transports:
             if t not in TRANSPORTS:
@@ -215,7 +219,7 @@ class Stack:
 {headers}
     - path: /sse
       target: http://127.0.0.1:{p['up_sse']}/sse
-""")
+{self.extra_endpoints.replace("{up_http}", str(p['up_http']))}""")
         return path
 
     def _ca_mount(self, transport: str) -> list[str]:
