@@ -40,29 +40,28 @@ struct KeySlot {
     /// The requests counted in the 60 seconds up to and including `second`, and the age
     /// in seconds of the oldest of their buckets (`nil` when none counts).
     func window(at second: UInt32) -> (count: Int, oldestAge: Int?) {
-        var count = 0
-        var oldestAge: Int?
-        for bucket in 0..<KeyLimitsLayout.windowSeconds {
-            let requests = self.count(bucket)
-            guard requests > 0, let age = age(of: bucket, at: second) else { continue }
-            count += Int(requests)
-            oldestAge = max(oldestAge ?? 0, age)
-        }
-        return (count, oldestAge)
+        let summed = sum(Layout.counts, at: second)
+        return (summed.total, summed.oldestAge)
     }
 
     /// The tokens charged in the 60 seconds up to and including `second`, and the age in
     /// seconds of the oldest bucket holding some (`nil` when none does).
     func tokenWindow(at second: UInt32) -> (tokens: Int, oldestAge: Int?) {
-        var tokens = 0
+        let summed = sum(Layout.tokens, at: second)
+        return (summed.total, summed.oldestAge)
+    }
+
+    /// The buckets' values at `offset` (counts or tokens) within the window.
+    private func sum(_ offset: Int, at second: UInt32) -> (total: Int, oldestAge: Int?) {
+        var total = 0
         var oldestAge: Int?
         for bucket in 0..<KeyLimitsLayout.windowSeconds {
-            let charged = self.tokens(bucket)
-            guard charged > 0, let age = age(of: bucket, at: second) else { continue }
-            tokens += Int(charged)
+            let value = base.load(fromByteOffset: offset + bucket * 4, as: UInt32.self)
+            guard value > 0, let age = age(of: bucket, at: second) else { continue }
+            total += Int(value)
             oldestAge = max(oldestAge ?? 0, age)
         }
-        return (tokens, oldestAge)
+        return (total, oldestAge)
     }
 
     /// Counts one request in `second`'s bucket.
