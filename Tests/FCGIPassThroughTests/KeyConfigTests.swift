@@ -350,12 +350,72 @@ import Testing
         let message =
             "is a LiteLLM key setting this gateway does not enforce; remove it (a limit written down but not enforced would give false safety)"
         #expect(
-            Self.entryProblems("  max_budget: 10\n  tpm_limit: 1000\n  team_id: t\n  budget_duration: 30d") == [
-                "c.yaml:6: keys[0].max_budget: \(message)",
-                "c.yaml:7: keys[0].tpm_limit: \(message)",
+            Self.entryProblems("  soft_budget: 10\n  model_tpm_limit: {a: 1}\n  team_id: t") == [
+                "c.yaml:6: keys[0].soft_budget: \(message)",
+                "c.yaml:7: keys[0].model_tpm_limit: \(message)",
                 "c.yaml:8: keys[0].team_id: \(message)",
-                "c.yaml:9: keys[0].budget_duration: \(message)",
             ])
+    }
+
+    @Test func budgetsAndTokenLimitsDecode() throws {
+        let keys = try Self.keys(
+            """
+            - key_alias: a
+              key_hash: \(Self.hashA)
+              max_budget: 12.5
+              budget_duration: 30d
+              tpm_limit: 100_000
+            - key_alias: b
+              key_hash: \(Self.hashB)
+              max_budget: 3
+            """)
+        #expect(keys[0].maxBudget == 12.5)
+        #expect(keys[0].budgetDuration == 30 * 86_400 && keys[0].budgetDurationText == "30d")
+        #expect(keys[0].tpmLimit == 100_000)
+        #expect(keys[0].limits == KeyLimits(tpm: 100_000, budget: KeyBudget(maxBudget: 12.5, duration: 2_592_000)))
+        #expect(keys[1].limits == KeyLimits(budget: KeyBudget(maxBudget: 3)))
+        #expect(!keys[1].limits.isEmpty && keys[1].limits.isCharged)
+        let info = keys[0].info(spend: 1)
+        guard case .object(let top) = info, case .object(let fields)? = top.first(where: { $0.0 == "info" })?.1 else {
+            Issue.record("no info object")
+            return
+        }
+        func field(_ name: String) -> JSONValue? { fields.first { $0.0 == name }?.1 }
+        #expect(field("max_budget") == .number(12.5))
+        #expect(field("budget_duration") == .string("30d"))
+        #expect(field("tpm_limit") == .number(100_000))
+    }
+
+    @Test(arguments: [("30s", 30), ("1m", 60), ("60m", 3_600), ("1h", 3_600), ("1d", 86_400), ("30d", 2_592_000)])
+    func budgetDurationsAreLiteLLMs(text: String, seconds: Int) throws {
+        let keys = try Self.keys("- key_alias: a\n  key_hash: \(Self.hashA)\n  max_budget: 1\n  budget_duration: \(text)")
+        #expect(keys[0].budgetDuration == seconds)
+    }
+
+    @Test func badBudgetsDurationsAndTokenLimitsAreRefused() {
+        let duration = "must be a whole number and s, m, h or d, such as 30s, 60m, 1h or 30d"
+        let budget = "must be a number of USD above 0 and at most 1000000000, such as 25 or 0.5"
+        #expect(
+            Self.entryProblems("  max_budget: 0\n  tpm_limit: 0\n  budget_duration: 30") == [
+                "c.yaml:6: keys[0].max_budget: \(budget)",
+                "c.yaml:7: keys[0].tpm_limit: must be a whole number from 1 to 1000000000",
+                "c.yaml:8: keys[0].budget_duration: \(duration)",
+            ])
+        #expect(
+            Self.entryProblems("  max_budget: \"5\"\n  budget_duration: 1w") == [
+                "c.yaml:6: keys[0].max_budget: \(budget)",
+                "c.yaml:7: keys[0].budget_duration: \(duration)",
+            ])
+        #expect(
+            Self.entryProblems("  max_budget: 5\n  budget_duration: 1mo") == [
+                "c.yaml:7: keys[0].budget_duration: calendar months (mo) are not supported: budget windows have a fixed "
+                    + "length; use days, such as 30d"
+            ])
+        #expect(
+            Self.entryProblems("  budget_duration: 1d") == [
+                "c.yaml:6: keys[0]: budget_duration needs max_budget: it says when the budget starts again"
+            ])
+        #expect(Self.entryProblems("  max_budget: -1") == ["c.yaml:6: keys[0].max_budget: \(budget)"])
     }
 
     @Test func unknownFieldsAreRefusedWithASuggestion() {

@@ -24,12 +24,12 @@ final class ManualClock: Sendable {
     }
 
     func remaining(_ admission: KeyAdmission) -> Int?? {
-        guard case .admitted(_, let remaining) = admission else { return .none }
+        guard case .admitted(_, let remaining, _) = admission else { return .none }
         return .some(remaining)
     }
 
     func lease(_ admission: KeyAdmission) -> KeyLease? {
-        guard case .admitted(let lease, _) = admission else { return nil }
+        guard case .admitted(let lease, _, _) = admission else { return nil }
         return lease
     }
 
@@ -72,7 +72,7 @@ final class ManualClock: Sendable {
         #expect(limits.admit(key(1), limits: rpm) == .admitted(lease: nil, remainingRequests: 2))
         #expect(limits.admit(key(1), limits: rpm) == .admitted(lease: nil, remainingRequests: 1))
         #expect(limits.admit(key(1), limits: rpm) == .admitted(lease: nil, remainingRequests: 0))
-        guard case .refused(.rpm, let retryAfter) = limits.admit(key(1), limits: rpm) else {
+        guard case .refused(.rpm, let retryAfter, _) = limits.admit(key(1), limits: rpm) else {
             Issue.record("the fourth request was not refused by rpm")
             return
         }
@@ -109,7 +109,7 @@ final class ManualClock: Sendable {
         #expect(remaining(limits.admit(key(1), limits: rpm)) == 0)
         for _ in 0..<5 {
             clock.advance(10)
-            guard case .refused(.rpm, _) = limits.admit(key(1), limits: rpm) else {
+            guard case .refused(.rpm, _, _) = limits.admit(key(1), limits: rpm) else {
                 Issue.record("admitted over the limit")
                 return
             }
@@ -132,7 +132,7 @@ final class ManualClock: Sendable {
         let two = KeyLimits(parallel: 2)
         let first = try #require(lease(limits.admit(key(1), limits: two)))
         let second = limits.admit(key(1), limits: two)
-        guard case .admitted(.some, nil) = second else {
+        guard case .admitted(.some, nil, _) = second else {
             Issue.record("second request: \(second)")
             return
         }
@@ -218,7 +218,7 @@ final class ManualClock: Sendable {
         let held = try #require(lease(first.admit(key(1), limits: limits)))
         #expect(second.usage(key(1)) == (1, 1))
         #expect(remaining(second.admit(key(1), limits: limits)) == 0)
-        guard case .refused(.rpm, _) = first.admit(key(1), limits: limits) else {
+        guard case .refused(.rpm, _, _) = first.admit(key(1), limits: limits) else {
             Issue.record("the second instance's request was not counted")
             return
         }
@@ -405,7 +405,7 @@ final class ManualClock: Sendable {
             let table = instances[thread % 2]
             for _ in 0..<perThread {
                 switch table.admit(key(3), limits: limits) {
-                case .admitted(let lease?, _):
+                case .admitted(let lease?, _, _):
                     state.withLock {
                         $0.admitted += 1
                         $0.holding += 1
@@ -413,8 +413,8 @@ final class ManualClock: Sendable {
                     }
                     state.withLock { $0.holding -= 1 }
                     table.release(lease)
-                case .admitted(nil, _): Issue.record("admitted without a lease")
-                case .refused(let rule, _):
+                case .admitted(nil, _, _): Issue.record("admitted without a lease")
+                case .refused(let rule, _, _):
                     #expect(rule == .parallel)
                     state.withLock { $0.refused += 1 }
                 }

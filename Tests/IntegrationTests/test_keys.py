@@ -1088,14 +1088,16 @@ general_settings:
         ({}, True),
         ({"extra": "      models: []"}, False),
         ({"extra": "      allowed_routes: []"}, False),
-        ({"extra": "      max_budget: 10"}, False),
-        ({"extra": "      tpm_limit: 1000"}, False),
+        ({"extra": "      max_budget: 10"}, True),
+        ({"extra": "      tpm_limit: 1000"}, True),
+        ({"extra": "      soft_budget: 10"}, False),
+        ({"extra": "      budget_duration: 30d"}, False),
         ({"alias": "second"}, False),
         ({"alias": "master_key"}, False),
         ({"hash": "abc123"}, False),
         ({"master": ""}, False),
     ],
-    ids=["good", "empty-models", "empty-routes", "budget", "tpm", "duplicate-alias", "reserved-alias", "short-hash", "no-master-key"],
+    ids=["good", "empty-models", "empty-routes", "budget", "tpm", "soft-budget", "duration-alone", "duplicate-alias", "reserved-alias", "short-hash", "no-master-key"],
 )
 def test_config_refusals(gateway_binary, workdir, change, ok):
     values = {

@@ -75,21 +75,36 @@ public final class Gateway: RequestHandler, @unchecked Sendable {
         var action = decision.action
         var writer = writer
         var lease: KeyLease?
+        var charged: VirtualKey?
         if let key = decision.caller.key {
             var remaining: Int?
+            var remainingTokens: Int?
             if case .forward = action, !key.limits.isEmpty {
                 switch admit(key, in: state.limiter) {
-                case .admitted(let held, let left):
+                case .admitted(let held, let left, let leftTokens):
                     lease = held
                     remaining = left
-                case .refused(let rule, let retryAfter):
-                    let limit = (rule == .rpm ? key.rpmLimit : key.maxParallelRequests) ?? 0
-                    action = .refuse(KeyRefusal.limited(rule, limit: limit, retryAfter: retryAfter))
+                    remainingTokens = leftTokens
+                    if key.limits.isCharged { charged = key }
+                case .refused(.budget, let retryAfter, let spend):
+                    action = .refuse(KeyRefusal.budgetExceeded(key, spend: spend ?? 0, retryAfter: retryAfter))
+                case .refused(let rule, let retryAfter, _):
+                    let limit =
+                        switch rule {
+                        case .rpm: key.rpmLimit
+                        case .tpm: key.tpmLimit
+                        case .parallel, .budget: key.maxParallelRequests
+                        }
+                    action = .refuse(KeyRefusal.limited(rule, limit: limit ?? 0, retryAfter: retryAfter))
                     if rule == .rpm { remaining = 0 }
+                    if rule == .tpm { remainingTokens = 0 }
                 }
             }
             writer = KeyHeadersWriter(
-                writer, adding: KeyHeadersWriter.headers(alias: key.alias, rpmLimit: key.rpmLimit, remaining: remaining))
+                writer,
+                adding: KeyHeadersWriter.headers(
+                    alias: key.alias, rpmLimit: key.rpmLimit, remaining: remaining, tpmLimit: key.tpmLimit,
+                    remainingTokens: remainingTokens))
         }
         defer { if let lease { state.limiter?.release(lease) } }
         switch action {
@@ -127,6 +142,10 @@ public final class Gateway: RequestHandler, @unchecked Sendable {
                 record.usage = metering.finish(complete: complete)
             }
             price(&record, prices: state.prices)
+            if let charged {
+                state.limiter?.charge(
+                    charged.digest, limits: charged.limits, tokens: record.usage?.totalTokens ?? 0, cost: record.cost ?? 0)
+            }
         }
         record.duration = ContinuousClock.now - started
         account(record)
@@ -155,9 +174,18 @@ public final class Gateway: RequestHandler, @unchecked Sendable {
 
     /// Counts the request against the key's limits. Without a table to count in (it
     /// could not be opened) a limited key is refused rather than let through unlimited.
+    ///
+    /// A budget the table does not know the key's spend for yet (after a reboot, or a key
+    /// new to the table) is first seeded from the ledger's rows for the window.
     private func admit(_ key: VirtualKey, in limiter: (any KeyLimiter)?) -> KeyAdmission {
         guard let limiter else { return .refused(.parallel, retryAfter: 5) }
-        return limiter.admit(key.digest, limits: key.limits)
+        let limits = key.limits
+        if let ledger, let windowStart = limiter.unseededBudgetWindow(key.digest, limits: limits),
+            let spend = try? ledger.spendOf(keyAlias: key.alias, since: Double(windowStart))
+        {
+            limiter.seed(key.digest, limits: limits, windowStart: windowStart, spend: spend)
+        }
+        return limiter.admit(key.digest, limits: limits)
     }
 
     /// Writes a built-in answer (no body for `HEAD`); returns the body bytes written.

@@ -17,12 +17,20 @@ final class KeyHeadersWriter: ResponseWriter {
         self.added = added
     }
 
-    /// The headers for a key caller: its alias, and its rpm window where a limit applies.
-    static func headers(alias: String, rpmLimit: Int?, remaining: Int?) -> HTTPHeaders {
+    /// The headers for a key caller: its alias, and its rpm and tpm windows where limits
+    /// apply (LiteLLM's `x-ratelimit-{limit,remaining}-{requests,tokens}`). The tokens left
+    /// are those before this request: its own are known only when it ends.
+    static func headers(
+        alias: String, rpmLimit: Int?, remaining: Int?, tpmLimit: Int? = nil, remainingTokens: Int? = nil
+    ) -> HTTPHeaders {
         var headers = HTTPHeaders([("x-litellm-key-alias", alias)])
         if let rpmLimit, let remaining {
             headers.append("x-ratelimit-limit-requests", String(rpmLimit))
             headers.append("x-ratelimit-remaining-requests", String(max(0, remaining)))
+        }
+        if let tpmLimit, let remainingTokens {
+            headers.append("x-ratelimit-limit-tokens", String(tpmLimit))
+            headers.append("x-ratelimit-remaining-tokens", String(max(0, remainingTokens)))
         }
         return headers
     }

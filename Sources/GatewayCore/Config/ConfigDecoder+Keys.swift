@@ -4,18 +4,22 @@ import Foundation
 /// (docs/KEYS.md). A key's value never appears in a message; its alias does.
 extension ConfigDecoder {
     static let keyFields = [
-        "key_alias", "key_hash", "key", "allowed_routes", "models", "rpm_limit", "max_parallel_requests", "expires",
-        "blocked", "metadata",
+        "key_alias", "key_hash", "key", "allowed_routes", "models", "rpm_limit", "max_parallel_requests", "tpm_limit",
+        "max_budget", "budget_duration", "expires", "blocked", "metadata",
     ]
     /// LiteLLM key fields this gateway does not enforce. Refused rather than ignored: a
     /// budget written in the file but not enforced would look like protection. Written
     /// as null they set nothing and are accepted.
     static let unenforcedKeyFields: Set<String> = [
-        "max_budget", "soft_budget", "budget_duration", "tpm_limit", "spend", "model_max_budget", "model_rpm_limit",
+        "soft_budget", "spend", "model_max_budget", "model_rpm_limit",
         "model_tpm_limit", "team_id", "user_id", "budget_reset_at", "permissions", "aliases", "config", "tags",
         "guardrails",
     ]
-    /// The largest `rpm_limit` or `max_parallel_requests`: more is a typo, not a limit.
+    /// The largest `max_budget` (USD): more is a typo, not a budget.
+    package static let maxKeyBudget = 1_000_000_000.0
+    /// The longest `budget_duration`: ten years (windows are counted in 32-bit seconds).
+    package static let maxBudgetDuration = 10 * 366 * 86_400
+    /// The largest `rpm_limit`, `tpm_limit` or `max_parallel_requests`: more is a typo, not a limit.
     package static let maxKeyLimit = 1_000_000_000
     /// What the master key's requests are logged as; no key may take the name.
     package static let masterKeyAlias = "master_key"
@@ -110,6 +114,15 @@ extension ConfigDecoder {
                 key.rpmLimit = limit(entry.value, at: here)
             case "max_parallel_requests":
                 key.maxParallelRequests = limit(entry.value, at: here)
+            case "tpm_limit":
+                key.tpmLimit = limit(entry.value, at: here)
+            case "max_budget":
+                key.maxBudget = budget(entry.value, at: here)
+            case "budget_duration":
+                if let duration = budgetDuration(entry.value, at: here) {
+                    key.budgetDuration = duration.seconds
+                    key.budgetDurationText = duration.text
+                }
             case "expires":
                 key.expires = expiry(entry.value, at: here)
             case "blocked":
@@ -125,6 +138,11 @@ extension ConfigDecoder {
                     "unknown key setting" + KeySuggestion.hint(for: entry.key, among: Self.keyFields), at: here,
                     line: entry.line)
             }
+        }
+        if key.budgetDuration != nil && !entries.contains(where: { $0.key == "max_budget" && !$0.value.isNull }) {
+            problem(
+                "budget_duration needs max_budget: it says when the budget starts again", at: location,
+                line: entries.first { $0.key == "budget_duration" }?.line ?? node.line)
         }
         if !entries.contains(where: { $0.key == "key_alias" && !$0.value.isNull }) {
             problem("needs key_alias: (a unique name for logs and metrics)", at: location, line: node.line)
@@ -289,6 +307,62 @@ extension ConfigDecoder {
             (1...maxKeyLimit).contains(value)
         else { return nil }
         return value
+    }
+
+    /// `max_budget`: USD, a number above 0 (LiteLLM's float), written as a YAML number.
+    private mutating func budget(_ node: YAMLNode, at location: String) -> Double? {
+        guard case .scalar(let text, .plain) = node.kind, YAMLScalarRules.implicitType(of: text) == .number,
+            let value = YAMLScalarRules.decimal(text), value.isFinite, value > 0, value <= Self.maxKeyBudget
+        else {
+            problem(
+                "must be a number of USD above 0 and at most \(Int(Self.maxKeyBudget)), such as 25 or 0.5", at: location,
+                line: node.line)
+            return nil
+        }
+        return value
+    }
+
+    /// `budget_duration`, LiteLLM's duration: a whole number and `s`, `m`, `h` or `d`
+    /// (`30s`, `60m`, `1h`, `30d`).
+    private mutating func budgetDuration(_ node: YAMLNode, at location: String) -> (seconds: Int, text: String)? {
+        guard let written = text(node, at: location) else { return nil }
+        switch Self.durationSeconds(written.value) {
+        case .success(let seconds):
+            return (seconds, written.value)
+        case .failure(let problem):
+            self.problem(problem.message, at: location, line: node.line)
+            return nil
+        }
+    }
+
+    package struct DurationProblem: Error {
+        package var message: String
+    }
+
+    /// LiteLLM's duration text in seconds (shared with `keys new`).
+    package static func durationSeconds(_ text: String) -> Result<Int, DurationProblem> {
+        let rule = "must be a whole number and s, m, h or d, such as 30s, 60m, 1h or 30d"
+        if text.wholeMatch(of: #/[1-9][0-9]*mo/#) != nil {
+            return .failure(
+                DurationProblem(
+                    message: "calendar months (mo) are not supported: budget windows have a fixed length; "
+                        + "use days, such as 30d"))
+        }
+        guard let match = text.wholeMatch(of: #/([1-9][0-9]{0,9})([smhd])/#), let count = Int(match.1) else {
+            return .failure(DurationProblem(message: rule))
+        }
+        let unit =
+            switch match.2 {
+            case "s": 1
+            case "m": 60
+            case "h": 3_600
+            default: 86_400
+            }
+        let (seconds, overflow) = count.multipliedReportingOverflow(by: unit)
+        guard !overflow, seconds <= maxBudgetDuration else {
+            return .failure(DurationProblem(message: "must be at most ten years (3660d)"))
+        }
+        return .success(seconds)
     }
 
     private mutating func expiry(_ node: YAMLNode, at location: String) -> Date? {

@@ -1,9 +1,9 @@
 import Foundation
 
 extension VirtualKey {
-    /// LiteLLM's `/key/info` answer: `{"key": <sha256 hex>, "info": {...}}`. The fields
-    /// this gateway does not have yet (budgets, tpm) are `null`, as LiteLLM shows an unset
-    /// one; `spend` is what the gateway has recorded for the key.
+    /// LiteLLM's `/key/info` answer: `{"key": <sha256 hex>, "info": {...}}`. An unset
+    /// field is `null`, as LiteLLM shows one; `spend` is what the gateway has recorded for
+    /// the key; `budget_duration` is shown as written (`30d`).
     public func info(spend: Double = 0) -> JSONValue {
         // LiteLLM's empty list means "no restriction"; the config refuses an empty list, so
         // `[]` here is unambiguous.
@@ -12,10 +12,10 @@ extension VirtualKey {
         let info: [(String, JSONValue)] = [
             ("key_alias", .string(alias)),
             ("spend", .number(spend)),
-            ("max_budget", .null),
-            ("budget_duration", .null),
+            ("max_budget", maxBudget.map(JSONValue.number) ?? .null),
+            ("budget_duration", budgetDurationText.map(JSONValue.string) ?? .null),
             ("rpm_limit", integer(rpmLimit)),
-            ("tpm_limit", .null),
+            ("tpm_limit", integer(tpmLimit)),
             ("max_parallel_requests", integer(maxParallelRequests)),
             ("models", strings(models?.map(\.text))),
             ("allowed_routes", strings(allowedRoutes?.map(\.text))),

@@ -35,10 +35,35 @@ public enum KeyRefusal {
             switch rule {
             case .rpm: "\(limit) requests per minute"
             case .parallel: "\(limit) requests at once"
+            case .tpm: "\(limit) tokens per minute"
+            case .budget: "a budget of \(limit) USD"
             }
         return GatewayError(
             status: 429, message: "Rate limit exceeded for this key: \(rule.rawValue) allows \(what). Retry later.",
             type: "rate_limit_error", headers: HTTPHeaders([("Retry-After", String(max(1, retryAfter)))]))
+    }
+
+    /// LiteLLM's answer to a key at or over its `max_budget`: its text (`auth_checks.py`,
+    /// `_virtual_key_max_budget_check`: "Budget has been exceeded! Key=… Current cost: …,
+    /// Max budget: …"), type `budget_exceeded`, and status 429 — what current LiteLLM
+    /// answers (`auth_exception_handler.py` takes the error's `status_code`, defaulting to
+    /// `HTTP_429_TOO_MANY_REQUESTS`; releases before it answered 400). LiteLLM names the key
+    /// `alias (sk-...abcd)`; this gateway never shows any part of a key, so only the alias.
+    /// `Retry-After` (not LiteLLM's) says when the window starts again, when it does.
+    public static func budgetExceeded(_ key: VirtualKey, spend: Double, retryAfter: Int) -> GatewayError {
+        let maxBudget = key.maxBudget ?? 0
+        return GatewayError(
+            status: 429,
+            message: "Budget has been exceeded! Key=\(key.alias) Current cost: \(Self.amount(spend)), "
+                + "Max budget: \(Self.amount(maxBudget))",
+            type: "budget_exceeded",
+            headers: retryAfter > 0 ? HTTPHeaders([("Retry-After", String(retryAfter))]) : HTTPHeaders())
+    }
+
+    /// A USD amount as Python prints a float (`0.0`, `10.0`, `0.000126`).
+    static func amount(_ value: Double) -> String {
+        let text = String(value)
+        return text.contains(".") || text.contains("e") || !value.isFinite ? text : text + ".0"
     }
 
     /// RFC 9110 §11.6.1: a 401 carries `WWW-Authenticate`.

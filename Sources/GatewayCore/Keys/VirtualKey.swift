@@ -15,6 +15,14 @@ public struct VirtualKey: Sendable, Equatable {
     public var rpmLimit: Int?
     /// `max_parallel_requests`: requests in flight at once, across the host.
     public var maxParallelRequests: Int?
+    /// `tpm_limit`: input plus output tokens in any 60-second window, across the host.
+    public var tpmLimit: Int?
+    /// `max_budget`: USD the key may spend in its budget window, across the host.
+    public var maxBudget: Double?
+    /// `budget_duration` in seconds; `nil`: the budget window is all time.
+    public var budgetDuration: Int?
+    /// `budget_duration` as written (`30d`), for `/key/info`.
+    public var budgetDurationText: String?
     /// `expires`: refused from this instant on.
     public var expires: Date?
     /// `blocked`: refused while true.
@@ -26,7 +34,8 @@ public struct VirtualKey: Sendable, Equatable {
 
     public init(
         alias: String, digest: KeyDigest, allowedRoutes: [RoutePattern]? = nil, models: [ModelPattern]? = nil,
-        rpmLimit: Int? = nil, maxParallelRequests: Int? = nil, expires: Date? = nil, blocked: Bool = false,
+        rpmLimit: Int? = nil, maxParallelRequests: Int? = nil, tpmLimit: Int? = nil, maxBudget: Double? = nil,
+        budgetDuration: (seconds: Int, text: String)? = nil, expires: Date? = nil, blocked: Bool = false,
         metadata: JSONValue? = nil, location: String = "keys[0]"
     ) {
         self.alias = alias
@@ -35,6 +44,10 @@ public struct VirtualKey: Sendable, Equatable {
         self.models = models
         self.rpmLimit = rpmLimit
         self.maxParallelRequests = maxParallelRequests
+        self.tpmLimit = tpmLimit
+        self.maxBudget = maxBudget
+        self.budgetDuration = budgetDuration?.seconds
+        self.budgetDurationText = budgetDuration?.text
         self.expires = expires
         self.blocked = blocked
         self.metadata = metadata
@@ -42,7 +55,11 @@ public struct VirtualKey: Sendable, Equatable {
     }
 
     /// The limits the shared table enforces for this key.
-    public var limits: KeyLimits { KeyLimits(rpm: rpmLimit, parallel: maxParallelRequests) }
+    public var limits: KeyLimits {
+        KeyLimits(
+            rpm: rpmLimit, parallel: maxParallelRequests, tpm: tpmLimit,
+            budget: maxBudget.map { KeyBudget(maxBudget: $0, duration: budgetDuration) })
+    }
 }
 
 /// One `allowed_routes` entry: `/p` is that path only; `/p/*` is `/p` and everything

@@ -9,10 +9,10 @@
 /// is sparse: pages of slots and leases nobody used are never written.
 enum KeyLimitsLayout {
     static let magic: UInt64 = 0x4643_4749_4B4C_494D  // "FCGIKLIM"
-    static let version: UInt32 = 1
+    static let version: UInt32 = 2
     static let slotCount = 32_768
     static let leaseCount = 65_536
-    /// The rpm window, in one-second buckets.
+    /// The rpm and tpm window, in one-second buckets.
     static let windowSeconds = 60
 
     static let headerSize = 4096
@@ -38,17 +38,21 @@ enum KeyLimitsLayout {
         static let mutexSpace = 256
     }
 
-    /// One key: its digest, requests in flight, and the window as 60 buckets of (second,
-    /// count). A bucket holds the second it counts, so a bucket left from an earlier
-    /// minute is recognised as stale and never needs clearing.
+    /// One key: its digest, requests in flight, the window as 60 buckets of (second,
+    /// requests, tokens), and its budget window. A bucket holds the second it counts, so a
+    /// bucket left from an earlier minute is recognised as stale and never needs clearing.
     enum Slot {
-        static let size = 528
+        static let size = 784
         static let digest = 0  // 4 × UInt64
         static let used = 32  // UInt32: 0 never used
         static let inFlight = 36  // UInt32
         static let lastReclaim = 40  // UInt32: the second its dead holders were last looked for
         static let seconds = 48  // 60 × UInt32
         static let counts = 288  // 60 × UInt32
+        static let tokens = 528  // 60 × UInt32: input + output tokens of requests finished that second
+        static let budgetWindowStart = 768  // UInt32: Unix seconds; 0 for an all-time budget
+        static let budgetSeeded = 772  // UInt32: 1 once the window's spend is known (from the ledger or at its start)
+        static let spend = 776  // Float64: USD spent in the window, host-wide
     }
 
     /// One parallel slot held by a request: which key, which process holds it, and a

@@ -1,12 +1,14 @@
 import Foundation
 import GatewayCore
 
-/// The host-wide table behind `rpm_limit` and `max_parallel_requests` (docs/KEYS.md,
-/// "Limits across processes"): every worker of every instance maps the same file, so a
-/// key's limits hold however many processes nginx spreads its requests over.
+/// The host-wide table behind `rpm_limit`, `max_parallel_requests`, `tpm_limit` and
+/// `max_budget` (docs/KEYS.md, "Limits across processes"): every worker of every instance
+/// maps the same file, so a key's limits hold however many processes nginx spreads its
+/// requests over.
 ///
-/// Per key: a 60-second window in one-second buckets and the requests in flight, each
-/// held as a lease naming the process that holds it. Everything happens under one robust,
+/// Per key: a 60-second window in one-second buckets (requests, and tokens of finished
+/// requests), the requests in flight, each held as a lease naming the process that holds
+/// it, and the spend in the current budget window. Everything happens under one robust,
 /// process-shared mutex; the few system calls that find dead processes run outside it.
 /// When the table cannot count (mutex unusable, no free slot or lease) the request is
 /// admitted uncounted and the matching counter goes up: a limiter fault must not take
@@ -72,6 +74,48 @@ package final class SharedKeyLimits: KeyLimiter, @unchecked Sendable {
         }
     }
 
+    package func charge(_ digest: KeyDigest, limits: KeyLimits, tokens: Int, cost: Double) {
+        guard limits.isCharged else { return }
+        let second = currentSecond()
+        _ = withMutex { table in
+            guard let index = table.findOrClaim(digest, at: second) else {
+                countFailure(.tableFullCount)
+                return
+            }
+            let slot = table.slot(index)
+            if limits.tpm != nil { slot.countTokens(tokens, at: second) }
+            if let budget = limits.budget, cost.isFinite, cost > 0 {
+                slot.addSpend(cost, windowStart: Self.windowStart(of: budget, at: second))
+            }
+        }
+    }
+
+    package func unseededBudgetWindow(_ digest: KeyDigest, limits: KeyLimits) -> Int? {
+        guard let budget = limits.budget else { return nil }
+        let second = currentSecond()
+        let windowStart = Self.windowStart(of: budget, at: second)
+        let seeded = withMutex { table -> Bool in
+            guard let index = table.find(digest) else { return false }
+            return table.slot(index).budget(windowStart: windowStart).seeded
+        }
+        // A table that cannot be locked is not asked again and again: admission fails open.
+        return seeded ?? true ? nil : Int(windowStart)
+    }
+
+    package func seed(_ digest: KeyDigest, limits: KeyLimits, windowStart: Int, spend: Double) {
+        guard let budget = limits.budget else { return }
+        let second = currentSecond()
+        let current = Self.windowStart(of: budget, at: second)
+        guard Int(current) == windowStart else { return }  // the window moved on: it starts at 0
+        _ = withMutex { table in
+            guard let index = table.findOrClaim(digest, at: second) else {
+                countFailure(.tableFullCount)
+                return
+            }
+            table.slot(index).seed(spend, windowStart: current)
+        }
+    }
+
     package func release(_ lease: KeyLease) {
         guard mutex.lock() else {
             countFailure(.lockFailureCount)
@@ -96,6 +140,22 @@ package final class SharedKeyLimits: KeyLimiter, @unchecked Sendable {
         return (slot.window(at: second).count, Int(slot.inFlight))
     }
 
+    /// The tokens in `digest`'s tpm window now.
+    package func tokensInWindow(_ digest: KeyDigest) -> Int {
+        let second = currentSecond()
+        return withMutex { table in table.find(digest).map { table.slot($0).tokenWindow(at: second).tokens } ?? 0 } ?? 0
+    }
+
+    /// `digest`'s spend in `budget`'s current window as the table has it, and whether it
+    /// is known (seeded).
+    package func budgetSpend(_ digest: KeyDigest, budget: KeyBudget) -> (spend: Double, seeded: Bool) {
+        let second = currentSecond()
+        let windowStart = Self.windowStart(of: budget, at: second)
+        return withMutex { table in
+            table.find(digest).map { table.slot($0).budget(windowStart: windowStart) } ?? (0, false)
+        } ?? (0, false)
+    }
+
     /// Requests admitted uncounted because no key slot or lease entry was free.
     package var tableFullCount: Int { counter(.tableFullCount) }
     /// Requests admitted uncounted because the mutex could not be locked.
@@ -118,10 +178,27 @@ package final class SharedKeyLimits: KeyLimiter, @unchecked Sendable {
             return .answer(.admitted(lease: nil, remainingRequests: nil))
         }
         let slot = table.slot(index)
+        if let budget = limits.budget {
+            // LiteLLM's rule: refused once the spend reaches the budget (`spend >= max_budget`).
+            let spend = slot.budget(windowStart: Self.windowStart(of: budget, at: second)).spend
+            if spend >= budget.maxBudget {
+                let retryAfter = budget.secondsToWindowEnd(at: Int(second)) ?? 0
+                return .answer(.refused(.budget, retryAfter: retryAfter, spend: spend))
+            }
+        }
         let window = slot.window(at: second)
         if let rpm = limits.rpm, window.count >= rpm {
             let retryAfter = KeyLimitsLayout.windowSeconds - (window.oldestAge ?? 0)
             return .answer(.refused(.rpm, retryAfter: max(1, retryAfter)))
+        }
+        var remainingTokens: Int?
+        if let tpm = limits.tpm {
+            let tokens = slot.tokenWindow(at: second)
+            if tokens.tokens >= tpm {
+                let retryAfter = KeyLimitsLayout.windowSeconds - (tokens.oldestAge ?? 0)
+                return .answer(.refused(.tpm, retryAfter: max(1, retryAfter)))
+            }
+            remainingTokens = tpm - tokens.tokens
         }
         if let parallel = limits.parallel, slot.inFlight >= parallel {
             // Looked for at most once a second per key: a key kept at its limit by live
@@ -145,7 +222,10 @@ package final class SharedKeyLimits: KeyLimiter, @unchecked Sendable {
             if lease == nil { countFailure(.tableFullCount) }
         }
         slot.countRequest(at: second)
-        return .answer(.admitted(lease: lease, remainingRequests: limits.rpm.map { max(0, $0 - window.count - 1) }))
+        return .answer(
+            .admitted(
+                lease: lease, remainingRequests: limits.rpm.map { max(0, $0 - window.count - 1) },
+                remainingTokens: remainingTokens))
     }
 
     // MARK: helpers
@@ -172,6 +252,11 @@ package final class SharedKeyLimits: KeyLimiter, @unchecked Sendable {
     private func failOpen(_ counter: Counter) -> KeyAdmission {
         countFailure(counter)
         return .admitted(lease: nil, remainingRequests: nil)
+    }
+
+    /// The start of `budget`'s window holding `second`, as the slot stores it.
+    static func windowStart(of budget: KeyBudget, at second: UInt32) -> UInt32 {
+        UInt32(clamping: budget.windowStart(at: Int(second)))
     }
 
     /// Whole seconds of the clock, as the window's buckets hold them.
