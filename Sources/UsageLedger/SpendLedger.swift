@@ -87,15 +87,7 @@ public final class SpendLedger: Sendable {
         let writer: LedgerWriter
         let readConnection: SQLiteConnection
         do throws(SQLiteError) {
-            let connection = try SQLiteConnection(path: path, create: true)
-            // Opening is not on a request path: wait for another process's migration or
-            // switch to WAL rather than fail start-up.
-            connection.setBusyTimeout(milliseconds: 5000)
-            let mode = try connection.text("PRAGMA journal_mode = WAL")
-            guard mode?.lowercased() == "wal" else {
-                throw SQLiteError(code: 1, message: "could not switch to WAL mode (journal_mode is \(mode ?? "unknown"))")
-            }
-            try LedgerSchema.migrate(connection)
+            let connection = try prepared(path: path)
             // The connection that migrated writes; a writer that must open read-only
             // (tests) opens its own on the first tick.
             writer = LedgerWriter(
@@ -108,6 +100,30 @@ public final class SpendLedger: Sendable {
         let ledger = SpendLedger(path: path, writer: writer, reader: try SpendReader(checked: readConnection, path: path))
         writer.start()
         return ledger
+    }
+
+    /// A connection to a file in WAL mode with the current schema. Opening is not on a
+    /// request path: it waits for another process's migration or switch to WAL rather
+    /// than fail start-up. SQLite answers "busy" at once, without calling the busy
+    /// handler, when waiting could deadlock (two connections switching a new file to WAL
+    /// together, as the processes of several instances starting at once do): such a try
+    /// is repeated on a fresh connection, for up to 5 s.
+    private static func prepared(path: String) throws(SQLiteError) -> SQLiteConnection {
+        let deadline = ContinuousClock.now + .seconds(5)
+        while true {
+            do throws(SQLiteError) {
+                let connection = try SQLiteConnection(path: path, create: true)
+                connection.setBusyTimeout(milliseconds: 5000)
+                let mode = try connection.text("PRAGMA journal_mode = WAL")
+                guard mode?.lowercased() == "wal" else {
+                    throw SQLiteError(code: 1, message: "could not switch to WAL mode (journal_mode is \(mode ?? "unknown"))")
+                }
+                try LedgerSchema.migrate(connection)
+                return connection
+            } catch where error.isBusy && ContinuousClock.now < deadline {
+                Thread.sleep(forTimeInterval: Double.random(in: 0.01...0.05))
+            }
+        }
     }
 
     private init(path: String, writer: LedgerWriter, reader: SpendReader) {

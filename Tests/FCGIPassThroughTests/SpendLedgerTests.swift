@@ -89,6 +89,28 @@ import Testing
         }
     }
 
+    /// Several instances' processes start at once on a new file: SQLite answers some of
+    /// them "busy" without waiting while another switches the file to WAL.
+    @Test func manyOpenersOfANewFileAtOnceAllStart() throws {
+        for attempt in 0..<10 {
+            try Self.withDirectory { directory in
+                let path = directory + "/usage-\(attempt).db"
+                let failures = Locked<[String]>([])
+                let ledgers = Locked<[SpendLedger]>([])
+                DispatchQueue.concurrentPerform(iterations: 8) { _ in
+                    do {
+                        let ledger = try SpendLedger.open(path: path)
+                        ledgers.withLock { $0.append(ledger) }
+                    } catch {
+                        failures.withLock { $0.append("\(error)") }
+                    }
+                }
+                #expect(failures.withLock { $0 } == [])
+                for ledger in ledgers.withLock({ $0 }) { ledger.close() }
+            }
+        }
+    }
+
     @Test func aMissingDirectoryIsAClearError() {
         do {
             _ = try SpendLedger.open(path: "/nonexistent-ledger/usage.db")
