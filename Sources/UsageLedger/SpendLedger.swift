@@ -120,7 +120,7 @@ public final class SpendLedger: Sendable {
                 }
                 try LedgerSchema.migrate(connection)
                 return connection
-            } catch where error.isBusy && ContinuousClock.now < deadline {
+            } catch  where error.isBusy && ContinuousClock.now < deadline {
                 Thread.sleep(forTimeInterval: Double.random(in: 0.01...0.05))
             }
         }
