@@ -167,6 +167,22 @@ import Testing
         #expect(refusal(info("", key: "sk-wrong"))?.status == 401)
     }
 
+    @Test func keyInfoShowsWhatIsLeftOfTheBudgetAndWhenItResets() throws {
+        var key = Self.search
+        key.maxBudget = 50
+        key.budgetDuration = 86_400
+        key.budgetDurationText = "1d"
+        // 2026-12-06T21:00:00Z: the day's window ends at midnight UTC.
+        let text = key.info(spend: 12.5, now: Date(timeIntervalSince1970: 1_796_590_800)).encoded
+        let object = try #require(JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any])
+        let info = try #require(object["info"] as? [String: Any])
+        #expect(info["spend"] as? Double == 12.5)
+        #expect(info["remaining_budget"] as? Double == 37.5)
+        #expect(info["budget_reset_at"] as? String == "2026-12-07T00:00:00Z")
+        #expect(info["budget_duration"] as? String == "1d")
+        #expect(key.info(spend: 80).encoded.contains(#""remaining_budget":0"#))
+    }
+
     @Test func keyInfoHasLiteLLMsShapeAndNeverTheKey() throws {
         var key = Self.search
         key.rpmLimit = 600
@@ -180,8 +196,8 @@ import Testing
         #expect(
             Set(info.keys)
                 == [
-                    "key_alias", "spend", "max_budget", "budget_duration", "rpm_limit", "tpm_limit", "max_parallel_requests", "models",
-                    "allowed_routes", "expires", "blocked", "metadata",
+                    "key_alias", "spend", "max_budget", "remaining_budget", "budget_duration", "budget_reset_at", "rpm_limit",
+                    "tpm_limit", "max_parallel_requests", "models", "allowed_routes", "expires", "blocked", "metadata",
                 ])
         #expect(info["rpm_limit"] as? Int == 600)
         #expect(info["expires"] as? String == "2027-01-30T00:00:00Z")

@@ -563,7 +563,7 @@ def test_an_auth_false_endpoint_still_forwards_a_clients_own_credentials(main, m
 
 
 INFO_FIELDS = {
-    "key_alias", "spend", "max_budget", "budget_duration", "rpm_limit", "tpm_limit",
+    "key_alias", "spend", "max_budget", "remaining_budget", "budget_duration", "budget_reset_at", "rpm_limit", "tpm_limit",
     "max_parallel_requests", "models", "allowed_routes", "expires", "blocked", "metadata",
 }
 
@@ -581,7 +581,9 @@ def test_key_info_shows_a_key_its_own_entry_in_litellms_shape(main, mock, query)
         "key_alias": "k-info",
         "spend": 0,
         "max_budget": None,
+        "remaining_budget": None,
         "budget_duration": None,
+        "budget_reset_at": None,
         "rpm_limit": 1000,
         "tpm_limit": None,
         "max_parallel_requests": 50,

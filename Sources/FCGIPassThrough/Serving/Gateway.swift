@@ -167,9 +167,11 @@ public final class Gateway: RequestHandler, @unchecked Sendable {
         record.priced = !usage.metered || priced.priced
     }
 
-    /// A key's spend so far, as the ledger has it (0 when it cannot be read).
+    /// A key's spend in its current budget window (all time without one), as the ledger
+    /// has it (0 when it cannot be read).
     private func spend(of key: VirtualKey) -> Double {
-        (try? ledger?.spendOf(keyAlias: key.alias, since: 0)) ?? 0
+        let since = key.limits.budget?.windowStart(at: Int(Date().timeIntervalSince1970)) ?? 0
+        return (try? ledger?.spendOf(keyAlias: key.alias, since: Double(since))) ?? 0
     }
 
     /// Counts the request against the key's limits. Without a table to count in (it

@@ -3,8 +3,11 @@ import Foundation
 extension VirtualKey {
     /// LiteLLM's `/key/info` answer: `{"key": <sha256 hex>, "info": {...}}`. An unset
     /// field is `null`, as LiteLLM shows one; `spend` is what the gateway has recorded for
-    /// the key; `budget_duration` is shown as written (`30d`).
-    public func info(spend: Double = 0) -> JSONValue {
+    /// the key in its current budget window (all time without `budget_duration`, as
+    /// LiteLLM resets a key's spend when its budget resets); `budget_duration` is shown as
+    /// written (`30d`); `budget_reset_at` (LiteLLM's field) is when the window ends, and
+    /// `remaining_budget` what is left of `max_budget`.
+    public func info(spend: Double = 0, now: Date = Date()) -> JSONValue {
         // LiteLLM's empty list means "no restriction"; the config refuses an empty list, so
         // `[]` here is unambiguous.
         func strings(_ list: [String]?) -> JSONValue { .array((list ?? []).map(JSONValue.string)) }
@@ -13,7 +16,9 @@ extension VirtualKey {
             ("key_alias", .string(alias)),
             ("spend", .number(spend)),
             ("max_budget", maxBudget.map(JSONValue.number) ?? .null),
+            ("remaining_budget", maxBudget.map { .number(max(0, $0 - spend)) } ?? .null),
             ("budget_duration", budgetDurationText.map(JSONValue.string) ?? .null),
+            ("budget_reset_at", budgetResetAt(now: now).map { .string(Self.timestamp($0)) } ?? .null),
             ("rpm_limit", integer(rpmLimit)),
             ("tpm_limit", integer(tpmLimit)),
             ("max_parallel_requests", integer(maxParallelRequests)),
@@ -24,6 +29,13 @@ extension VirtualKey {
             ("metadata", metadata ?? .object([])),
         ]
         return .object([("key", .string(digest.hex)), ("info", .object(info))])
+    }
+
+    /// When the current budget window ends; `nil` without a windowed budget.
+    func budgetResetAt(now: Date) -> Date? {
+        guard let budget = limits.budget else { return nil }
+        let second = Int(now.timeIntervalSince1970)
+        return budget.secondsToWindowEnd(at: second).map { Date(timeIntervalSince1970: Double(second + $0)) }
     }
 
     /// ISO 8601 in UTC with seconds, as LiteLLM prints `expires`.
