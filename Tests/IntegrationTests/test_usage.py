@@ -485,6 +485,11 @@ def test_each_shape_passes_unchanged_and_is_metered_alike_everywhere(usage, mock
     request_id = resp.header("x-litellm-call-id")
     assert request_id, resp.headers
 
+    # In /spend/logs within a second of the response.
+    wait_until(
+        lambda: [r for r in spend_logs(stack, "summarize=false&key_alias=u-shapes&page_size=1000", key) if r["request_id"] == request_id],
+        1.0, "the row in /spend/logs", interval=0.05,
+    )
     row = row_of(db, request_id)
     check_row(row, case, request_id, "u-shapes")
     check_log(log_entry(stack, request_id), row)
@@ -1011,7 +1016,15 @@ def test_the_ledger_defaults_to_state_directory_and_a_reload_flushes_it(fresh_st
     db = stack.dir / "usage.db"
     WATCHED_DBS.add(db)
     first = send(stack, key, 1, "first")
-    row_of(db, first[0][0])
+    row = row_of(db, first[0][0])
+    # The text request line carries the same counts as key=value fields.
+    line = wait_until(lambda: [l for l in stack.gateway_logs().splitlines() if f"request_id={first[0][0]}" in l], 3, "the request line")
+    assert len(line) == 1, line
+    fields = dict(re.findall(r"\b(\w+)=(\S+)", line[0]))
+    assert fields["model"] == "gpt-4o" == row["model"], line
+    assert [int(fields[n]) for n in ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens")] == [1234, 56, 1024, 0], line
+    assert "search_units" not in fields and "usage" not in fields, line
+    assert float(fields["cost"]) == row["cost"] and close_to(row["cost"], expected_cost("openai", PRICES["gpt-4o"], OPENAI_CHAT.counts)), line
     gateway = stack.gateways[0]
     reloads = gateway.log_text().count("configuration reloaded")
     queued = send(stack, key, 5, "queued")
