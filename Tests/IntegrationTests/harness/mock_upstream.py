@@ -39,6 +39,12 @@ Behaviours, chosen by the request path (query parameters tune them):
     /reject-upload?status=&after=&rst=
                            reads only `after` body bytes, answers `status` and closes
                            (or resets), leaving the rest of the upload unread
+    /replay/<name>[/...]?status=&interval=&split=&cut_after=
+                           a recorded provider response (harness/usage_shapes.py) with its
+                           content type: whole with Content-Length, or, for a streamed shape
+                           (or with split=N: N-byte pieces), chunked one piece at a time
+                           `interval` s apart (default 0.01); cut_after=K: K pieces, then
+                           the connection is closed without the chunked body's end
 
 Every handler that waits watches its connection: when the peer (the gateway)
 closes it, the request record's `closed` event is set.
@@ -64,6 +70,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl
 
+from .usage_shapes import SHAPES
 from .waiting import wait_until
 
 # The standard library refuses requests with more than 100 header fields (431); the
@@ -358,6 +365,8 @@ class _Handler(BaseHTTPRequestHandler):
             return self._echo()
         if path.startswith("/status/"):
             return self._status(int(path.split("/")[2]))
+        if path.startswith("/replay/"):
+            return self._replay(path.split("/")[2])
         exact = {
             "/v1/rerank": self._rerank,
             "/sse": self._sse,
@@ -633,6 +642,28 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(status, status_body(status), [("Connection", "close")])
         self.wfile.flush()
         self._reset() if self.q.get("rst") == "1" else self._fin()
+
+    def _replay(self, name: str) -> None:
+        shape = SHAPES.get(name)
+        if shape is None:
+            return self._send(404, b'{"mock":"no such shape"}')
+        status = int(self.q.get("status", 200))
+        split = int(self.q.get("split", 0))
+        cut_after = int(self.q["cut_after"]) if "cut_after" in self.q else None
+        if not shape.streamed and not split and cut_after is None:
+            return self._send(status, shape.body, content_type=shape.content_type)
+        body = shape.body
+        pieces = [body[i : i + split] for i in range(0, len(body), split)] if split else list(shape.pieces)
+        interval = float(self.q.get("interval", 0.01))
+        self._head(status, [("Content-Type", shape.content_type), ("Cache-Control", "no-cache"), ("Transfer-Encoding", "chunked")])
+        for k, piece in enumerate(pieces):
+            if k == cut_after:
+                return self._fin()
+            if k and interval and self._wait_or_closed(interval):
+                return
+            self.rec.events_sent_at.append(time.monotonic())
+            self._write_chunk(piece)
+        self._end_chunked()
 
     def _counter(self) -> None:
         count = self.server.mock.next_count()
