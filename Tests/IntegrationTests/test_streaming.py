@@ -430,11 +430,13 @@ def test_str_06_a_slow_reader_gets_every_byte_through_the_temporary_file(relay_s
     assert upstream_done and upstream_done[0] - started < took / 2, "the upstream was held back: nothing to spool"
     assert spool.peak > 64 << 20, f"the temporary file peaked at {spool.peak} bytes"
     # 8 MiB of buffer and a 1 MiB piece, plus what FoundationNetworking queues for the
-    # callback thread while the upstream bursts, and allocator slack. Measured: 13-28 MiB
-    # on a loaded two-core machine (the file itself is page cache, not the gateway's RSS);
-    # far below the 256 MiB that went through.
+    # callback thread while the upstream bursts (it cannot be paused: SECURITY.md, known
+    # limits), and allocator slack. Measured on a two-core machine: 13-63 MiB from run to
+    # run, idle or loaded, with the same binary (the file itself is page cache, not the
+    # gateway's RSS). The bound tells spooling from holding: a response kept in memory
+    # would grow RSS by the 256 MiB that went through.
     growth = (rss.peak - before) / 1024
-    assert growth < 48, f"gateway RSS grew by {growth:.0f} MiB relaying {size >> 20} MiB to a slow reader"
+    assert growth < 112, f"gateway RSS grew by {growth:.0f} MiB relaying {size >> 20} MiB to a slow reader"
     wait_until(lambda: not probes.spool_files(pid), 5, "the temporary file to be closed")
     assert relay_stack.gateway_logs().count("client too slow") == aborted_before
 
