@@ -611,7 +611,9 @@ import Testing
         return (usage, Double(body.count) / 1_000_000 / max(seconds, 1e-9))
     }
 
-    @Test func aHugeCompletionStringKeepsMemoryBoundedAndIsFast() {
+    /// The rates are printed, not asserted: a unit test's timing says nothing under a
+    /// sanitizer or a loaded machine (`make bench-usage` measures the cost per request).
+    @Test func aHugeCompletionStringKeepsMemoryBounded() {
         var text = Data()
         let line = Data(#"All work and no play makes Jack a dull boy. \"Quoted\" \u00e9\n"#.utf8)
         while text.count < 20_000_000 { text.append(line) }
@@ -621,7 +623,6 @@ import Testing
         let (usage, rate) = Self.feedLarge(body, .openai, contentType: Self.json)
         #expect(usage == Usage(model: "gpt-4o", inputTokens: 10, outputTokens: 5_000_000, metered: true))
         print("UsageMeter: JSON body with a 20 MB string: \(Int(rate)) MB/s")
-        #expect(rate > 5, "\(rate) MB/s")
 
         var event = Data(#"data: {"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":""#.utf8)
         event.append(text)
