@@ -97,7 +97,8 @@ class _Dechunker:
             self.remaining = size
 
 
-_EVENT = re.compile(rb'^data: \{"seq":(\d+),"t":(\d+)\}$', re.M)
+# The upstream's stamp opens every timed event (other members may follow it).
+_EVENT = re.compile(rb'^data: \{"seq":(\d+),"t":(\d+)[,}]', re.M)
 
 
 class _EventParser:

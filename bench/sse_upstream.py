@@ -1,5 +1,8 @@
 #!/usr/bin/env python3
 """The SSE upstream: `GET /sse?n=N&ms=M` answers N events, one every M milliseconds.
+With `&shape=openai` each event is an OpenAI chat completion chunk (one token of content)
+and the stream ends as one with `stream_options.include_usage` does: a usage chunk, then
+`data: [DONE]`.
 
 Each event carries its sequence number and the moment it was written
 (`time.monotonic_ns()`, the same clock for every process on the machine), so a client
@@ -14,6 +17,13 @@ import time
 from urllib.parse import parse_qs, urlsplit
 
 
+OPENAI_CHUNK = (b'"id":"chatcmpl-1","object":"chat.completion.chunk","created":1,"model":"gpt-4o-mini",'
+                b'"choices":[{"index":0,"delta":{"content":" token"},"finish_reason":null}],"usage":null')
+OPENAI_END = (b'data: {"id":"chatcmpl-1","object":"chat.completion.chunk","created":1,"model":"gpt-4o-mini",'
+              b'"choices":[],"usage":{"prompt_tokens":12,"completion_tokens":20,"total_tokens":32}}\n\n'
+              b'data: [DONE]\n\n')
+
+
 async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
     try:
         while True:
@@ -23,6 +33,7 @@ async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> 
             query = parse_qs(urlsplit(target).query)
             count = int(query.get("n", ["10"])[0])
             interval = int(query.get("ms", ["10"])[0]) / 1000
+            openai = query.get("shape", [""])[0] == "openai"
             writer.write(
                 b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
                 b"Cache-Control: no-cache\r\nTransfer-Encoding: chunked\r\n\r\n"
@@ -33,9 +44,14 @@ async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> 
                 delay = start + seq * interval - time.monotonic()
                 if delay > 0:
                     await asyncio.sleep(delay)
-                event = b'data: {"seq":%d,"t":%d}\n\n' % (seq, time.monotonic_ns())
+                if openai:
+                    event = b'data: {"seq":%d,"t":%d,%s}\n\n' % (seq, time.monotonic_ns(), OPENAI_CHUNK)
+                else:
+                    event = b'data: {"seq":%d,"t":%d}\n\n' % (seq, time.monotonic_ns())
                 writer.write(b"%x\r\n%s\r\n" % (len(event), event))
                 await writer.drain()
+            if openai:
+                writer.write(b"%x\r\n%s\r\n" % (len(OPENAI_END), OPENAI_END))
             writer.write(b"0\r\n\r\n")
             await writer.drain()
     except (asyncio.IncompleteReadError, ConnectionError, ValueError):

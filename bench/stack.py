@@ -219,8 +219,14 @@ class Stack:
 {headers}
     - path: /sse
       target: http://127.0.0.1:{p['up_sse']}/sse
-{self.extra_endpoints.replace("{up_http}", str(p['up_http']))}""")
+{self._with_ports(self.extra_endpoints)}""")
         return path
+
+    def _with_ports(self, text: str) -> str:
+        """`{up_http}`, `{up_sse}`, ... in extra endpoints become this run's ports."""
+        for name, port in self.ports.items():
+            text = text.replace("{" + name + "}", str(port))
+        return text
 
     def _ca_mount(self, transport: str) -> list[str]:
         """The command prefix that lets a urlsession gateway trust the bench CA, if one is needed."""

@@ -29,17 +29,20 @@ public final class Metrics: Sendable {
                 counters.unmetered[route, default: 0] += 1
                 return
             }
-            let counts: [(MetricCounters.TokenType, Int)] = [
-                (.input, usage.inputTokens), (.output, usage.outputTokens), (.cacheRead, usage.cacheReadTokens),
-                (.cacheWrite, usage.cacheWriteTokens),
-            ]
-            for (type, n) in counts where n != 0 {
-                counters.tokens[.init(spend: spend, type: type.rawValue), default: 0] += n
-            }
+            // One call per type rather than a loop over an array: this runs under the lock
+            // every worker thread takes, for every metered response.
+            countTokens(usage.inputTokens, .input, spend)
+            countTokens(usage.outputTokens, .output, spend)
+            countTokens(usage.cacheReadTokens, .cacheRead, spend)
+            countTokens(usage.cacheWriteTokens, .cacheWrite, spend)
             if usage.searchUnits != 0 {
                 counters.searchUnits[.init(route: route, keyAlias: alias), default: 0] += usage.searchUnits
             }
             if !record.priced { counters.unpriced[.init(route: route, model: model), default: 0] += 1 }
+        }
+
+        private mutating func countTokens(_ count: Int, _ type: MetricCounters.TokenType, _ spend: MetricCounters.SpendKey) {
+            if count != 0 { counters.tokens[.init(spend: spend, type: type.rawValue), default: 0] += count }
         }
     }
 

@@ -226,6 +226,17 @@ import Testing
         #expect(model(#"{"a":01,"model":"m"}"#) == .unreadable)
         #expect(model(#"{"model":"\ud83d\ude00"}"#) == .found("😀"))
         #expect(model(#"{"model":"\ud83d"}"#) == .unreadable)
+        // Skipped values are checked by the same rules as the one that is read.
+        #expect(model(#"{"a":["x\ud83d\ude00","é"],"b":{"c\n":"\/"},"model":"m"}"#) == .found("m"))
+        #expect(model(#"{"a":"\ud83d","model":"m"}"#) == .unreadable)
+        #expect(model(#"{"a":"\ude00","model":"m"}"#) == .unreadable)
+        #expect(model(#"{"a":"\q","model":"m"}"#) == .unreadable)
+        #expect(model(#"{"a":{"\u00zz":1},"model":"m"}"#) == .unreadable)
+        #expect(model("{\"a\":\"tab\there\",\"model\":\"m\"}") == .unreadable)
+        var invalidUTF8 = Array(#"{"a":"x"#.utf8) + [0xC3, 0x28] + Array(#"","model":"m"}"#.utf8)
+        #expect(JSONTopLevelField.string(named: "model", in: invalidUTF8) == .unreadable)
+        invalidUTF8 = Array(#"{"a":{"k"#.utf8) + [0xFF] + Array(#"":1},"model":"m"}"#.utf8)
+        #expect(JSONTopLevelField.string(named: "model", in: invalidUTF8) == .unreadable)
     }
 
     @Test func keyCallersGetTheirAliasAndLimitHeadersAndTheUpstreamsMoveAside() throws {

@@ -21,6 +21,16 @@ import Testing
         }
     }
 
+    /// A model name comes from a client or an upstream: nothing in it can forge a line.
+    @Test func modelNamesAreMadePrintableAndCut() {
+        #expect(Gateway.printable("gpt-4o-mini") == "gpt-4o-mini")
+        #expect(Gateway.printable("a\nrequest route=/x") == "a?request route=/x")
+        #expect(Gateway.printable("a\\b\u{7F}c\u{85}d\u{2028}e") == "a?b?c?d?e")
+        #expect(Gateway.printable("modèle-ü") == "modèle-ü")
+        #expect(Gateway.printable(String(repeating: "m", count: 300)) == String(repeating: "m", count: 128))
+        #expect(Gateway.printable(String(repeating: "é", count: 300)) == String(repeating: "é", count: 128))
+    }
+
     @Test func valuesAreQuotedOnlyWhenTheyHoldASpaceAQuoteOrAnEqualsSign() {
         #expect(Logger.quotedIfNeeded("/v1/rerank") == "/v1/rerank")
         #expect(Logger.quotedIfNeeded("") == "\"\"")

@@ -74,6 +74,25 @@ import Testing
         #expect(try Self.entry("sample_spec", on: Self.endpoint()) == nil)
     }
 
+    @Test func aBookRemembersItsLookupsPerProviderAndStaysBounded() throws {
+        let book = try Self.book()
+        let asked: [(String, Endpoint, String?)] = [
+            ("llama3-8b-8192", Self.endpoint(provider: .groq), "groq/llama3-8b-8192"),
+            ("llama3-8b-8192", Self.endpoint(provider: .openai), nil),
+            ("gpt-4o", Self.endpoint(provider: .openai), "gpt-4o"),
+            ("gpt-4o", Self.endpoint(usage: .anthropic), nil),
+        ]
+        // Twice over: the second round is answered from what the first found.
+        for _ in 0..<2 {
+            for (model, endpoint, name) in asked { #expect(book.price(model: model, provider: nil, endpoint: endpoint)?.name == name) }
+        }
+        // Thousands of names nothing prices (clients choose them) fill the memory and it
+        // starts over: known names are still found.
+        let openai = Self.endpoint(provider: .openai)
+        for index in 0..<10_000 { #expect(book.price(model: "made-up-\(index)", provider: nil, endpoint: openai) == nil) }
+        #expect(book.price(model: "GPT-4o", provider: nil, endpoint: openai)?.name == "gpt-4o")
+    }
+
     @Test func providerSlashModelWithTheEndpointsProvider() throws {
         #expect(try Self.entry("llama3-8b-8192", on: Self.endpoint(provider: .groq)) == "groq/llama3-8b-8192")
         #expect(try Self.entry("mistral-large-latest", on: Self.endpoint(provider: .mistral)) == "mistral/mistral-large-latest")

@@ -520,6 +520,32 @@ import Testing
         }
     }
 
+    @Test func theContentTypeChoosesEventsByItsMediaTypeAlone() {
+        let event = "data: {\"model\":\"m\",\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":4}}\n\n"
+        let usage = Usage(model: "m", inputTokens: 3, outputTokens: 4, metered: true)
+        for type in ["text/event-stream", " Text/Event-Stream; charset=utf-8", "TEXT/EVENT-STREAM ;x=1"] {
+            #expect(Self.meter(event, .openai, contentType: type) == usage, "\(type)")
+        }
+        // Another type that only starts or ends like it is read as JSON: the event is not JSON.
+        for type in ["text/event-streams", "application/x; a=text/event-stream", "text/event"] {
+            #expect(Self.meter(event, .openai, contentType: type).metered == false, "\(type)")
+        }
+    }
+
+    @Test func everyFieldHasItsPlaceInTheInlineCaptures() {
+        var captures = UsageCaptures()
+        for (value, field) in UsageField.allCases.enumerated() where field != .model { captures[field] = value }
+        for (value, field) in UsageField.allCases.enumerated() where field != .model { #expect(captures[field] == value) }
+        captures[.output] = nil
+        #expect(captures[.output] == nil && captures[.input] == 0 && captures.hasCounts)
+        var newer = UsageCaptures()
+        newer[.output] = 7
+        captures.merge(newer)
+        #expect(captures[.output] == 7 && captures[.searchUnits] == 4)
+        captures.clear()
+        #expect(!captures.hasCounts && captures == UsageCaptures())
+    }
+
     @Test func escapedNamesAndModelsAreDecoded() {
         let body = #"{"model":"ft:gpt-4o\/mini\u002dx","usage":{"prompt\u005ftokens":6,"completion_tokens":1}}"#
         #expect(Self.meter(body, .openai) == Usage(model: "ft:gpt-4o/mini-x", inputTokens: 6, outputTokens: 1, metered: true))

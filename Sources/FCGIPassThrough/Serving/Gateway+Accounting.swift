@@ -9,7 +9,9 @@ extension Gateway {
         var message = "request"
         // Health probes and scrapes would drown the request log.
         if case .builtIn = record.route { level = .debug }
-        var fields: [(String, String)] = [
+        var fields: [(String, String)] = []
+        fields.reserveCapacity(20)
+        fields += [
             ("route", record.routeLabel), ("method", record.method),
             ("key_alias", record.caller.alias.isEmpty ? "-" : record.caller.alias),
         ]
@@ -52,6 +54,8 @@ extension Gateway {
     /// answer, so control characters (a newline would forge a log line) and backslashes
     /// become `?`, and it is cut at 128 characters.
     static func printable(_ text: String) -> String {
+        // Most names are short printable ASCII: they go as they are.
+        if text.utf8.count <= 128, text.utf8.allSatisfy({ $0 >= 0x20 && $0 < 0x7F && $0 != 0x5C }) { return text }
         var out = String.UnicodeScalarView()
         for scalar in text.unicodeScalars.prefix(128) {
             let value = scalar.value

@@ -30,6 +30,21 @@ package enum HTTPSyntax {
         return start < end ? text[start..<end] : text[start..<start]
     }
 
+    /// Whether a `Content-Type` value names `mediaType` (lower-case `type/subtype`),
+    /// ignoring case, leading whitespace and any parameters; reads the value in place.
+    package static func isMediaType(_ value: String, _ mediaType: StaticString) -> Bool {
+        let wanted = UnsafeBufferPointer(start: mediaType.utf8Start, count: mediaType.utf8CodeUnitCount)
+        var bytes = value.utf8.drop(while: isWhitespace)
+        guard bytes.count >= wanted.count else { return false }
+        for expected in wanted {
+            guard bytes.first.map({ ($0 >= 0x41 && $0 <= 0x5A ? $0 | 0x20 : $0) == expected }) == true else { return false }
+            bytes = bytes.dropFirst()
+        }
+        // `text/event-stream-x` is another type; a parameter or whitespace may follow.
+        guard let next = bytes.first else { return true }
+        return next == UInt8(ascii: ";") || isWhitespace(next)
+    }
+
     /// Optional whitespace (RFC 9110 §5.6.3): space or tab.
     package static func isWhitespace(_ byte: UInt8) -> Bool {
         byte == UInt8(ascii: " ") || byte == UInt8(ascii: "\t")

@@ -24,8 +24,8 @@ enum JSONTopLevelField {
         let wanted = Array(name.utf8)
         let ok = body.withContiguousStorageIfAvailable { bytes -> Bool in
             var scanner = Scanner(bytes: bytes)
-            return scanner.scanObject { key, scanner in
-                guard key == wanted else { return scanner.skipValue() }
+            return scanner.scanObject(naming: wanted) { isWanted, scanner in
+                guard isWanted else { return scanner.skipValue() }
                 count += 1
                 guard let value = scanner.scanString() else { return false }
                 found = String(decoding: value, as: UTF8.self)
@@ -62,15 +62,15 @@ enum JSONTopLevelField {
         }
 
         /// The whole body is one object; `member` is called at each top-level value with
-        /// its decoded name and must consume the value.
-        mutating func scanObject(_ member: ([UInt8], inout Scanner) -> Bool) -> Bool {
+        /// whether its decoded name is `wanted`, and must consume the value.
+        mutating func scanObject(naming wanted: [UInt8], _ member: (Bool, inout Scanner) -> Bool) -> Bool {
             guard consume(UInt8(ascii: "{")) else { return false }
             if consume(UInt8(ascii: "}")) { return trailingIsEmpty() }
             repeat {
                 skipWhitespace()
-                guard let key = scanString(), consume(UInt8(ascii: ":")) else { return false }
+                guard let isWanted = scanName(equalTo: wanted), consume(UInt8(ascii: ":")) else { return false }
                 skipWhitespace()
-                guard member(key, &self) else { return false }
+                guard member(isWanted, &self) else { return false }
             } while consume(UInt8(ascii: ","))
             return consume(UInt8(ascii: "}")) && trailingIsEmpty()
         }
@@ -78,6 +78,17 @@ enum JSONTopLevelField {
         mutating func trailingIsEmpty() -> Bool {
             skipWhitespace()
             return index == bytes.count
+        }
+
+        /// Reads a member name and tells whether it decodes to `wanted`. A name without
+        /// escapes (nearly all) is compared where it lies; one with escapes is decoded.
+        mutating func scanName(equalTo wanted: [UInt8]) -> Bool? {
+            let start = index
+            guard skipString() else { return nil }
+            let raw = UnsafeBufferPointer(rebasing: bytes[start + 1..<index - 1])
+            if !raw.contains(UInt8(ascii: "\\")) { return raw.elementsEqual(wanted) }
+            index = start
+            return scanString().map { $0 == wanted }
         }
 
         /// A string at `index` (after whitespace), decoded to UTF-8 bytes.
@@ -124,6 +135,46 @@ enum JSONTopLevelField {
             return nil
         }
 
+        /// Checks a string at `index` as `scanString` does, without keeping it: the bulk of
+        /// a body (messages, documents) is read once and copied nowhere. Escapes are checked
+        /// by the same rules; the raw bytes are checked as UTF-8 only when one is not ASCII
+        /// (an escape decodes to a valid scalar or is refused).
+        mutating func skipString() -> Bool {
+            guard index < bytes.count, bytes[index] == UInt8(ascii: "\"") else { return false }
+            index += 1
+            let start = index
+            var ascii = true
+            while index < bytes.count {
+                let byte = bytes[index]
+                index += 1
+                switch byte {
+                case UInt8(ascii: "\""):
+                    return ascii || String(validating: UnsafeBufferPointer(rebasing: bytes[start..<index - 1]), as: UTF8.self) != nil
+                case UInt8(ascii: "\\"):
+                    guard index < bytes.count else { return false }
+                    let escape = bytes[index]
+                    index += 1
+                    switch escape {
+                    case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"), UInt8(ascii: "b"), UInt8(ascii: "f"),
+                        UInt8(ascii: "n"), UInt8(ascii: "r"), UInt8(ascii: "t"):
+                        break
+                    case UInt8(ascii: "u"):
+                        guard let scalar = hex4() else { return false }
+                        if (0xD800..<0xDC00).contains(scalar) {
+                            guard consumeLiteral("\\u"), let low = hex4(), (0xDC00..<0xE000).contains(low) else { return false }
+                        } else if (0xDC00..<0xE000).contains(scalar) {
+                            return false
+                        }
+                    default: return false
+                    }
+                case 0x00..<0x20: return false
+                case 0x80...: ascii = false
+                default: break
+                }
+            }
+            return false
+        }
+
         private mutating func consumeLiteral(_ literal: StaticString) -> Bool {
             let count = literal.utf8CodeUnitCount
             guard index + count <= bytes.count else { return false }
@@ -155,7 +206,7 @@ enum JSONTopLevelField {
             skipWhitespace()
             guard index < bytes.count else { return false }
             switch bytes[index] {
-            case UInt8(ascii: "\""): return scanString() != nil
+            case UInt8(ascii: "\""): return skipString()
             case UInt8(ascii: "{"):
                 guard depth < JSONTopLevelField.maxDepth else { return false }
                 depth += 1
@@ -163,7 +214,8 @@ enum JSONTopLevelField {
                 index += 1
                 if consume(UInt8(ascii: "}")) { return true }
                 repeat {
-                    guard scanString() != nil, consume(UInt8(ascii: ":")), skipValue() else { return false }
+                    skipWhitespace()
+                    guard skipString(), consume(UInt8(ascii: ":")), skipValue() else { return false }
                 } while consume(UInt8(ascii: ","))
                 return consume(UInt8(ascii: "}"))
             case UInt8(ascii: "["):

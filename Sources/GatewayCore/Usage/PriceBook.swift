@@ -46,6 +46,8 @@ public struct PriceBook: Sendable, Equatable {
     public private(set) var models: [String: ModelPrice]
     /// Lower-cased names to names: LiteLLM looks names up ignoring case (`_get_model_cost_key`).
     private var folded: [String: String]
+    /// Lookups already made, shared by the copies of this book (one per loaded config).
+    private let found = FoundPrices()
 
     /// 64 MiB; LiteLLM's own map is about 1.5 MiB.
     public static let maxFileBytes = 64 << 20
@@ -114,6 +116,8 @@ public struct PriceBook: Sendable, Equatable {
 
     public var isEmpty: Bool { models.isEmpty }
 
+    public static func == (lhs: PriceBook, rhs: PriceBook) -> Bool { lhs.models == rhs.models }
+
     /// The price of `model` on `endpoint`, found as LiteLLM's `_get_model_info_helper`
     /// finds it (litellm/utils.py), with `provider` (else the endpoint's provider, else
     /// its usage format's) as LiteLLM's `custom_llm_provider`:
@@ -134,7 +138,7 @@ public struct PriceBook: Sendable, Equatable {
     /// - Returns: `nil` when nothing prices the model.
     public func price(model: String?, provider: String?, endpoint: Endpoint) -> ModelPrice? {
         let provider = provider ?? endpoint.provider?.rawValue ?? endpoint.usageFormat.litellmProvider
-        var found = model.flatMap { lookup($0, provider: provider) }
+        var found = model.flatMap { cachedLookup($0, provider: provider) }
         if endpoint.inputCostPerToken != nil || endpoint.outputCostPerToken != nil {
             var price = found ?? ModelPrice(name: model ?? endpoint.label, provider: provider)
             if let input = endpoint.inputCostPerToken { price.inputCostPerToken = input }
@@ -142,6 +146,21 @@ public struct PriceBook: Sendable, Equatable {
             found = price
         }
         return found
+    }
+
+    /// `lookup`, remembered: a response's model is usually one seen before, and the lookup
+    /// builds up to five names (and a regular expression's match) each time.
+    private func cachedLookup(_ model: String, provider: String?) -> ModelPrice? {
+        let key = FoundPrices.Key(model: model, provider: provider)
+        if let known = found.entries.withLock({ $0[key] }) { return known }
+        let price = lookup(model, provider: provider)
+        found.entries.withLock { entries in
+            // Model names come from clients and upstreams: the cache is bounded, and starts
+            // over when full rather than growing with whatever names arrive.
+            if entries.count >= FoundPrices.capacity { entries.removeAll(keepingCapacity: true) }
+            entries[key] = price
+        }
+        return price
     }
 
     private func lookup(_ written: String, provider: String?) -> ModelPrice? {
@@ -230,4 +249,17 @@ public struct PriceBook: Sendable, Equatable {
         }
         return (perRequest + tokens, true)
     }
+}
+
+/// The prices a `PriceBook` has looked up, by model and provider; `nil` remembers that
+/// nothing prices the model.
+private final class FoundPrices: Sendable {
+    struct Key: Hashable {
+        var model: String
+        var provider: String?
+    }
+
+    static let capacity = 4096
+
+    let entries = Locked<[Key: ModelPrice?]>([:])
 }

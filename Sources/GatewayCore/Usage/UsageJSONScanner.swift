@@ -35,7 +35,13 @@ struct UsageJSONScanner {
         case literal
     }
 
-    private enum StringRole { case name, model, skipped }
+    /// `ignoredName`: a member name no usage path can go through (inside an inner array,
+    /// or deeper than any path), so it is not read at all.
+    private enum StringRole {
+        case name, ignoredName, model, skipped
+
+        var keepsText: Bool { self == .name || self == .model }
+    }
 
     private enum NumberPhase { case sign, zero, integer, fractionStart, fraction, exponentStart, exponentSign, exponent }
 
@@ -77,8 +83,7 @@ struct UsageJSONScanner {
     init(paths: UsagePaths) {
         self.paths = paths
         stack.reserveCapacity(Self.maxDepth)
-        text.reserveCapacity(Self.maxModelBytes)
-        lastModelBytes.reserveCapacity(Self.maxModelBytes)
+        text.reserveCapacity(UsageName.maxLength)
     }
 
     /// The reading ended at a boundary between top-level values, after at least one.
@@ -114,7 +119,7 @@ struct UsageJSONScanner {
                     if next == Self.quote || next == Self.backslash || next < 0x20 { break }
                     end += 1
                 }
-                if role != .skipped && end > index { keep(UnsafeBufferPointer(rebasing: bytes[index..<end])) }
+                if role.keepsText && end > index { keep(UnsafeBufferPointer(rebasing: bytes[index..<end])) }
                 index = end
                 guard index < count else { return }
                 let next = bytes[index]
@@ -147,7 +152,7 @@ struct UsageJSONScanner {
                 hexLeft -= 1
                 if hexLeft == 0 {
                     state = .string
-                    if role != .skipped {
+                    if role.keepsText {
                         // A surrogate pair never names a model or a usage member: drop the text.
                         if let scalar = Unicode.Scalar(unicodeValue) {
                             for unit in String(Character(scalar)).utf8 { keep(unit) }
@@ -183,7 +188,7 @@ struct UsageJSONScanner {
                 switch byte {
                 case 0x20, 0x09, 0x0A, 0x0D: break
                 case UInt8(ascii: "}") where state == .nameOrEnd: close()
-                case Self.quote: beginString(.name)
+                case Self.quote: beginString(namesMatter ? .name : .ignoredName)
                 default: return fail()
                 }
             case .colon:
@@ -243,6 +248,12 @@ struct UsageJSONScanner {
         }
     }
 
+    /// Whether the name of a member of the object just opened can be on a usage path:
+    /// outside inner arrays, and no deeper than the longest path.
+    private var namesMatter: Bool {
+        innerArrays == 0 && stack.count - (stack.first == .element ? 1 : 0) <= paths.maxDepth
+    }
+
     /// The path of the value about to start, relative to its document: an element of a
     /// top-level array is a document of its own (Gemini's streamed array).
     private func currentField() -> UsageField? {
@@ -285,7 +296,7 @@ struct UsageJSONScanner {
     private mutating func beginString(_ role: StringRole) {
         self.role = role
         state = .string
-        if role != .skipped {
+        if role.keepsText {
             text.removeAll(keepingCapacity: true)
             textUnusable = false
         }
@@ -302,7 +313,7 @@ struct UsageJSONScanner {
     }
 
     private mutating func keep(_ byte: UInt8) {
-        guard role != .skipped, !textUnusable else { return }
+        guard role.keepsText, !textUnusable else { return }
         let limit = role == .name ? UsageName.maxLength : Self.maxModelBytes
         if text.count < limit {
             text.append(byte)
@@ -315,6 +326,9 @@ struct UsageJSONScanner {
         switch role {
         case .name:
             stack[stack.count - 1] = textUnusable ? .other : UsageName.named(text)
+            state = .colon
+        case .ignoredName:
+            stack[stack.count - 1] = .other
             state = .colon
         case .model:
             if !textUnusable, !text.isEmpty {

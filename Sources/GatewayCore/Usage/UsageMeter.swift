@@ -53,7 +53,7 @@ public final class UsageMeter {
     public init(format: UsageFormat, contentType: String?, requestModel: String?) {
         if format == .none {
             mode = .off
-        } else if let contentType, contentType.lowercased().contains("text/event-stream") {
+        } else if let contentType, HTTPSyntax.isMediaType(contentType, "text/event-stream") {
             mode = .eventStream
         } else {
             mode = .json

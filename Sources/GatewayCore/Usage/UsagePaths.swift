@@ -61,31 +61,49 @@ enum UsageField: Int, CaseIterable {
     /// Cohere's `tokens`, used only where `billed_units` has no such count.
     case inputUnbilled, outputUnbilled
     case model
+
+    var bit: UInt16 { 1 << UInt16(rawValue) }
 }
 
 /// The values one reading captured: the last readable value for each field wins, as the
 /// streamed formats repeat cumulative counts and the last one is the final count.
+/// Held inline (no allocation): one is made for every metered response.
 struct UsageCaptures: Equatable {
-    private var counts = [Int?](repeating: nil, count: UsageField.allCases.count)
+    /// One count per `UsageField`, valid where `present` has the field's bit.
+    private var counts = InlineArray<10, Int>(repeating: 0)
+    private var present: UInt16 = 0
     var model: String?
 
     subscript(field: UsageField) -> Int? {
-        get { counts[field.rawValue] }
-        set { counts[field.rawValue] = newValue }
+        get { present & field.bit != 0 ? counts[field.rawValue] : nil }
+        set {
+            if let newValue {
+                counts[field.rawValue] = newValue
+                present |= field.bit
+            } else {
+                present &= ~field.bit
+            }
+        }
     }
 
-    var hasCounts: Bool { counts.contains { $0 != nil } }
+    var hasCounts: Bool { present != 0 }
 
-    /// Forgets every value, keeping the storage.
+    /// Forgets every value.
     mutating func clear() {
-        for index in counts.indices { counts[index] = nil }
+        present = 0
         model = nil
     }
 
     /// Takes every value `newer` has over the ones kept.
     mutating func merge(_ newer: UsageCaptures) {
-        for index in counts.indices where newer.counts[index] != nil { counts[index] = newer.counts[index] }
+        for field in UsageField.allCases where newer.present & field.bit != 0 { counts[field.rawValue] = newer.counts[field.rawValue] }
+        present |= newer.present
         if let model = newer.model { self.model = model }
+    }
+
+    static func == (lhs: UsageCaptures, rhs: UsageCaptures) -> Bool {
+        lhs.present == rhs.present && lhs.model == rhs.model
+            && UsageField.allCases.allSatisfy { lhs[$0] == rhs[$0] }
     }
 }
 
