@@ -11,7 +11,7 @@ FUZZ_SMOKE_SECONDS ?= 30
 # The integration suite runs once per upstream transport (general_settings.transport).
 TRANSPORTS ?= curl urlsession
 
-.PHONY: run demo test unit integration integration-suites build release deps lint clean install fuzz fuzz-smoke test-sanitize bench bench-sse bench-soak bench-keys bench-usage bench-deps
+.PHONY: run demo test unit integration integration-suites build release deps lint clean install fuzz fuzz-smoke test-sanitize bench bench-sse bench-soak bench-keys bench-usage bench-deps package package-deps test-package
 
 deps:
 	@scripts/install-deps.sh
@@ -90,5 +90,26 @@ test-sanitize: deps
 install: release
 	deploy/install.sh
 
+# The Debian package (docs/INSTALL.md): the release binary with Swift's standard library
+# and Foundation linked in (built in .build-package), dist/fcgi-pass-through_<version>_<arch>.deb.
+# Rebuilt when a source, deploy, nginx or doc file changed; dist/package.path names the .deb.
+PACKAGE_INPUTS := Package.swift $(wildcard $(shell git ls-files Sources deploy nginx docs README.md 2>/dev/null || find Sources deploy nginx docs README.md -type f))
+
+package-deps:
+	@scripts/install-deps.sh dpkg-dev binutils groff-base
+
+dist/package.path: $(PACKAGE_INPUTS) | package-deps
+	@mkdir -p dist
+	deploy/package/build-deb.sh --out dist > $@.new && mv $@.new $@
+
+package: dist/package.path
+	@deb=$$(cat $<); [ -f "$$deb" ] || { rm -f $<; $(MAKE) --no-print-directory $<; }; cat $<
+
+# The package's tests (Tests/IntegrationTests/deploy/test_package_*.py): its contents, dpkg
+# into an empty root, and install, upgrade, removal and purge under a booted systemd.
+test-package: package
+	PACKAGE_DEB=$$(cat dist/package.path) python3 -m pytest Tests/IntegrationTests/deploy/test_package_deb.py \
+	  Tests/IntegrationTests/deploy/test_package_systemd.py -q -p no:cacheprovider
+
 clean:
-	rm -rf .build .build-fuzz .build-asan .build-tsan .run
+	rm -rf .build .build-fuzz .build-asan .build-tsan .build-package .run dist

@@ -7,9 +7,11 @@
 #   sudo deploy/install.sh --instances "a b c"            # other instance names
 #   DESTDIR=/tmp/stage deploy/install.sh --bin PATH       # into a staging root (packaging, tests)
 #
-# Variables: DESTDIR (staging root, default none), PREFIX (/usr/local), SYSCONFDIR (/etc),
-# UNITDIR ($SYSCONFDIR/systemd/system), NGINX_GROUP (www-data: the group nginx's workers
-# run as, given the socket).
+# Variables: DESTDIR (staging root, default none), PREFIX (/usr/local), BINDIR ($PREFIX/bin),
+# SYSCONFDIR (/etc), UNITDIR ($SYSCONFDIR/systemd/system), SYSUSERSDIR
+# ($SYSCONFDIR/sysusers.d), NGINX_GROUP (www-data: the group nginx's workers run as,
+# given the socket). The Debian package is staged with this script too
+# (deploy/package/build-deb.sh).
 #
 # The binary, the unit files and the docs are replaced on every run. Files an operator
 # edits (config.yaml, common.env, the nginx files) are never overwritten: when the
@@ -25,15 +27,17 @@ root=$(cd "$here/.." && pwd)
 
 DESTDIR=${DESTDIR:-}
 PREFIX=${PREFIX:-/usr/local}
+BINDIR=${BINDIR:-$PREFIX/bin}
 SYSCONFDIR=${SYSCONFDIR:-/etc}
 UNITDIR=${UNITDIR:-$SYSCONFDIR/systemd/system}
+SYSUSERSDIR=${SYSUSERSDIR:-$SYSCONFDIR/sysusers.d}
 NGINX_GROUP=${NGINX_GROUP:-www-data}
 SERVICE_USER=fcgi-pass-through
 bin="$root/.build/release/fcgi-pass-through"
 instances="gateway-1 gateway-2"
 
 usage() {
-    sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,/^[^#]/{s/^# \{0,1\}//p}' "$0"
     exit "${1:-0}"
 }
 
@@ -58,7 +62,7 @@ if [ -z "$DESTDIR" ] && [ "$(id -u)" -ne 0 ]; then
     exit 1
 fi
 
-bindir=$PREFIX/bin
+bindir=$BINDIR
 docdir=$PREFIX/share/doc/fcgi-pass-through
 confdir=$SYSCONFDIR/fcgi-pass-through
 new_files=()
@@ -93,14 +97,17 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
 install_file 0755 "$bin" "$bindir/fcgi-pass-through"
-install_file 0644 "$root/docs/OPERATIONS.md" "$docdir/OPERATIONS.md"
 install_file 0644 "$root/README.md" "$docdir/README.md"
+for doc in INSTALL.md OPERATIONS.md BEHAVIOUR.md KEYS.md USAGE.md SECURITY.md; do
+    install_file 0644 "$root/docs/$doc" "$docdir/$doc"
+done
+install_file 0644 "$root/nginx/example-site.conf" "$docdir/examples/nginx-site.conf"
 
 for unit in fcgi-pass-through@.socket fcgi-pass-through@.service fcgi-pass-through.socket fcgi-pass-through.service; do
     render_unit "$here/systemd/$unit" >"$tmp/$unit"
     install_file 0644 "$tmp/$unit" "$UNITDIR/$unit"
 done
-install_file 0644 "$here/systemd/fcgi-pass-through.sysusers" "$SYSCONFDIR/sysusers.d/fcgi-pass-through.conf"
+install_file 0644 "$here/systemd/fcgi-pass-through.sysusers" "$SYSUSERSDIR/fcgi-pass-through.conf"
 
 # The config directory: readable by the gateway's group; the env files by root only.
 install -d -m 0750 "$DESTDIR$confdir"
@@ -120,7 +127,7 @@ install_config 0644 "$root/nginx/fcgi-pass-through.conf" "$SYSCONFDIR/nginx/snip
 install_config 0644 "$tmp/upstream.conf" "$SYSCONFDIR/nginx/conf.d/fcgi-pass-through-upstream.conf"
 
 if [ -z "$DESTDIR" ]; then
-    systemd-sysusers "$SYSCONFDIR/sysusers.d/fcgi-pass-through.conf"
+    systemd-sysusers "$SYSUSERSDIR/fcgi-pass-through.conf"
     chown "root:$SERVICE_USER" "$confdir" "$confdir/config.yaml"
     chown "$SERVICE_USER:$SERVICE_USER" /var/lib/fcgi-pass-through
     chown root:root "$confdir/common.env"

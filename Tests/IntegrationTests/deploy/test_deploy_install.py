@@ -14,8 +14,11 @@ from deploy_support import DEPLOY, UNITS, run_install, staged_root  # noqa: F401
 EXPECTED = {
     # path under DESTDIR: mode
     "usr/local/bin/fcgi-pass-through": 0o755,
-    "usr/local/share/doc/fcgi-pass-through/OPERATIONS.md": 0o644,
-    "usr/local/share/doc/fcgi-pass-through/README.md": 0o644,
+    **{
+        f"usr/local/share/doc/fcgi-pass-through/{doc}": 0o644
+        for doc in ("README.md", "INSTALL.md", "OPERATIONS.md", "BEHAVIOUR.md", "KEYS.md", "USAGE.md", "SECURITY.md")
+    },
+    "usr/local/share/doc/fcgi-pass-through/examples/nginx-site.conf": 0o644,
     **{f"etc/systemd/system/{unit}": 0o644 for unit in UNITS},
     "etc/sysusers.d/fcgi-pass-through.conf": 0o644,
     "etc/fcgi-pass-through": 0o750,

@@ -12,18 +12,13 @@ checked end to end. Skipped, with the reason, where systemd cannot be booted thi
 
 from __future__ import annotations
 
-import os
 import shutil
-import signal
-import subprocess
-from pathlib import Path
 
 import pytest
 
-from harness.gateway import REPO_ROOT, sanitized
-from harness.waiting import WaitTimeout, wait_until
+from harness.gateway import sanitized
 
-from deploy_support import require_tool
+from deploy_support import boot, boot_root, can_boot, require_tool
 
 # Units run the gateway with systemd's clean environment, so a sanitizer build would run
 # there without make test-sanitize's options and suppressions: skipped under it.
@@ -31,8 +26,6 @@ pytestmark = [
     pytest.mark.timeout_s(200),
     pytest.mark.skipif(sanitized(), reason="systemd units do not carry the sanitizer options"),
 ]
-
-BOOT = Path(__file__).with_name("systemd_boot.sh")
 
 CONFIG = """
 general_settings:
@@ -42,23 +35,6 @@ general_settings:
       target: {upstream}/echo/systemd
       headers:
         Authorization: "bearer os.environ/COHERE_API_KEY"
-"""
-
-TARGET = """
-[Unit]
-Description=fcgi-pass-through deploy test
-Wants=systemd-journald.socket itest-driver.service
-"""
-
-DRIVER_UNIT = """
-[Unit]
-After=systemd-journald.socket
-[Service]
-Type=oneshot
-ExecStart=/bin/bash /results/driver.sh
-ExecStopPost=/bin/systemctl exit 0
-StandardOutput=append:/results/driver.log
-StandardError=append:/results/driver.log
 """
 
 DRIVER = r"""
@@ -135,21 +111,6 @@ fact done yes
 """
 
 
-def read(path: Path) -> str:
-    return path.read_text(errors="replace") if path.exists() else ""
-
-
-def can_boot() -> str | None:
-    if os.geteuid() != 0:
-        return "needs root (namespaces, pivot_root)"
-    for tool in ("unshare", "pivot_root", "setpriv"):
-        if not shutil.which(tool):
-            return f"{tool} not found (util-linux)"
-    if not Path("/lib/systemd/systemd").exists():
-        return "/lib/systemd/systemd not found (Debian package systemd)"
-    return None
-
-
 @pytest.fixture(scope="module")
 def facts(gateway_binary, mock, canaries, tmp_path_factory) -> dict[str, str]:
     reason = can_boot()
@@ -157,53 +118,17 @@ def facts(gateway_binary, mock, canaries, tmp_path_factory) -> dict[str, str]:
         pytest.skip(f"cannot boot systemd here: {reason}")
     require_tool("systemd-analyze", "systemd")
     require_tool("cgi-fcgi", "libfcgi-bin")
-    base = tmp_path_factory.mktemp("systemd-boot")
-    root, results = base / "root", base / "results"
-    results.mkdir()
-    results.chmod(0o777)  # the driver writes here as root; the gateway never does
-    shutil.copytree("/etc", root / "etc", symlinks=True, ignore_dangling_symlinks=True)
-    units = root / "etc" / "systemd" / "system"
-    (units / "itest.target").write_text(TARGET)
-    (units / "itest-driver.service").write_text(DRIVER_UNIT)
+    root, results = boot_root(tmp_path_factory.mktemp("systemd-boot"))
     stage = root / "srv" / "stage"
     stage.mkdir(parents=True)
     shutil.copy2(gateway_binary, stage / "fcgi-pass-through")
-    (results / "driver.sh").write_text(DRIVER)
     (results / "config.yaml").write_text(CONFIG.replace("{upstream}", mock.url))
     (results / "common.env").write_text(
         f"LITELLM_MASTER_KEY={canaries.master_key}\nCOHERE_API_KEY={canaries.upstream_key}\n"
     )
-    facts_file = results / "facts"
-    remaining = signal.alarm(0)  # the boot has its own deadlines
-    try:
-        with open(results / "console.log", "wb") as console:
-            boot = subprocess.Popen(
-                ["bash", str(BOOT), str(root), str(results), str(REPO_ROOT)],
-                stdin=subprocess.DEVNULL, stdout=console, stderr=console, start_new_session=True,
-            )
-        try:
-            wait_until(lambda: boot.poll() is not None or "done=yes" in read(facts_file), 120,
-                       "the driver inside systemd to finish", interval=0.2)
-            boot.wait(timeout=30)  # systemd stops the units and exits
-        except (WaitTimeout, subprocess.TimeoutExpired):
-            pass
-        finally:
-            if boot.poll() is None:
-                boot.kill()  # unshare --kill-child takes systemd and its namespace with it
-                boot.wait(timeout=10)
-    finally:
-        signal.alarm(remaining or 200)
-    if not facts_file.exists():
-        tail = read(results / "console.log")[-3000:]
-        pytest.skip(f"systemd did not boot here (exit {boot.returncode}); the driver never ran:\n{tail}")
-    found = dict(line.split("=", 1) for line in facts_file.read_text().splitlines() if "=" in line)
+    found = boot(root, results, DRIVER)
     # Recorded now: the suite forgets the mock's records before each test.
     found["_upstream_auth"] = [r.header("Authorization") for r in mock.requests if r.path == "/echo/systemd"]
-    found["_exited_by_itself"] = boot.returncode == 0
-    found["_log"] = "\n".join(
-        f"--- {p.name} ---\n{p.read_text(errors='replace')[-4000:]}"
-        for p in sorted(results.glob("*.log"))
-    )
     assert found.get("done") == "yes", f"driver did not finish: {found}"
     return found
 
