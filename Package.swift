@@ -10,7 +10,9 @@ import PackageDescription
 //   FastCGIEdge         libfcgi and sockets: requests in, responses out, admission control
 //   UpstreamTransports  URLSession and libcurl: an UpstreamRequest out, events back
 //   Operations          logs, metrics, signals, shared memory between processes
-//   UsageLedger         libsqlite3: the spend ledger (one row per request) and its reports
+//   UsageLedger         libsqlite3, libpq: the spend ledger (one row per request) and its
+//                       reports, in the host's SQLite file or a shared PostgreSQL
+//   SharedLimits        hiredis: the keys' limits counted in Redis, shared by every host
 //   FCGIPassThrough     the gateway: serving (decide, relay, record) and the process model
 //   fcgi-pass-through   main.swift: wiring only
 let package = Package(
@@ -54,18 +56,32 @@ let package = Package(
             pkgConfig: "sqlite3",
             providers: [.apt(["libsqlite3-dev"])]
         ),
+        // libpq (Debian libpq-dev). Only UsageLedger imports it.
+        .systemLibrary(
+            name: "CLibPQ",
+            pkgConfig: "libpq",
+            providers: [.apt(["libpq-dev"])]
+        ),
+        // hiredis (Debian libhiredis-dev). Only SharedLimits imports it. Found by its
+        // header path (<hiredis/hiredis.h>) rather than pkg-config, whose cflags carry a
+        // define SwiftPM refuses with a warning on every build.
+        .systemLibrary(
+            name: "CHiredis",
+            providers: [.apt(["libhiredis-dev"])]
+        ),
         .target(name: "GatewayCrypto", dependencies: ["CCrypto"]),
         .target(name: "GatewayCore", dependencies: ["GatewayCrypto"]),
         .target(name: "ConfigLoading", dependencies: ["GatewayCore", "CYAML"]),
         .target(name: "FastCGIEdge", dependencies: ["GatewayCore", "CFCGI"]),
         .target(name: "UpstreamTransports", dependencies: ["GatewayCore", "CCurl"]),
         .target(name: "Operations", dependencies: ["GatewayCore"]),
-        .target(name: "UsageLedger", dependencies: ["GatewayCore", "Operations", "CSQLite"]),
+        .target(name: "UsageLedger", dependencies: ["GatewayCore", "Operations", "CSQLite", "CLibPQ"]),
+        .target(name: "SharedLimits", dependencies: ["GatewayCore", "Operations", "CHiredis"]),
         .target(
             name: "FCGIPassThrough",
             dependencies: [
                 "GatewayCrypto", "GatewayCore", "ConfigLoading", "FastCGIEdge", "UpstreamTransports", "Operations",
-                "UsageLedger",
+                "UsageLedger", "SharedLimits",
             ]
         ),
         .executableTarget(
@@ -76,7 +92,7 @@ let package = Package(
             name: "FCGIPassThroughTests",
             dependencies: [
                 "GatewayCrypto", "GatewayCore", "ConfigLoading", "FastCGIEdge", "UpstreamTransports", "Operations",
-                "UsageLedger", "FCGIPassThrough", "CCurl",
+                "UsageLedger", "SharedLimits", "FCGIPassThrough", "CCurl",
             ],
             resources: [.copy("Fixtures")]
         ),

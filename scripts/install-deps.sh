@@ -3,8 +3,9 @@
 # integration suite. Only what is missing is installed, so repeated runs are fast.
 set -euo pipefail
 
-# spawn-fcgi, libfcgi-bin (cgi-fcgi) and systemd (systemd-analyze) serve the deploy tests.
-packages=(libfcgi-dev libyaml-dev libcurl4-openssl-dev libssl-dev libsqlite3-dev nginx curl spawn-fcgi libfcgi-bin systemd "$@")
+# spawn-fcgi, libfcgi-bin (cgi-fcgi) and systemd (systemd-analyze) serve the deploy tests;
+# postgresql and redis-server the shared-state tests, which start their own servers.
+packages=(libfcgi-dev libyaml-dev libcurl4-openssl-dev libssl-dev libsqlite3-dev libpq-dev libhiredis-dev postgresql redis-server nginx curl spawn-fcgi libfcgi-bin systemd "$@")
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -105,6 +105,9 @@ struct MetricCounters: Sendable, Equatable {
     var unpriced: [ModelKey: Int] = [:]
     /// `nil` until the process reports a ledger: no ledger, no ledger families.
     var ledger: LedgerCounters?
+    /// Gauges by store (`redis`, `postgresql`): whether the process reaches the shared
+    /// store it is configured with. Merged as "every process reaches it".
+    var sharedStores: [String: Bool] = [:]
     var bytesIn: [String: Int] = [:]
     var bytesOut: [String: Int] = [:]
     var duration: [String: Histogram] = [:]
@@ -125,6 +128,7 @@ struct MetricCounters: Sendable, Equatable {
         unmetered.merge(other.unmetered, uniquingKeysWith: +)
         unpriced.merge(other.unpriced, uniquingKeysWith: +)
         if let theirs = other.ledger { merge(ledger: theirs) }
+        sharedStores.merge(other.sharedStores) { $0 && $1 }
         bytesIn.merge(other.bytesIn, uniquingKeysWith: +)
         bytesOut.merge(other.bytesOut, uniquingKeysWith: +)
         for (route, histogram) in other.duration { duration[route, default: Histogram()].merge(histogram) }
@@ -148,6 +152,7 @@ struct MetricCounters: Sendable, Equatable {
     //   tk route alias model type n   tokens          su route alias n   search units
     //   cm route alias model usd      cost            um route n         unmetered
     //   up route model n              unpriced        lg pending failures dropped   ledger
+    //   ss store 0|1                  shared store reachable
     // The model-labelled kinds stay within `ModelLabels.byteBudget` (see there).
 
     func encoded() -> Data {
@@ -173,6 +178,7 @@ struct MetricCounters: Sendable, Equatable {
         if let ledger {
             lines.append(Self.line("lg", String(ledger.pending), String(ledger.writeFailures), String(ledger.dropped)))
         }
+        for (store, up) in sharedStores { lines.append(Self.line("ss", store, up ? "1" : "0")) }
         for (route, n) in bytesIn { lines.append(Self.line("bi", route, String(n))) }
         for (route, n) in bytesOut { lines.append(Self.line("bo", route, String(n))) }
         for (tag, table) in [("d", duration), ("t", timeToFirstByte)] {
@@ -213,6 +219,7 @@ struct MetricCounters: Sendable, Equatable {
                 if let pending = Int(f[1]), let failures = Int(f[2]), let dropped = Int(f[3]) {
                     merge(ledger: LedgerCounters(pending: pending, writeFailures: failures, dropped: dropped))
                 }
+            case ("ss", 3): sharedStores[f[1]] = (sharedStores[f[1]] ?? true) && f[2] == "1"
             case ("bi", 3): if let n = Int(f[2]) { bytesIn[f[1], default: 0] += n }
             case ("bo", 3): if let n = Int(f[2]) { bytesOut[f[1], default: 0] += n }
             case ("d", 4 + Histogram.bounds.count), ("t", 4 + Histogram.bounds.count):

@@ -108,6 +108,12 @@ public final class Metrics: Sendable {
         }
     }
 
+    /// Whether this process reaches the shared `store` (`redis`, `postgresql`) it is
+    /// configured with; a scrape shows 0 when any process does not.
+    public func sharedStore(_ store: String, up: Bool) {
+        live.withLock { $0.counters.sharedStores[store] = up }
+    }
+
     /// Publishes the spend ledger's writer counters (`SpendLedger.Stats`): this process's
     /// own totals since it opened the ledger, called periodically by its owner. A scrape
     /// adds up every worker's.
@@ -242,6 +248,14 @@ public final class Metrics: Sendable {
         out.family("fcgi_pass_through_unpriced_total", "counter", "Metered requests whose model has no price.")
         for (key, n) in c.unpriced.sorted(by: { $0.key < $1.key }) {
             out.sample("fcgi_pass_through_unpriced_total", labels(.init(route: key.route, model: key.model)), Double(n))
+        }
+        if !c.sharedStores.isEmpty {
+            out.family(
+                "fcgi_pass_through_shared_store_up", "gauge",
+                "1 when every gateway process reaches the shared store (redis, postgresql), else 0.")
+            for (store, up) in c.sharedStores.sorted(by: { $0.key < $1.key }) {
+                out.sample("fcgi_pass_through_shared_store_up", ["store": store], up ? 1 : 0)
+            }
         }
         guard let ledger = c.ledger else { return }
         out.family("fcgi_pass_through_ledger_rows_pending", "gauge", "Spend ledger rows queued and not yet written.")

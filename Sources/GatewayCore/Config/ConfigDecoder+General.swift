@@ -1,18 +1,21 @@
 import Foundation
 
 /// `general_settings`: the master key, timeouts, the key header and the endpoints.
-/// LiteLLM has dozens of other general settings (`database_url`, `alerting`, ...);
+/// LiteLLM has dozens of other general settings (`alerting`, `store_model_in_db`, ...);
 /// they are listed in one notice and not read, not even for `os.environ/` references.
 extension ConfigDecoder {
     static let generalKeys = [
         "master_key", "pass_through_endpoints", "pass_through_request_timeout", "litellm_key_header_name",
         "transport", "ssl_ca_file", "max_temp_file_size", "keys", "limits_file", "model_cost_map", "usage_db",
+        "database_url", "redis_url", "shared_state_failure",
     ]
 
     mutating func decodeGeneralSettings(_ node: YAMLNode, line: Int, into config: inout GatewayConfig) {
         guard let entries = entries(of: node, at: "general_settings") else { return }
         var masterKey: Entry?
         var keys: Entry?
+        var databaseURL: Entry?
+        var redisURL: Entry?
         var ignored: [String] = []
         for entry in entries where !entry.value.isNull {
             switch entry.key {
@@ -41,6 +44,18 @@ extension ConfigDecoder {
                 }
             case "usage_db":
                 config.usageDB = absolutePath(entry.value, at: entry.key)
+            case "database_url":
+                databaseURL = entry
+            case "redis_url":
+                redisURL = entry
+            case "shared_state_failure":
+                if let name = string(entry.value, at: entry.key) {
+                    if let failure = SharedStateSettings.Failure(rawValue: name) {
+                        config.sharedState.failure = failure
+                    } else {
+                        problem("must be open or closed", at: entry.key, line: entry.value.line)
+                    }
+                }
             default:
                 ignored.append(
                     ConfigSyntax.displayKey(entry.key) + KeySuggestion.hint(for: entry.key, among: Self.generalKeys))
@@ -60,6 +75,8 @@ extension ConfigDecoder {
         } else {
             config.masterKey = masterKeyFromEnvironment()
         }
+        config.sharedState.databaseURL = decodeDatabaseURL(databaseURL)
+        config.sharedState.redis = decodeRedis(redisURL)
         // After the master key: a key must differ from it, and keys need one.
         if let keys {
             config.keys = decodeKeys(

@@ -32,6 +32,9 @@ public struct GatewayConfig: Sendable {
     public var prices: PriceBook
     /// `usage_db`: absolute path of the usage database.
     public var usageDB: String?
+    /// `database_url`, `redis_url`, `shared_state_failure` (or LiteLLM's `DATABASE_URL`
+    /// and `REDIS_*` variables): state shared by every gateway host.
+    public var sharedState: SharedStateSettings
 
     public static let defaultRequestTimeout: Double = 600
     /// 1 GiB, nginx's `proxy_max_temp_file_size` default.
@@ -50,7 +53,8 @@ public struct GatewayConfig: Sendable {
         limitsFile: String? = nil,
         modelCostMap: String? = nil,
         prices: PriceBook = PriceBook(),
-        usageDB: String? = nil
+        usageDB: String? = nil,
+        sharedState: SharedStateSettings = SharedStateSettings()
     ) {
         self.masterKey = masterKey
         self.endpoints = endpoints
@@ -65,6 +69,7 @@ public struct GatewayConfig: Sendable {
         self.modelCostMap = modelCostMap
         self.prices = prices
         self.usageDB = usageDB
+        self.sharedState = sharedState
     }
 
     /// Why this combination cannot run, if it cannot.
