@@ -110,3 +110,44 @@ extension KeyLimitTableTests {
         #expect(first.admit(key(1), limits: limits) == .refused(.budget, retryAfter: 20, spend: 1))
     }
 }
+
+extension KeyLimitTableTests {
+    // MARK: other hosts' spend
+
+    @Test func otherHostsSpendCountsTowardsTheBudgetForItsWindowOnly() {
+        let clock = ManualClock()  // the hour began at 997_200 and ends at 1_000_800
+        let limits = SharedKeyLimits.anonymous(now: clock.now)
+        let budget = KeyBudget(maxBudget: 1.0, duration: 3_600)
+        let keyed = KeyLimits(budget: budget)
+        limits.charge(key(1), limits: keyed, tokens: 0, cost: 0.4)
+        limits.setOtherHostsSpend(key(1), limits: keyed, windowStart: 997_200, spend: 0.5)
+        #expect(limits.otherHostsSpend(key(1), budget: budget) == 0.5)
+        #expect(remaining(limits.admit(key(1), limits: keyed)) != nil)
+        // The other hosts' figure is replaced, not added to: it is their total so far.
+        limits.setOtherHostsSpend(key(1), limits: keyed, windowStart: 997_200, spend: 0.6)
+        #expect(limits.admit(key(1), limits: keyed) == .refused(.budget, retryAfter: 800, spend: 1.0))
+        // A figure for a window that is over is ignored; the next window starts from 0.
+        limits.setOtherHostsSpend(key(1), limits: keyed, windowStart: 993_600, spend: 5)
+        #expect(limits.otherHostsSpend(key(1), budget: budget) == 0.6)
+        clock.advance(800)
+        #expect(limits.otherHostsSpend(key(1), budget: budget) == 0)
+        #expect(remaining(limits.admit(key(1), limits: keyed)) != nil)
+        // Nonsense from a store is taken as nothing rather than as a negative spend.
+        limits.setOtherHostsSpend(key(1), limits: keyed, windowStart: 1_000_800, spend: -.infinity)
+        #expect(limits.otherHostsSpend(key(1), budget: budget) == 0)
+    }
+
+    @Test func oneProcessPerSecondTakesTheSharedSpendRefresh() throws {
+        let clock = ManualClock()
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("refresh-\(UUID().uuidString).limits").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let first = try SharedKeyLimits.open(path: path, now: clock.now)
+        let second = try SharedKeyLimits.open(path: path, now: clock.now)
+        #expect(first.claimSharedSpendRefresh())
+        #expect(!second.claimSharedSpendRefresh())
+        #expect(!first.claimSharedSpendRefresh())
+        clock.advance(1)
+        #expect(second.claimSharedSpendRefresh())
+        #expect(!first.claimSharedSpendRefresh())
+    }
+}

@@ -157,4 +157,10 @@ struct KeyLimitTable {
         get { base.load(fromByteOffset: Layout.Header.leaseFreeHead, as: Int32.self) }
         nonmutating set { base.storeBytes(of: newValue, toByteOffset: Layout.Header.leaseFreeHead, as: Int32.self) }
     }
+
+    /// The second a process last took the refresh of other hosts' spend.
+    var budgetRefreshSecond: UInt32 {
+        get { base.load(fromByteOffset: Layout.Header.budgetRefreshSecond, as: UInt32.self) }
+        nonmutating set { base.storeBytes(of: newValue, toByteOffset: Layout.Header.budgetRefreshSecond, as: UInt32.self) }
+    }
 }

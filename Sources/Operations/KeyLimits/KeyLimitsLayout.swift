@@ -9,7 +9,7 @@
 /// is sparse: pages of slots and leases nobody used are never written.
 enum KeyLimitsLayout {
     static let magic: UInt64 = 0x4643_4749_4B4C_494D  // "FCGIKLIM"
-    static let version: UInt32 = 2
+    static let version: UInt32 = 3
     static let slotCount = 32_768
     static let leaseCount = 65_536
     /// The rpm and tpm window, in one-second buckets.
@@ -34,6 +34,7 @@ enum KeyLimitsLayout {
         static let longestProbe = 192  // UInt32
         static let leaseHighWater = 196  // UInt32: entries at and above it were never used
         static let leaseFreeHead = 200  // Int32: first released entry, -1 for none
+        static let budgetRefreshSecond = 204  // UInt32: the second a process last took the shared-spend refresh
         static let mutex = 256  // pthread_mutex_t
         static let mutexSpace = 256
     }
@@ -42,7 +43,7 @@ enum KeyLimitsLayout {
     /// requests, tokens), and its budget window. A bucket holds the second it counts, so a
     /// bucket left from an earlier minute is recognised as stale and never needs clearing.
     enum Slot {
-        static let size = 784
+        static let size = 800
         static let digest = 0  // 4 × UInt64
         static let used = 32  // UInt32: 0 never used
         static let inFlight = 36  // UInt32
@@ -53,6 +54,8 @@ enum KeyLimitsLayout {
         static let budgetWindowStart = 768  // UInt32: Unix seconds; 0 for an all-time budget
         static let budgetSeeded = 772  // UInt32: 1 once the window's spend is known (from the ledger or at its start)
         static let spend = 776  // Float64: USD spent in the window, host-wide
+        static let otherHostsSpend = 784  // Float64: USD other hosts spent in the window, as the shared ledger last said
+        static let otherHostsWindow = 792  // UInt32: the window start that spend is for
     }
 
     /// One parallel slot held by a request: which key, which process holds it, and a

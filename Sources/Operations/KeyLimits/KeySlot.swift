@@ -118,6 +118,19 @@ struct KeySlot {
         return (spend, seeded)
     }
 
+    /// What other hosts spent in the window starting at `windowStart`, as the shared
+    /// ledger last said; 0 when it said nothing for that window.
+    func otherHostsSpend(windowStart: UInt32) -> Double {
+        guard base.load(fromByteOffset: Layout.otherHostsWindow, as: UInt32.self) == windowStart else { return 0 }
+        let spend = base.load(fromByteOffset: Layout.otherHostsSpend, as: Double.self)
+        return spend.isFinite && spend > 0 ? spend : 0
+    }
+
+    func setOtherHostsSpend(_ spend: Double, windowStart: UInt32) {
+        base.storeBytes(of: windowStart, toByteOffset: Layout.otherHostsWindow, as: UInt32.self)
+        base.storeBytes(of: spend.isFinite && spend > 0 ? spend : 0, toByteOffset: Layout.otherHostsSpend, as: Double.self)
+    }
+
     /// Adds `cost` to the window's spend (`budget(windowStart:)` first).
     func addSpend(_ cost: Double, windowStart: UInt32) {
         let spend = budget(windowStart: windowStart).spend

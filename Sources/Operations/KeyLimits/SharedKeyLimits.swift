@@ -116,6 +116,35 @@ package final class SharedKeyLimits: KeyLimiter, @unchecked Sendable {
         }
     }
 
+    /// Takes what the other hosts spent in `digest`'s budget window starting at
+    /// `windowStart`, read from the shared ledger (docs/SHARED_STATE.md, "Budgets across
+    /// hosts"); ignored once the window has moved on.
+    package func setOtherHostsSpend(_ digest: KeyDigest, limits: KeyLimits, windowStart: Int, spend: Double) {
+        guard let budget = limits.budget else { return }
+        let second = currentSecond()
+        let current = Self.windowStart(of: budget, at: second)
+        guard Int(current) == windowStart else { return }
+        _ = withMutex { table in
+            guard let index = table.findOrClaim(digest, at: second) else {
+                countFailure(.tableFullCount)
+                return
+            }
+            table.slot(index).setOtherHostsSpend(spend, windowStart: current)
+        }
+    }
+
+    /// Whether this process should read the other hosts' spend now: `true` for the first
+    /// process to ask in a given second, so a host with many workers asks the shared
+    /// ledger once a second, not once per worker.
+    package func claimSharedSpendRefresh() -> Bool {
+        let second = currentSecond()
+        return withMutex { table in
+            guard table.budgetRefreshSecond != second else { return false }
+            table.budgetRefreshSecond = second
+            return true
+        } ?? false
+    }
+
     package func release(_ lease: KeyLease) {
         guard mutex.lock() else {
             countFailure(.lockFailureCount)
@@ -156,6 +185,15 @@ package final class SharedKeyLimits: KeyLimiter, @unchecked Sendable {
         } ?? (0, false)
     }
 
+    /// What other hosts spent in `budget`'s current window, as the table last heard.
+    package func otherHostsSpend(_ digest: KeyDigest, budget: KeyBudget) -> Double {
+        let second = currentSecond()
+        let windowStart = Self.windowStart(of: budget, at: second)
+        return withMutex { table in
+            table.find(digest).map { table.slot($0).otherHostsSpend(windowStart: windowStart) } ?? 0
+        } ?? 0
+    }
+
     /// Requests admitted uncounted because no key slot or lease entry was free.
     package var tableFullCount: Int { counter(.tableFullCount) }
     /// Requests admitted uncounted because the mutex could not be locked.
@@ -179,8 +217,10 @@ package final class SharedKeyLimits: KeyLimiter, @unchecked Sendable {
         }
         let slot = table.slot(index)
         if let budget = limits.budget {
-            // LiteLLM's rule: refused once the spend reaches the budget (`spend >= max_budget`).
-            let spend = slot.budget(windowStart: Self.windowStart(of: budget, at: second)).spend
+            // LiteLLM's rule: refused once the spend reaches the budget (`spend >= max_budget`):
+            // this host's, exact, plus the other hosts' as the shared ledger last said.
+            let windowStart = Self.windowStart(of: budget, at: second)
+            let spend = slot.budget(windowStart: windowStart).spend + slot.otherHostsSpend(windowStart: windowStart)
             if spend >= budget.maxBudget {
                 let retryAfter = budget.secondsToWindowEnd(at: Int(second)) ?? 0
                 return .answer(.refused(.budget, retryAfter: retryAfter, spend: spend))
