@@ -11,10 +11,8 @@ nginx, which alternates over two instances of two workers each: every count is h
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 import re
-import secrets
 import signal
 import sqlite3
 import time
@@ -23,8 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.assertions import bearer
-from harness.http_client import transcript_snapshot
+from harness.key_watch import ClientKeyWatch
 from harness.probes import wait_for_workers
 from harness.usage_shapes import OPENAI_CHAT
 from harness.waiting import wait_until
@@ -51,43 +48,16 @@ def usd(value: float) -> float:
     return float(f"{value:.9g}")
 
 
-KEYS = {alias: "sk-" + secrets.token_hex(24) for alias in ("b-across", "b-burst", "b-tpm", "b-day", "b-reload")}
+WATCH = ClientKeyWatch(("b-across", "b-burst", "b-tpm", "b-day", "b-reload"))
+KEYS = WATCH.by_alias
 BUDGET = {"b-across": usd(2.5 * C), "b-burst": usd(1.5 * C), "b-day": usd(1.5 * C)}
-WATCHED_LOGS: set[Path] = set()
-
-
-def digest(key: str) -> str:
-    return hashlib.sha256(key.encode()).hexdigest()
-
-
-def as_key(alias: str) -> list[tuple[str, str]]:
-    return bearer(KEYS[alias])
-
-
-def render(template: str, **values: str) -> str:
-    text = re.sub(r"\{hash:([\w-]+)\}", lambda m: digest(KEYS[m.group(1)]), template)
-    for name, value in values.items():
-        text = text.replace("{" + name + "}", value)
-    return text
 
 
 @pytest.fixture(autouse=True)
 def _client_keys_never_leave(mock):
-    offsets = {p: (p.stat().st_size if p.exists() else 0) for p in WATCHED_LOGS}
+    WATCH.begin()
     yield
-    places: list[tuple[str, bytes]] = []
-    for path in sorted(WATCHED_LOGS):
-        if path.exists():
-            with open(path, "rb") as f:
-                f.seek(offsets.get(path, 0))
-                places.append((path.name, f.read()))
-    places.append(("a response a client received", b"".join(transcript_snapshot())))
-    for rec in mock.requests:
-        head = (rec.target + "\n" + "\n".join(f"{k}: {v}" for k, v in rec.headers)).encode("latin-1", "replace")
-        places.append((f"the upstream request {rec.path}", head + b"\n" + rec.body))
-    leaks = [f"client key {alias} in {where}" for alias, key in KEYS.items() for where, data in places
-             if any(form.encode() in data for form in (key, key[3:19], key[-16:]))]
-    assert not leaks, "client key leaked: " + "; ".join(leaks)
+    WATCH.assert_no_leak(mock)
 
 
 def ledger(db: Path, alias: str) -> list[dict]:
@@ -150,7 +120,7 @@ JSON_CT = [("Content-Type", "application/json")]
 def chat(stack, alias: str, tag: str, slow: bool = False, **kwargs):
     # slow: the mock sends the answer in 300-byte chunks 0.5 s apart (about 1 s in all).
     query = f"?{tag}&split=300&interval=0.5" if slow else f"?{tag}"
-    return stack.request("POST", f"/openai/v1/chat/completions{query}", as_key(alias) + JSON_CT, chat_body(), **kwargs)
+    return stack.request("POST", f"/openai/v1/chat/completions{query}", WATCH.as_key(alias) + JSON_CT, chat_body(), **kwargs)
 
 
 # ==================================================================================================
@@ -199,9 +169,9 @@ def start(factory, max_reload: float = 1.5 * C, **kwargs):
     db, limits = home / "usage.db", home / "limits"
     values = dict(prices=str(prices), db=str(db), limits=str(limits), tpm=str(TPM), max_across=repr(BUDGET["b-across"]),
                   max_burst=repr(BUDGET["b-burst"]), max_day=repr(BUDGET["b-day"]), max_reload=repr(usd(max_reload)))
-    stack = factory(render(CONFIG, **values), **kwargs)
+    stack = factory(WATCH.render(CONFIG, **values), **kwargs)
     stack.db, stack.values = db, values
-    WATCHED_LOGS.update(stack.log_files())
+    WATCH.add_stack(stack)
     return stack
 
 
@@ -309,7 +279,7 @@ def test_key_info_shows_spend_remaining_budget_and_reset(budgets, mock, key):
         assert len(rows) == n, rows
         total = sum(r["cost"] for r in rows)
         assert approx(total, n * C), total
-        for headers, query in ((as_key("b-day"), ""), (key, "?key_alias=b-day")):
+        for headers, query in ((WATCH.as_key("b-day"), ""), (key, "?key_alias=b-day")):
             info_resp = budgets.request("GET", "/key/info" + query, headers)
             assert info_resp.status == 200, info_resp
             info = info_resp.json()["info"]
@@ -331,7 +301,7 @@ def test_key_info_shows_spend_remaining_budget_and_reset(budgets, mock, key):
 
 def reload(stack, max_reload: float) -> None:
     values = {**stack.values, "max_reload": repr(usd(max_reload))}
-    stack.config_path.write_text(stack.factory.render(render(CONFIG, **values)))
+    stack.config_path.write_text(stack.factory.render(WATCH.render(CONFIG, **values)))
     for gateway in stack.gateways:
         done = gateway.log_text().count("configuration reloaded")
         gateway.signal(signal.SIGHUP)

@@ -27,13 +27,12 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from urllib.parse import quote
 
 import pytest
 
 from harness.assertions import INVALID_KEY, NO_KEY, assert_error_envelope, bearer, echoed
 from harness.gateway import EXIT_CONFIG, EXIT_OK, base_env, run_cli
-from harness.http_client import transcript_snapshot
+from harness.key_watch import ClientKeyWatch, digest, new_key
 from harness.keys import KEY_CARRIER_IDS, key_carriers
 from harness.leaks import record_output
 from harness.probes import children, sample_values, wait_for_workers
@@ -45,61 +44,6 @@ from harness.waiting import wait_until
 # ==================================================================================================
 
 
-def new_key() -> str:
-    """A fresh client key: `sk-` and 48 hex digits (the fragments the scan looks for are random)."""
-    return "sk-" + secrets.token_hex(24)
-
-
-def digest(key: str) -> str:
-    return hashlib.sha256(key.encode()).hexdigest()
-
-
-class ClientKeyWatch:
-    """Client keys and the log files they must never reach."""
-
-    def __init__(self) -> None:
-        self.keys: dict[str, str] = {}  # key -> label
-        self.logs: set[Path] = set()
-        self.offsets: dict[Path, int] = {}
-
-    def add_key(self, key: str, label: str) -> str:
-        self.keys[key] = label
-        return key
-
-    def add_stack(self, stack) -> None:
-        self.logs.update(stack.log_files())
-
-    def begin(self) -> None:
-        self.offsets = {p: (p.stat().st_size if p.exists() else 0) for p in self.logs}
-
-    @staticmethod
-    def forms(key: str) -> list[tuple[str, bytes]]:
-        # Bearer forms contain the raw one; fragments catch a masked or partial echo.
-        return [
-            ("raw", key.encode()),
-            ("url-encoded", quote(key, safe="").encode()),
-            ("fragment", key[3:19].encode()),
-            ("fragment", key[-16:].encode()),
-        ]
-
-    def new_bytes(self, path: Path) -> bytes:
-        if not path.exists():
-            return b""
-        with open(path, "rb") as f:
-            f.seek(self.offsets.get(path, 0))
-            return f.read()
-
-    def scan(self, places: list[tuple[str, bytes]]) -> list[str]:
-        found = []
-        for key, label in self.keys.items():
-            forms = self.forms(key)
-            for where, data in places:
-                hits = sorted({how for how, form in forms if form in data})
-                if hits:
-                    found.append(f"client key {label} ({', '.join(hits)}) in {where}")
-        return found
-
-
 WATCH = ClientKeyWatch()
 
 
@@ -107,16 +51,7 @@ WATCH = ClientKeyWatch()
 def _client_keys_never_leave(mock):
     WATCH.begin()
     yield
-    places: list[tuple[str, bytes]] = []
-    for path in sorted(WATCH.logs):
-        if data := WATCH.new_bytes(path):
-            places.append((f"{path.parent.name}/{path.name}", data))
-    places.append(("a response a client received", b"".join(transcript_snapshot())))
-    for rec in mock.requests:
-        head = (rec.target + "\n" + "\n".join(f"{k}: {v}" for k, v in rec.headers)).encode("latin-1", "replace")
-        places.append((f"the upstream request {rec.method} {rec.path}", head + b"\n" + rec.body))
-    leaks = WATCH.scan(places)
-    assert not leaks, "client key leaked: " + "; ".join(leaks)
+    WATCH.assert_no_leak(mock)
 
 
 def unknown_key() -> str:

@@ -15,10 +15,8 @@ ledger files (which hold their SHA-256 only).
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 import re
-import secrets
 import signal
 import sqlite3
 import time
@@ -28,8 +26,8 @@ from pathlib import Path
 import pytest
 
 from harness.assertions import bearer
+from harness.key_watch import ClientKeyWatch, digest
 from harness.gateway import EXIT_USAGE, base_env, run_cli
-from harness.http_client import transcript_snapshot
 from harness.probes import sample_values
 from harness.usage_shapes import (
     ANTHROPIC_JSON,
@@ -55,56 +53,15 @@ from harness.waiting import wait_until
 # ==================================================================================================
 
 
-def digest(key: str) -> str:
-    return hashlib.sha256(key.encode()).hexdigest()
-
-
-KEYS = {alias: "sk-" + secrets.token_hex(24) for alias in ("u-shapes", "u-claude", "sp-a", "sp-b", "u-wrong")}
-WATCHED_LOGS: set[Path] = set()
-WATCHED_DBS: set[Path] = set()
-_offsets: dict[Path, int] = {}
-
-
-def as_key(alias: str) -> list[tuple[str, str]]:
-    return bearer(KEYS[alias])
-
-
-def render(template: str, **values: str) -> str:
-    """Fills {hash:ALIAS} and the given {name}s; the factory fills {upstream} and friends."""
-    text = re.sub(r"\{hash:([\w-]+)\}", lambda m: digest(KEYS[m.group(1)]), template)
-    for name, value in values.items():
-        text = text.replace("{" + name + "}", value)
-    return text
+WATCH = ClientKeyWatch(("u-shapes", "u-claude", "sp-a", "sp-b", "u-wrong"))
+KEYS = WATCH.by_alias
 
 
 @pytest.fixture(autouse=True)
 def _client_keys_never_leave(mock):
-    global _offsets
-    _offsets = {p: (p.stat().st_size if p.exists() else 0) for p in WATCHED_LOGS}
+    WATCH.begin()
     yield
-    places: list[tuple[str, bytes]] = []
-    for path in sorted(WATCHED_LOGS):
-        if path.exists():
-            with open(path, "rb") as f:
-                f.seek(_offsets.get(path, 0))
-                places.append((f"{path.parent.name}/{path.name}", f.read()))
-    for db in sorted(WATCHED_DBS):
-        for suffix in ("", "-wal"):
-            part = Path(str(db) + suffix)
-            if part.exists():
-                places.append((part.name, part.read_bytes()))
-    places.append(("a response a client received", b"".join(transcript_snapshot())))
-    for rec in mock.requests:
-        head = (rec.target + "\n" + "\n".join(f"{k}: {v}" for k, v in rec.headers)).encode("latin-1", "replace")
-        places.append((f"the upstream request {rec.method} {rec.path}", head + b"\n" + rec.body))
-    leaks = []
-    for alias, key in KEYS.items():
-        for where, data in places:
-            for form in (key, key[3:19], key[-16:]):
-                if form.encode() in data:
-                    leaks.append(f"client key {alias} in {where}")
-                    break
-    assert not leaks, "client key leaked: " + "; ".join(leaks)
+    WATCH.assert_no_leak(mock)
 
 
 # ==================================================================================================
@@ -336,9 +293,9 @@ def start(factory, template: str, db: Path | None = None, **kwargs):
     prices = home / "model_prices_and_context_window.json"
     prices.write_text(json.dumps(PRICES, indent=2))
     db = db or home / "usage.db"
-    stack = factory(render(template, prices=str(prices), db=str(db)), **kwargs)
-    WATCHED_LOGS.update(stack.log_files())
-    WATCHED_DBS.add(db)
+    stack = factory(WATCH.render(template, prices=str(prices), db=str(db)), **kwargs)
+    WATCH.add_stack(stack)
+    WATCH.add_db(db)
     return stack, db
 
 
@@ -476,7 +433,7 @@ def check_spend_log(stack, key, row: dict, alias: str) -> None:
 @pytest.mark.parametrize("case", CASES, ids=[c.route for c in CASES])
 def test_each_shape_passes_unchanged_and_is_metered_alike_everywhere(usage, mock, key, case):
     stack, db = usage
-    resp = stack.request("POST", case.target, as_key("u-shapes") + JSON_CT, case.body)
+    resp = stack.request("POST", case.target, WATCH.as_key("u-shapes") + JSON_CT, case.body)
     assert resp.status == 200 and resp.complete, resp
     assert resp.body == case.shape.body, "the body changed on its way through"
     assert resp.header("Content-Type") == case.shape.content_type, resp.headers
@@ -514,7 +471,7 @@ def test_a_stream_the_upstream_cuts_is_partial_with_what_was_seen(usage, mock, k
     """Cut after message_start and two deltas, before message_delta: the input and cache
     counts of message_start are kept, and its output count (1)."""
     stack, db = usage
-    resp = stack.request("POST", CUT.target, as_key("u-shapes") + JSON_CT, CUT.body)
+    resp = stack.request("POST", CUT.target, WATCH.as_key("u-shapes") + JSON_CT, CUT.body)
     assert resp.status == 200 and not resp.complete, resp
     # What the upstream sent before its cut, or less: nginx may drop the last bytes it read
     # together with the gateway's abort record (it fails the request on that record). The
@@ -535,7 +492,7 @@ def test_a_client_that_leaves_mid_stream_leaves_a_partial_row_with_what_was_seen
     closes; message_delta would come 1.2 s later. The provider bills what it produced: the
     row keeps message_start's counts, priced."""
     stack, db = usage
-    exchange = stack.exchange("POST", GONE.target, as_key("u-shapes") + JSON_CT, GONE.body)
+    exchange = stack.exchange("POST", GONE.target, WATCH.as_key("u-shapes") + JSON_CT, GONE.body)
     try:
         exchange.read_head()
         assert exchange.status == 200
@@ -568,7 +525,7 @@ def test_a_client_that_leaves_mid_stream_leaves_a_partial_row_with_what_was_seen
 
 def test_an_endpoint_without_usage_records_a_row_with_zero_tokens(usage, mock, key):
     stack, db = usage
-    resp = stack.request("POST", "/s/usage-none/v1/chat/completions", as_key("u-shapes") + JSON_CT, chat_body("gpt-4o"))
+    resp = stack.request("POST", "/s/usage-none/v1/chat/completions", WATCH.as_key("u-shapes") + JSON_CT, chat_body("gpt-4o"))
     assert resp.status == 200 and resp.body == OPENAI_CHAT.body, resp
     request_id = resp.header("x-litellm-call-id")
     row = row_of(db, request_id)
@@ -591,7 +548,7 @@ def test_an_endpoint_without_usage_records_a_row_with_zero_tokens(usage, mock, k
 )
 def test_a_response_the_format_cannot_read_is_unmetered_and_still_200(usage, mock, key, route, target, body, shape):
     stack, db = usage
-    resp = stack.request("POST", target, as_key("u-shapes") + JSON_CT, body)
+    resp = stack.request("POST", target, WATCH.as_key("u-shapes") + JSON_CT, body)
     assert resp.status == 200 and resp.complete and resp.body == shape.body, resp
     request_id = resp.header("x-litellm-call-id")
     row = row_of(db, request_id)
@@ -606,7 +563,7 @@ def test_a_response_the_format_cannot_read_is_unmetered_and_still_200(usage, moc
 
 def test_an_unpriced_model_records_tokens_and_costs_only_cost_per_request(usage, mock, key):
     stack, db = usage
-    resp = stack.request("POST", "/s/unpriced/v1/chat/completions", as_key("u-shapes") + JSON_CT, chat_body("gpt-unknown-9"))
+    resp = stack.request("POST", "/s/unpriced/v1/chat/completions", WATCH.as_key("u-shapes") + JSON_CT, chat_body("gpt-unknown-9"))
     assert resp.status == 200 and resp.body == OPENAI_CHAT.body, resp
     request_id = resp.header("x-litellm-call-id")
     row = row_of(db, request_id)
@@ -624,7 +581,7 @@ def test_an_unpriced_model_records_tokens_and_costs_only_cost_per_request(usage,
 def test_an_upstream_error_costs_nothing(usage, mock, key):
     """cost_per_request and tokens are charged for answers below 400 only."""
     stack, db = usage
-    resp = stack.request("POST", "/s/upstream-error/v1/chat/completions?status=500", as_key("u-shapes") + JSON_CT, chat_body("gpt-4o"))
+    resp = stack.request("POST", "/s/upstream-error/v1/chat/completions?status=500", WATCH.as_key("u-shapes") + JSON_CT, chat_body("gpt-4o"))
     assert resp.status == 500 and resp.body == OPENAI_CHAT.body, resp
     request_id = resp.header("x-litellm-call-id")
     row = row_of(db, request_id)
@@ -731,14 +688,14 @@ def spend(stacks, canaries, mock):
     plan += [("sp-b", "/anthropic/v1/messages", ANTHROPIC_BODY)] * 2 + [("sp-b", "/rerank/v1/rerank", RERANK_BODY)]
     plan += [("master", "/anthropic/v1/messages", ANTHROPIC_BODY)]
     for who, target, body in plan:
-        headers = bearer(canaries.master_key) if who == "master" else as_key(who)
+        headers = bearer(canaries.master_key) if who == "master" else WATCH.as_key(who)
         resp = stack.request("POST", target, headers + JSON_CT, body)
         assert resp.status == 200, resp
         book.ids[who].append(resp.header("x-litellm-call-id"))
     book.day = dt.datetime.now(dt.timezone.utc).date()
     # Refused by the gateway itself: no rows.
     assert stack.request("POST", "/anthropic/v1/messages", JSON_CT, ANTHROPIC_BODY).status == 401
-    assert stack.request("POST", "/anthropic/v1/messages", as_key("u-wrong") + JSON_CT, ANTHROPIC_BODY).status == 401
+    assert stack.request("POST", "/anthropic/v1/messages", WATCH.as_key("u-wrong") + JSON_CT, ANTHROPIC_BODY).status == 401
     wait_until(lambda: len(ledger(db)) >= len(plan), 1.5, "every row of the plan in the ledger", interval=0.05)
     return book
 
@@ -764,9 +721,9 @@ def test_spend_logs_is_for_the_master_key_only(spend, mock, key):
     stack = spend.stack
     resp = stack.request("GET", "/spend/logs?summarize=false")
     assert resp.status == 401, resp
-    resp = stack.request("GET", "/spend/logs?summarize=false", as_key("sp-a"))
+    resp = stack.request("GET", "/spend/logs?summarize=false", WATCH.as_key("sp-a"))
     assert resp.status == 403, resp
-    resp = stack.request("GET", "/spend/logs?summarize=false", as_key("u-wrong"))
+    resp = stack.request("GET", "/spend/logs?summarize=false", WATCH.as_key("u-wrong"))
     assert resp.status == 401, resp
     assert stack.request("GET", "/spend/logs?summarize=false", key).status == 200
     assert mock.requests == []
@@ -844,7 +801,7 @@ def test_spend_logs_summarized_per_day_by_default(spend, mock, key):
 def test_key_info_spend_is_the_sum_of_the_keys_rows(spend, mock, key):
     stack = spend.stack
     rows = ledger(spend.db)
-    for alias, headers, query in (("sp-a", as_key("sp-a"), ""), ("sp-b", key, "?key_alias=sp-b")):
+    for alias, headers, query in (("sp-a", WATCH.as_key("sp-a"), ""), ("sp-b", key, "?key_alias=sp-b")):
         resp = stack.request("GET", "/key/info" + query, headers)
         assert resp.status == 200, resp
         expected = sum(r["cost"] for r in rows if r["key_alias"] == alias)
@@ -1019,7 +976,7 @@ def test_the_ledger_defaults_to_state_directory_and_a_reload_flushes_it(fresh_st
     stack's directory). SIGHUP writes what is queued before the reload is done."""
     stack, _ = start(fresh_stacks, LIFE_DEFAULT_DB, env={"OPENAI_API_KEY": canaries.upstream_key})
     db = stack.dir / "usage.db"
-    WATCHED_DBS.add(db)
+    WATCH.add_db(db)
     first = send(stack, key, 1, "first")
     row = row_of(db, first[0][0])
     # The text request line carries the same counts as key=value fields.
