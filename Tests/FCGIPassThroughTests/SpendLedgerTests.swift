@@ -54,7 +54,7 @@ import Testing
             let ledger = try SpendLedger.open(path: path)
             defer { ledger.close() }
             let connection = try SQLiteConnection(path: path)
-            #expect(try connection.integer("PRAGMA user_version") == 1)
+            #expect(try connection.integer("PRAGMA user_version") == LedgerSchema.version)
             #expect(try connection.text("PRAGMA journal_mode") == "wal")
             let columns = try connection.prepare("SELECT name FROM pragma_table_info('spend_logs') ORDER BY cid")
             var names: [String] = []
@@ -84,7 +84,7 @@ import Testing
             // A third opener of the migrated file finds nothing to do.
             let third = try SpendLedger.open(path: path)
             #expect(try Self.all(third).map(\.requestID).sorted() == ["r0", "r1"])
-            #expect(try SQLiteConnection(path: path).integer("PRAGMA user_version") == 1)
+            #expect(try SQLiteConnection(path: path).integer("PRAGMA user_version") == LedgerSchema.version)
             for ledger in ledgers + [third] { ledger.close() }
         }
     }
