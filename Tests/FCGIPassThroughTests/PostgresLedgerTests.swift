@@ -53,9 +53,14 @@ struct PostgresLedgerTests {
     @Test func sqliteAndPostgresAnswerEveryQueryAlike() throws {
         let server = try TestPostgres()
         defer { server.close() }
+        // A database whose collation is a language's, not bytes ("_ops" and "Team-B"
+        // sort apart), as most installations have: the answers must not change.
+        try PostgresConnection(url: server.url).execute(
+            "CREATE DATABASE ledger TEMPLATE template0 LOCALE_PROVIDER icu ICU_LOCALE 'en-US' LOCALE 'C.UTF-8'")
+        let url = server.url(database: "ledger")
         try Base.withDirectory { directory in
             let local = try SpendLedger.open(path: directory + "/usage.db")
-            let shared = try SpendLedger.open(path: directory + "/spool.db", databaseURL: server.url, hostID: "host-x")
+            let shared = try SpendLedger.open(path: directory + "/spool.db", databaseURL: url, hostID: "host-x")
             defer {
                 local.close()
                 shared.close()
@@ -102,7 +107,7 @@ struct PostgresLedgerTests {
             }
             // The usage report: every grouping, with and without a start.
             let file = try SpendReader.open(path: directory + "/usage.db")
-            let database = SpendReader.open(databaseURL: server.url)
+            let database = SpendReader.open(databaseURL: url)
             for grouping in UsageReport.Grouping.allCases {
                 for since in [nil, day] {
                     let expected = try UsageReport.load(from: file, by: grouping, since: since)

@@ -24,7 +24,9 @@ final class TestPostgres {
     private var server: Process?
 
     /// Where the gateway connects: the `postgres` database as its superuser, over TCP.
-    var url: String { "postgresql://postgres@127.0.0.1:\(port)/postgres" }
+    var url: String { url(database: "postgres") }
+
+    func url(database: String) -> String { "postgresql://postgres@127.0.0.1:\(port)/\(database)" }
 
     init() throws {
         bin = Self.binaries ?? ""
