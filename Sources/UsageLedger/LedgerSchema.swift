@@ -31,31 +31,13 @@ enum LedgerSchema {
         """,
         // v2: the host that served the request (`general_settings.host_id`), so spend can
         // be summed per host once several share a PostgreSQL ledger; and the spool, where
-        // rows bound for an unreachable PostgreSQL wait (the same columns, replayed in
-        // rowid order, then deleted).
+        // rows bound for an unreachable PostgreSQL wait: the same columns (made from
+        // spend_logs so they cannot drift), a request id at most once, replayed in rowid
+        // order, then deleted.
         """
         ALTER TABLE spend_logs ADD COLUMN host TEXT NOT NULL DEFAULT '';
-        CREATE TABLE spool (
-            request_id TEXT NOT NULL PRIMARY KEY,
-            start_time REAL NOT NULL,
-            end_time REAL NOT NULL,
-            key_alias TEXT NOT NULL DEFAULT '',
-            key_hash TEXT NOT NULL DEFAULT '',
-            route TEXT NOT NULL,
-            method TEXT NOT NULL,
-            model TEXT,
-            status INTEGER NOT NULL,
-            input_tokens INTEGER NOT NULL DEFAULT 0,
-            output_tokens INTEGER NOT NULL DEFAULT 0,
-            cache_read_tokens INTEGER NOT NULL DEFAULT 0,
-            cache_write_tokens INTEGER NOT NULL DEFAULT 0,
-            search_units INTEGER NOT NULL DEFAULT 0,
-            cost REAL NOT NULL DEFAULT 0,
-            duration_ms REAL NOT NULL DEFAULT 0,
-            partial INTEGER NOT NULL DEFAULT 0,
-            metered INTEGER NOT NULL DEFAULT 0,
-            host TEXT NOT NULL DEFAULT ''
-        );
+        CREATE TABLE spool AS SELECT * FROM spend_logs WHERE 0;
+        CREATE UNIQUE INDEX spool_request_id ON spool (request_id);
         """,
     ]
 

@@ -45,8 +45,10 @@ enum PostgresSchema {
         try connection.execute("SELECT pg_advisory_lock(\(migrationLock))")
         defer { _ = try? connection.execute("SELECT pg_advisory_unlock(\(migrationLock))") }
         try connection.execute("CREATE TABLE IF NOT EXISTS fcgi_pass_through_schema (version INTEGER NOT NULL)")
-        let current = Int(try connection.execute("SELECT coalesce(max(version), 0) FROM fcgi_pass_through_schema")
-            .first?.first.flatMap { $0 } ?? "0") ?? 0
+        let current =
+            Int(
+                try connection.execute("SELECT coalesce(max(version), 0) FROM fcgi_pass_through_schema")
+                    .first?.first.flatMap { $0 } ?? "0") ?? 0
         guard current < version else { return }
         try connection.execute("BEGIN")
         do throws(PostgresError) {

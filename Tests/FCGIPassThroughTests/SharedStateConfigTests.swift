@@ -89,8 +89,9 @@ import Testing
         #expect(LedgerLocation.hostID(for: named) == "eu-west-1a")
         let (unnamed, _) = try ConfigLoader.load(yaml: yaml, file: "c.yaml", environment: Environment([:]))
         #expect(unnamed.hostID == nil)
-        #expect(LedgerLocation.hostID(for: unnamed) == ProcessInfo.processInfo.hostName.split(separator: ".").first.map(String.init)
-            || LedgerLocation.hostID(for: unnamed) == ProcessInfo.processInfo.hostName)
+        #expect(
+            LedgerLocation.hostID(for: unnamed) == ProcessInfo.processInfo.hostName.split(separator: ".").first.map(String.init)
+                || LedgerLocation.hostID(for: unnamed) == ProcessInfo.processInfo.hostName)
         #expect(!LedgerLocation.hostID(for: unnamed).isEmpty)
         #expect(Self.problems("  host_id: \"\"\n").contains { $0.contains("host_id") && $0.contains("non-empty") })
         #expect(ConfigDecoder.generalKeys.contains("host_id"))
