@@ -97,8 +97,16 @@ final class PostgresLedgerStore: LedgerStore {
     }
 
     func query(_ sql: String, _ values: [SQLValue], _ each: (any LedgerResultRow) -> Void) throws(LedgerReadError) {
+        let parameters = values.map(\.postgresText)
         do throws(PostgresError) {
-            let rows = try connected().execute(sql, values.map(\.postgresText))
+            let rows: [[String?]]
+            do throws(PostgresError) {
+                rows = try connected().execute(sql, parameters)
+            } catch  where connection?.isBroken == true {
+                // The server restarted since the last read: one fresh connection, now.
+                connection = nil
+                rows = try connected().execute(sql, parameters)
+            }
             for row in rows { each(PostgresRow(values: row)) }
         } catch {
             if connection?.isBroken ?? true {

@@ -261,6 +261,21 @@ struct PostgresLedgerTests {
         }
     }
 
+    @Test func aReadAfterTheServerRestartedSucceedsOnAFreshConnection() throws {
+        let server = try TestPostgres()
+        defer { server.close() }
+        try Base.withDirectory { directory in
+            let ledger = try SpendLedger.open(path: directory + "/usage.db", databaseURL: server.url)
+            defer { ledger.close() }
+            ledger.record(Base.row("r"))
+            #expect(ledger.flush())
+            #expect(try ledger.spendOf(keyAlias: "team-a", since: 0) == 0.002)
+            server.stop()
+            try server.start()
+            #expect(try ledger.spendOf(keyAlias: "team-a", since: 0) == 0.002)
+        }
+    }
+
     @Test func aServerAwayAtStartDelaysRowsButNotTheStart() throws {
         let server = try TestPostgres()
         defer { server.close() }
