@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
+import shutil
 import sqlite3
 import threading
 import time
@@ -69,8 +70,6 @@ def pg():
         yield server
     finally:
         server.close()
-        import shutil
-
         shutil.rmtree(workdir, ignore_errors=True)
 
 

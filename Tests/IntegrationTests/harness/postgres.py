@@ -141,6 +141,12 @@ class Postgres:
         try:
             self.stop()
         except (subprocess.SubprocessError, OSError):
+            # The server outlives a killed runuser: stop it by its data directory.
+            subprocess.run(
+                self._as_server_user([str(self.bin / "pg_ctl"), "stop", "-D", str(self.data), "-m", "immediate"]),
+                capture_output=True,
+                timeout=30,
+            )
             if self._process is not None:
                 self._process.kill()
                 self._process.wait()
