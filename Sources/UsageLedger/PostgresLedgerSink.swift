@@ -23,6 +23,8 @@ final class PostgresLedgerSink: LedgerSink {
     private let logger: Logger?
     private var connection: PostgresConnection?
     private var lastAttempt: ContinuousClock.Instant?
+    /// When the server last answered: an idle connection is checked a second after.
+    private var lastAnswer = ContinuousClock.now
     private var spool: LedgerSpool?
     let health: SharedStoreHealth? = SharedStoreHealth()
     /// Said at least once a minute while the store is down (each failed attempt notes it).
@@ -41,7 +43,18 @@ final class PostgresLedgerSink: LedgerSink {
     }
 
     func maintain() {
-        guard connectIfDue() != nil else { return }
+        guard let connection = connectIfDue() else { return }
+        // Without rows to write, a server gone away would go unnoticed (and the gauge
+        // stay 1) until the next request: a trivial query a second finds out.
+        if ContinuousClock.now - lastAnswer >= Self.retryInterval {
+            do throws(PostgresError) {
+                try connection.execute("SELECT 1")
+                lastAnswer = .now
+            } catch {
+                lost(error)
+                return
+            }
+        }
         replaySpool()
     }
 
@@ -49,6 +62,7 @@ final class PostgresLedgerSink: LedgerSink {
         if let connection = connectIfDue() {
             do throws(PostgresError) {
                 try Self.insert(rows, into: connection)
+                lastAnswer = .now
                 return
             } catch {
                 lost(error)
@@ -81,6 +95,7 @@ final class PostgresLedgerSink: LedgerSink {
             let fresh = try PostgresConnection(url: url)
             try PostgresSchema.migrate(fresh)
             connection = fresh
+            lastAnswer = .now
             if lastAttemptFailed {
                 logger?.log(.info, "spend ledger: PostgreSQL reached again; spooled rows are replayed", fields)
             }

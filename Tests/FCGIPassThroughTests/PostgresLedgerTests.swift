@@ -261,7 +261,8 @@ struct PostgresLedgerTests {
         }
     }
 
-    @Test func aReadAfterTheServerRestartedSucceedsOnAFreshConnection() throws {
+    /// An idle gateway notices too: the gauge follows the server without any request.
+    @Test func anIdleWriterNoticesTheServerAwayAndReadsReconnect() throws {
         let server = try TestPostgres()
         defer { server.close() }
         try Base.withDirectory { directory in
@@ -271,8 +272,10 @@ struct PostgresLedgerTests {
             #expect(ledger.flush())
             #expect(try ledger.spendOf(keyAlias: "team-a", since: 0) == 0.002)
             server.stop()
+            #expect(Self.eventually(within: 3) { ledger.stats.sharedStoreUp == false })
             try server.start()
             #expect(try ledger.spendOf(keyAlias: "team-a", since: 0) == 0.002)
+            #expect(Self.eventually(within: 3) { ledger.stats.sharedStoreUp == true })
         }
     }
 

@@ -109,8 +109,11 @@ def spool_count(stack) -> int:
     db = Path(stack.dir) / "usage.db"
     if not db.exists():
         return 0
-    with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as connection:
-        return connection.execute("SELECT count(*) FROM spool").fetchone()[0]
+    try:
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as connection:
+            return connection.execute("SELECT count(*) FROM spool").fetchone()[0]
+    except sqlite3.OperationalError:  # created, not migrated yet
+        return 0
 
 
 def store_up(stack) -> list[float]:
