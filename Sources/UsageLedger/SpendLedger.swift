@@ -210,6 +210,13 @@ public final class SpendLedger: Sendable {
         try reader.spendOf(keyAlias: keyAlias, since: since, excludingHost: excludingHost)
     }
 
+    /// What each key alias spent since `since`; with `excludingHost`, on other hosts only.
+    public func spendByKeyAlias(since: Double, excludingHost: String? = nil) throws(LedgerReadError)
+        -> [String: Double]
+    {
+        try reader.spendByKeyAlias(since: since, excludingHost: excludingHost)
+    }
+
     /// Requests and tokens of `keyAlias` since `since`; with `excludingHost`, on other hosts only.
     public func tokensOf(keyAlias: String, since: Double, excludingHost: String? = nil) throws(LedgerReadError)
         -> TokenTotals

@@ -145,6 +145,24 @@ public final class SpendReader: Sendable {
         ).first ?? 0
     }
 
+    /// What each key alias spent since `since` (Unix seconds), in one read; with
+    /// `excludingHost`, only the rows of other hosts than that one (budgets across
+    /// hosts read every budgeted key's figure at once).
+    public func spendByKeyAlias(since: Double, excludingHost: String? = nil) throws(LedgerReadError)
+        -> [String: Double]
+    {
+        let sums = try select(
+            { dialect in
+                let filter = SpendLogQuery(start: since)
+                    .filter(dialect, extra: excludingHost.map { [("host <> {}", .text($0))] } ?? [])
+                return (
+                    "SELECT key_alias, \(dialect.total("cost")) FROM spend_logs\(filter.sql) GROUP BY key_alias",
+                    filter.values
+                )
+            }, { ($0.text(0) ?? "", $0.double(1)) })
+        return Dictionary(sums, uniquingKeysWith: +)
+    }
+
     /// Requests and tokens under `keyAlias` since `since` (Unix seconds); with
     /// `excludingHost`, only the rows of other hosts than that one.
     public func tokensOf(keyAlias: String, since: Double, excludingHost: String? = nil) throws(LedgerReadError)

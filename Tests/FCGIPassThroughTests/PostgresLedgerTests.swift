@@ -95,6 +95,13 @@ struct PostgresLedgerTests {
             #expect(
                 try JSONValue.array(shared.spendLogs(query: SpendLogQuery()).map(\.litellmJSON)).encoded
                     == JSONValue.array(local.spendLogs(query: SpendLogQuery()).map(\.litellmJSON)).encoded)
+            for since in [0, day, day + 50_000] {
+                for host in [nil, "host-a"] {
+                    let expected = try local.spendByKeyAlias(since: since, excludingHost: host)
+                    #expect(try shared.spendByKeyAlias(since: since, excludingHost: host) == expected)
+                    #expect(expected.count == (host == nil ? 6 : 3), "\(expected)")
+                }
+            }
             for alias in ["team-a", "Team-B", "", "nobody"] {
                 for since in [0, day, day + 50_000] {
                     for host in [nil, "host-a", "host-b"] {
@@ -130,6 +137,8 @@ struct PostgresLedgerTests {
             #expect(try ledger.spendOf(keyAlias: "team-a", since: 0) == 3)
             #expect(try ledger.spendOf(keyAlias: "team-a", since: 0, excludingHost: "here") == 2)
             #expect(try ledger.tokensOf(keyAlias: "team-a", since: 0, excludingHost: "there").inputTokens == 10)
+            #expect(try ledger.spendByKeyAlias(since: 0, excludingHost: "here") == ["team-a": 2])
+            #expect(try ledger.spendByKeyAlias(since: 0) == ["team-a": 3])
         }
     }
 
