@@ -35,9 +35,11 @@ public final class SpendLedger: Sendable {
     public struct Stats: Sendable, Equatable {
         /// Rows queued and not yet written.
         public var pending = 0
-        /// Rows committed (a replayed request id counts, though the insert ignored it).
+        /// Rows committed (a replayed request id counts, though the insert ignored it),
+        /// to the store or, while PostgreSQL is away, to the spool.
         public var writtenRows = 0
-        /// Batches that failed to write (busy, read-only, full, ...) and stayed queued.
+        /// Batches that failed to write (busy, read-only, full, ...) and stayed queued;
+        /// a batch PostgreSQL refused but the spool took is not one.
         public var writeFailures = 0
         /// Rows dropped, oldest first, because the queue was full.
         public var droppedRows = 0
