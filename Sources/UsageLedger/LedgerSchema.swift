@@ -28,7 +28,17 @@ enum LedgerSchema {
         );
         CREATE INDEX spend_logs_start_time ON spend_logs (start_time);
         CREATE INDEX spend_logs_key_alias ON spend_logs (key_alias, start_time);
+        """,
+        // v2: the host that served the request (`general_settings.host_id`), so spend can
+        // be summed per host once several share a PostgreSQL ledger; and the spool, where
+        // rows bound for an unreachable PostgreSQL wait: the same columns (made from
+        // spend_logs so they cannot drift), a request id at most once, replayed in rowid
+        // order, then deleted.
         """
+        ALTER TABLE spend_logs ADD COLUMN host TEXT NOT NULL DEFAULT '';
+        CREATE TABLE spool AS SELECT * FROM spend_logs WHERE 0;
+        CREATE UNIQUE INDEX spool_request_id ON spool (request_id);
+        """,
     ]
 
     static var version: Int { migrations.count }
@@ -36,10 +46,17 @@ enum LedgerSchema {
     /// The columns in `SpendRow` order, for the insert and every select of whole rows.
     static let columns = """
         request_id, start_time, end_time, key_alias, key_hash, route, method, model, status, input_tokens, \
-        output_tokens, cache_read_tokens, cache_write_tokens, search_units, cost, duration_ms, partial, metered
+        output_tokens, cache_read_tokens, cache_write_tokens, search_units, cost, duration_ms, partial, metered, host
         """
 
-    static let insert = "INSERT OR IGNORE INTO spend_logs (\(columns)) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+    static let columnCount = 19
+
+    static let insert = insertSQL(into: "spend_logs")
+
+    /// `INSERT OR IGNORE` of one row into `table` (`spend_logs` or `spool`).
+    static func insertSQL(into table: String) -> String {
+        "INSERT OR IGNORE INTO \(table) (\(columns)) VALUES (" + Array(repeating: "?", count: columnCount).joined(separator: ",") + ")"
+    }
 
     /// Brings the file to `version`. `BEGIN IMMEDIATE` takes the write lock before reading
     /// the version, so of two processes opening a new file at once one migrates and the
@@ -60,7 +77,7 @@ enum LedgerSchema {
         }
     }
 
-    /// Binds `row` to the insert statement's 18 parameters.
+    /// Binds `row` to the insert statement's 19 parameters.
     static func bind(_ row: SpendRow, to statement: SQLiteStatement) {
         statement.bind(1, row.requestID)
         statement.bind(2, row.startTime)
@@ -80,16 +97,18 @@ enum LedgerSchema {
         statement.bind(16, row.durationMs)
         statement.bind(17, row.partial)
         statement.bind(18, row.metered)
+        statement.bind(19, row.host)
     }
 
     /// The row a select of `columns` is on.
-    static func row(from statement: SQLiteStatement) -> SpendRow {
+    static func row(from statement: any LedgerResultRow) -> SpendRow {
         SpendRow(
             requestID: statement.text(0) ?? "", startTime: statement.double(1), endTime: statement.double(2),
             keyAlias: statement.text(3) ?? "", keyHash: statement.text(4) ?? "", route: statement.text(5) ?? "",
             method: statement.text(6) ?? "", model: statement.text(7), status: statement.int(8),
             inputTokens: statement.int(9), outputTokens: statement.int(10), cacheReadTokens: statement.int(11),
             cacheWriteTokens: statement.int(12), searchUnits: statement.int(13), cost: statement.double(14),
-            durationMs: statement.double(15), partial: statement.bool(16), metered: statement.bool(17))
+            durationMs: statement.double(15), partial: statement.bool(16), metered: statement.bool(17),
+            host: statement.text(18) ?? "")
     }
 }

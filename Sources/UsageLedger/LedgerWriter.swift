@@ -4,9 +4,10 @@ import GatewayCore
 import Operations
 
 /// The ledger's write side: a bounded in-memory queue that `record` appends to, and one
-/// thread that empties it into SQLite every 250 ms, a batch per transaction. Requests
-/// never wait for the database; the database being locked, full or read-only only
-/// leaves rows queued (counted, warned about) until a later tick writes them.
+/// thread that empties it into the store (`LedgerSink`) every 250 ms, a batch per
+/// transaction. Requests never wait for the database; a store that cannot be written
+/// (locked, full, read-only, unreachable and its spool too) only leaves rows queued
+/// (counted, warned about) until a later tick writes them.
 final class LedgerWriter: Sendable {
     /// How often the thread writes: a SIGKILL loses at most this much plus one batch.
     static let interval = Duration.milliseconds(250)
@@ -14,27 +15,20 @@ final class LedgerWriter: Sendable {
     /// holding the write lock never starves another process for long.
     static let batchSize = 1000
 
-    private let path: String
     private let state: Locked<(queue: RowQueue, stats: SpendLedger.Stats)>
-    /// The write connection, reopened after any failure but a busy one (a read-only or
-    /// replaced file needs a fresh open to recover). `nil` until the next attempt.
-    private let connection: Locked<WriteConnection?>
+    /// Where batches go; its lock is held while one is written.
+    private let sink: Locked<any LedgerSink>
+    /// The shared store's state, read without waiting for a write in progress.
+    private let health: SharedStoreHealth?
     private let wake = DispatchSemaphore(value: 0)
     private let exited = DispatchSemaphore(value: 0)
     private let stopping = Locked(false)
     private let warning: ThrottledWarning?
-    /// Opens the write connection read-only when true: how tests stand in for a file
-    /// the process may not write (root writes through a 0444 mode).
-    private let readOnly: @Sendable () -> Bool
 
-    init(
-        path: String, connection: WriteConnection?, capacity: Int, logger: Logger?,
-        readOnly: @escaping @Sendable () -> Bool
-    ) {
-        self.path = path
+    init(sink: any LedgerSink, capacity: Int, logger: Logger?) {
         self.state = Locked((RowQueue(capacity: capacity), SpendLedger.Stats()))
-        self.connection = Locked(connection)
-        self.readOnly = readOnly
+        self.health = sink.health
+        self.sink = Locked(sink)
         self.warning = logger.map {
             ThrottledWarning(
                 "spend ledger: cannot write, rows stay queued and are retried", logger: $0, interval: .seconds(60))
@@ -45,12 +39,19 @@ final class LedgerWriter: Sendable {
         let thread = Thread { [self] in
             while !stopping.withLock({ $0 }) {
                 _ = wake.wait(timeout: .now() + .milliseconds(Int(Self.interval.seconds * 1000)))
+                maintain()
                 _ = writePending()
             }
             exited.signal()
         }
         thread.name = "spend-ledger"
         thread.start()
+    }
+
+    /// The sink's own upkeep, once a tick whether rows are queued or not: reconnecting
+    /// to a shared store and replaying its spool.
+    func maintain() {
+        sink.withLock { $0.maintain() }
     }
 
     func record(_ row: SpendRow) {
@@ -60,34 +61,35 @@ final class LedgerWriter: Sendable {
     }
 
     var stats: SpendLedger.Stats {
-        state.withLock { state in
+        var stats = state.withLock { state in
             var stats = state.stats
             stats.pending = state.queue.count
             return stats
         }
+        if let health {
+            stats.sharedStoreUp = health.up
+            stats.spooledRows = health.spooled
+        }
+        return stats
     }
 
     /// Writes until the queue is empty (`true`) or a write fails (`false`, the batch back
     /// in the queue).
     func writePending() -> Bool {
-        connection.withLock { connection in
+        sink.withLock { sink in
             while true {
                 let batch = state.withLock { $0.queue.take(Self.batchSize) }
                 if batch.isEmpty { return true }
-                do throws(SQLiteError) {
-                    if connection == nil {
-                        connection = try WriteConnection(path: path, readOnly: readOnly())
-                    }
-                    try connection?.insert(batch)
+                do throws(LedgerWriteError) {
+                    try sink.write(batch)
                     state.withLock { $0.stats.writtenRows += batch.count }
                 } catch {
-                    if !error.isBusy { connection = nil }
                     let pending = state.withLock { state in
                         state.stats.writeFailures += 1
                         state.stats.droppedRows += state.queue.putBack(batch)
                         return state.queue.count
                     }
-                    warning?.note([("path", path), ("error", error.description), ("pending", String(pending))])
+                    warning?.note(error.fields + [("pending", String(pending))])
                     return false
                 }
             }
@@ -118,7 +120,7 @@ final class LedgerWriter: Sendable {
     }
 }
 
-/// The write connection and its prepared insert.
+/// A write connection and its prepared insert into `spend_logs` (or the spool).
 final class WriteConnection {
     let connection: SQLiteConnection
     private let statement: SQLiteStatement
@@ -126,22 +128,25 @@ final class WriteConnection {
     /// Opens `path` for writing; `readOnly` opens it as a file the process may not write.
     init(path: String, readOnly: Bool = false) throws(SQLiteError) {
         connection = try SQLiteConnection(path: path, readOnly: readOnly)
-        try Self.configure(connection)
+        try Self.configure(connection, busyMilliseconds: 50)
         statement = try connection.prepare(LedgerSchema.insert)
     }
 
-    /// Adopts an open connection (the one that just migrated the file).
-    init(_ connection: SQLiteConnection) throws(SQLiteError) {
+    /// Adopts an open connection (the one that just migrated the file), inserting into
+    /// `table`.
+    init(_ connection: SQLiteConnection, table: String = "spend_logs", busyMilliseconds: Int32 = 50)
+        throws(SQLiteError)
+    {
         self.connection = connection
-        try Self.configure(connection)
-        statement = try connection.prepare(LedgerSchema.insert)
+        try Self.configure(connection, busyMilliseconds: busyMilliseconds)
+        statement = try connection.prepare(LedgerSchema.insertSQL(into: table))
     }
 
     /// A short busy timeout: the writer retries on its next tick rather than wait.
     /// `synchronous=NORMAL` in WAL mode: a commit survives a process crash, and only a
     /// power loss can take back the last ones.
-    private static func configure(_ connection: SQLiteConnection) throws(SQLiteError) {
-        connection.setBusyTimeout(milliseconds: 50)
+    private static func configure(_ connection: SQLiteConnection, busyMilliseconds: Int32) throws(SQLiteError) {
+        connection.setBusyTimeout(milliseconds: busyMilliseconds)
         try connection.execute("PRAGMA synchronous = NORMAL")
     }
 

@@ -22,9 +22,10 @@ public enum SpendLedgerError: Error, CustomStringConvertible, Sendable {
     }
 }
 
-/// The spend ledger: one SQLite row per request (docs/USAGE.md, "The ledger"), in one
+/// The spend ledger: one row per request (docs/USAGE.md, "The ledger"), in one SQLite
 /// file that every gateway process on the host shares (WAL mode lets them all write
-/// and read it).
+/// and read it), or in a PostgreSQL every host shares, with that file as the spool for
+/// rows written while the server is away (docs/SHARED_STATE.md).
 ///
 /// `record` only queues the row in memory; a thread writes the queue every 250 ms, so
 /// the request path never touches the database and a killed process loses at most its
@@ -34,12 +35,18 @@ public final class SpendLedger: Sendable {
     public struct Stats: Sendable, Equatable {
         /// Rows queued and not yet written.
         public var pending = 0
-        /// Rows committed (a replayed request id counts, though the insert ignored it).
+        /// Rows committed (a replayed request id counts, though the insert ignored it),
+        /// to the store or, while PostgreSQL is away, to the spool.
         public var writtenRows = 0
-        /// Batches that failed to write (busy, read-only, full, ...) and stayed queued.
+        /// Batches that failed to write (busy, read-only, full, ...) and stayed queued;
+        /// a batch PostgreSQL refused but the spool took is not one.
         public var writeFailures = 0
         /// Rows dropped, oldest first, because the queue was full.
         public var droppedRows = 0
+        /// Whether the writer reaches the shared PostgreSQL; `nil` for a SQLite ledger.
+        public var sharedStoreUp: Bool?
+        /// Rows written to the local spool because PostgreSQL could not be reached.
+        public var spooledRows = 0
 
         public init() {}
     }
@@ -48,7 +55,10 @@ public final class SpendLedger: Sendable {
     /// seven minutes of a busy instance's requests (250 per second) with the database down.
     public static let defaultQueueCapacity = 100_000
 
+    /// The host's ledger file: the ledger itself, or the spool of a PostgreSQL one.
     public let path: String
+    /// What the rows' `host` holds (`general_settings.host_id`).
+    public let hostID: String
     private let writer: LedgerWriter
     /// The read connection, also for `spendLogs` and the sums.
     public let reader: SpendReader
@@ -63,20 +73,63 @@ public final class SpendLedger: Sendable {
         return "usage.db"
     }
 
-    /// Opens (creating if needed) the ledger at `path` and starts its writer thread.
+    /// Opens (creating if needed) the ledger and starts its writer thread.
     /// - Parameters:
-    ///   - path: the file; its directory must exist.
+    ///   - path: the host's file (`usage_db`); its directory must exist. With a
+    ///     `databaseURL`, the spool, created when PostgreSQL is first away.
+    ///   - databaseURL: a `postgresql://` URL: the rows go there; `nil`: to `path`. A
+    ///     server that cannot be reached now does not fail the open: rows spool until
+    ///     it answers.
+    ///   - hostID: what every row recorded here carries as its `host`.
     ///   - logger: where write failures are reported, at most once a minute.
-    ///   - queueCapacity: rows held in memory while the database cannot be written.
+    ///   - queueCapacity: rows held in memory while nothing can be written.
     public static func open(
-        path: String, logger: Logger? = nil, queueCapacity: Int = defaultQueueCapacity
+        path: String, databaseURL: String? = nil, hostID: String = "", logger: Logger? = nil,
+        queueCapacity: Int = defaultQueueCapacity
     ) throws(SpendLedgerError) -> SpendLedger {
-        try Self.open(path: path, logger: logger, queueCapacity: queueCapacity, writerReadOnly: { false })
+        guard let databaseURL else {
+            return try Self.open(
+                path: path, hostID: hostID, logger: logger, queueCapacity: queueCapacity, writerReadOnly: { false })
+        }
+        try checkDirectory(of: path)
+        let sink = PostgresLedgerSink(url: databaseURL, spoolPath: path, logger: logger)
+        let writer = LedgerWriter(sink: sink, capacity: queueCapacity, logger: logger)
+        // Connects (and migrates) before the first request when the server answers;
+        // when it does not, this is the first warning and the thread retries.
+        writer.maintain()
+        let ledger = SpendLedger(
+            path: path, hostID: hostID, writer: writer, reader: SpendReader.open(databaseURL: databaseURL))
+        writer.start()
+        return ledger
     }
 
     static func open(
-        path: String, logger: Logger?, queueCapacity: Int, writerReadOnly: @escaping @Sendable () -> Bool
+        path: String, hostID: String = "", logger: Logger?, queueCapacity: Int,
+        writerReadOnly: @escaping @Sendable () -> Bool
     ) throws(SpendLedgerError) -> SpendLedger {
+        try checkDirectory(of: path)
+        let writer: LedgerWriter
+        let readConnection: SQLiteConnection
+        do throws(SQLiteError) {
+            let connection = try prepared(path: path)
+            // The connection that migrated writes; a writer that must open read-only
+            // (tests) opens its own on the first tick.
+            let sink = SQLiteLedgerSink(
+                path: path, connection: try writerReadOnly() ? nil : WriteConnection(connection),
+                readOnly: writerReadOnly)
+            writer = LedgerWriter(sink: sink, capacity: queueCapacity, logger: logger)
+            readConnection = try SQLiteConnection(path: path)
+        } catch {
+            throw .sqlite(path: path, error)
+        }
+        let ledger = SpendLedger(
+            path: path, hostID: hostID, writer: writer, reader: try SpendReader(checked: readConnection, path: path))
+        writer.start()
+        return ledger
+    }
+
+    /// The ledger does not create the directory its file goes in.
+    private static func checkDirectory(of path: String) throws(SpendLedgerError) {
         let directory = (path as NSString).deletingLastPathComponent
         var isDirectory: ObjCBool = false
         if !directory.isEmpty,
@@ -84,22 +137,6 @@ public final class SpendLedger: Sendable {
         {
             throw .missingDirectory(directory)
         }
-        let writer: LedgerWriter
-        let readConnection: SQLiteConnection
-        do throws(SQLiteError) {
-            let connection = try prepared(path: path)
-            // The connection that migrated writes; a writer that must open read-only
-            // (tests) opens its own on the first tick.
-            writer = LedgerWriter(
-                path: path, connection: try writerReadOnly() ? nil : WriteConnection(connection),
-                capacity: queueCapacity, logger: logger, readOnly: writerReadOnly)
-            readConnection = try SQLiteConnection(path: path)
-        } catch {
-            throw .sqlite(path: path, error)
-        }
-        let ledger = SpendLedger(path: path, writer: writer, reader: try SpendReader(checked: readConnection, path: path))
-        writer.start()
-        return ledger
     }
 
     /// A connection to a file in WAL mode with the current schema. Opening is not on a
@@ -108,7 +145,7 @@ public final class SpendLedger: Sendable {
     /// handler, when waiting could deadlock (two connections switching a new file to WAL
     /// together, as the processes of several instances starting at once do): such a try
     /// is repeated on a fresh connection, for up to 5 s.
-    private static func prepared(path: String) throws(SQLiteError) -> SQLiteConnection {
+    static func prepared(path: String) throws(SQLiteError) -> SQLiteConnection {
         let deadline = ContinuousClock.now + .seconds(5)
         while true {
             do throws(SQLiteError) {
@@ -126,8 +163,9 @@ public final class SpendLedger: Sendable {
         }
     }
 
-    private init(path: String, writer: LedgerWriter, reader: SpendReader) {
+    private init(path: String, hostID: String, writer: LedgerWriter, reader: SpendReader) {
         self.path = path
+        self.hostID = hostID
         self.writer = writer
         self.reader = reader
     }
@@ -138,7 +176,10 @@ public final class SpendLedger: Sendable {
 
     /// Queues `row` for the writer and returns at once; never blocks on the database.
     public func record(_ row: SpendRow) {
-        writer.record(row)
+        guard row.host.isEmpty else { return writer.record(row) }
+        var stamped = row
+        stamped.host = hostID
+        writer.record(stamped)
     }
 
     /// Writes everything queued now, retrying a locked database until `timeout` (drain,
@@ -156,19 +197,32 @@ public final class SpendLedger: Sendable {
 
     public var stats: Stats { writer.stats }
 
-    public func spendLogs(query: SpendLogQuery) throws(SQLiteError) -> [SpendRow] {
+    public func spendLogs(query: SpendLogQuery) throws(LedgerReadError) -> [SpendRow] {
         try reader.spendLogs(query: query)
     }
 
-    public func dailyTotals(query: SpendLogQuery, perKey: Bool = true) throws(SQLiteError) -> [DailyTotal] {
+    public func dailyTotals(query: SpendLogQuery, perKey: Bool = true) throws(LedgerReadError) -> [DailyTotal] {
         try reader.dailyTotals(query: query, perKey: perKey)
     }
 
-    public func spendOf(keyAlias: String, since: Double) throws(SQLiteError) -> Double {
-        try reader.spendOf(keyAlias: keyAlias, since: since)
+    /// What `keyAlias` spent since `since`; with `excludingHost`, on other hosts only.
+    public func spendOf(keyAlias: String, since: Double, excludingHost: String? = nil) throws(LedgerReadError)
+        -> Double
+    {
+        try reader.spendOf(keyAlias: keyAlias, since: since, excludingHost: excludingHost)
     }
 
-    public func tokensOf(keyAlias: String, since: Double) throws(SQLiteError) -> TokenTotals {
-        try reader.tokensOf(keyAlias: keyAlias, since: since)
+    /// What each key alias spent since `since`; with `excludingHost`, on other hosts only.
+    public func spendByKeyAlias(since: Double, excludingHost: String? = nil) throws(LedgerReadError)
+        -> [String: Double]
+    {
+        try reader.spendByKeyAlias(since: since, excludingHost: excludingHost)
+    }
+
+    /// Requests and tokens of `keyAlias` since `since`; with `excludingHost`, on other hosts only.
+    public func tokensOf(keyAlias: String, since: Double, excludingHost: String? = nil) throws(LedgerReadError)
+        -> TokenTotals
+    {
+        try reader.tokensOf(keyAlias: keyAlias, since: since, excludingHost: excludingHost)
     }
 }

@@ -1,3 +1,5 @@
+import Foundation
+
 /// Which rows `/spend/logs` lists: filters, then one page, newest first.
 public struct SpendLogQuery: Sendable, Equatable {
     public static let defaultPageSize = 100
@@ -32,19 +34,21 @@ public struct SpendLogQuery: Sendable, Equatable {
     var limit: Int { min(max(pageSize, 1), Self.maxPageSize) }
     var offset: Int { (max(page, 1) - 1) * limit }
 
-    /// The `WHERE` clause (or "") and what to bind to its parameters, in order.
-    var filter: (sql: String, values: [SQLValue]) {
+    /// The `WHERE` clause (or "") in `dialect`, and what to bind to its parameters, in
+    /// order; `extra` conditions (their SQL with `{}` for the parameter) come last.
+    func filter(_ dialect: SQLDialect, extra: [(String, SQLValue)] = []) -> (sql: String, values: [SQLValue]) {
         let conditions: [(String, SQLValue?)] = [
-            ("start_time >= ?", start.map(SQLValue.real)),
-            ("start_time < ?", end.map(SQLValue.real)),
-            ("key_alias = ?", keyAlias.map(SQLValue.text)),
-            ("key_hash = ?", keyHash.map(SQLValue.text)),
-            ("request_id = ?", requestID.map(SQLValue.text)),
+            ("start_time >= {}", start.map(SQLValue.real)),
+            ("start_time < {}", end.map(SQLValue.real)),
+            ("key_alias = {}", keyAlias.map(SQLValue.text)),
+            ("key_hash = {}", keyHash.map(SQLValue.text)),
+            ("request_id = {}", requestID.map(SQLValue.text)),
         ]
-        let given = conditions.compactMap { condition, value in value.map { (condition, $0) } }
-        return (
-            given.isEmpty ? "" : " WHERE " + given.map(\.0).joined(separator: " AND "), given.map(\.1)
-        )
+        let given = conditions.compactMap { condition, value in value.map { (condition, $0) } } + extra
+        let sql = given.enumerated().map { offset, condition in
+            condition.0.replacingOccurrences(of: "{}", with: dialect.parameter(offset + 1))
+        }
+        return (given.isEmpty ? "" : " WHERE " + sql.joined(separator: " AND "), given.map(\.1))
     }
 }
 

@@ -1,13 +1,15 @@
 import Foundation
 import GatewayCore
 
-/// The ledger's read side on its own connection: in WAL mode a reader sees the last
-/// commit and neither waits for the writers nor holds them up. `fcgi-pass-through usage`
-/// opens one alone, without a writer.
+/// The ledger's read side, on its own connection to whichever store holds the rows: the
+/// host's SQLite file (in WAL mode a reader sees the last commit and neither waits for
+/// the writers nor holds them up) or the shared PostgreSQL. Each query is written once,
+/// in `SQLDialect` terms, so both stores give the same answers. `fcgi-pass-through
+/// usage` opens one alone, without a writer.
 public final class SpendReader: Sendable {
-    private let connection: Locked<SQLiteConnection>
+    private let store: Locked<any LedgerStore>
 
-    /// Opens an existing ledger for reading; never creates or migrates it.
+    /// Opens an existing ledger file for reading; never creates or migrates it.
     public static func open(path: String) throws(SpendLedgerError) -> SpendReader {
         guard FileManager.default.fileExists(atPath: path) else { throw .missingFile(path) }
         // Read-write when allowed: reading a WAL file may need to create its `-shm`.
@@ -23,6 +25,12 @@ public final class SpendReader: Sendable {
         return try SpendReader(checked: connection, path: path)
     }
 
+    /// Reads the ledger in the PostgreSQL at `databaseURL`. Connects when first asked,
+    /// so a server that is away now fails reads, not the opening.
+    public static func open(databaseURL: String) -> SpendReader {
+        SpendReader(store: PostgresLedgerStore(url: databaseURL))
+    }
+
     init(checked connection: SQLiteConnection, path: String) throws(SpendLedgerError) {
         connection.setBusyTimeout(milliseconds: 1000)
         let version: Int
@@ -32,115 +40,178 @@ public final class SpendReader: Sendable {
             throw .sqlite(path: path, error)
         }
         guard version >= 1 else { throw .notALedger(path) }
-        self.connection = Locked(connection)
+        self.store = Locked(SQLiteLedgerStore(connection: connection, path: path))
+    }
+
+    private init(store: any LedgerStore) {
+        self.store = Locked(store)
+    }
+
+    /// Runs `sql` (built for the store's dialect) and maps each row.
+    private func select<T>(
+        _ sql: (SQLDialect) -> (String, [SQLValue]), _ map: (any LedgerResultRow) -> T
+    ) throws(LedgerReadError) -> [T] {
+        try store.withLock { store throws(LedgerReadError) in
+            let (text, values) = sql(store.dialect)
+            var results: [T] = []
+            try store.query(text, values) { results.append(map($0)) }
+            return results
+        }
     }
 
     /// One page of rows, newest first.
-    public func spendLogs(query: SpendLogQuery) throws(SQLiteError) -> [SpendRow] {
-        let filter = query.filter
-        let sql =
-            "SELECT \(LedgerSchema.columns) FROM spend_logs\(filter.sql) "
-            + "ORDER BY start_time DESC, request_id DESC LIMIT ? OFFSET ?"
-        return try connection.withLock { connection throws(SQLiteError) in
-            let statement = try connection.prepare(sql)
-            SQLValue.bind(filter.values + [.integer(query.limit), .integer(query.offset)], to: statement)
-            var rows: [SpendRow] = []
-            while try statement.step() { rows.append(LedgerSchema.row(from: statement)) }
-            return rows
-        }
+    public func spendLogs(query: SpendLogQuery) throws(LedgerReadError) -> [SpendRow] {
+        try select(
+            { dialect in
+                let filter = query.filter(dialect)
+                let count = filter.values.count
+                return (
+                    "SELECT \(LedgerSchema.columns) FROM spend_logs\(filter.sql) ORDER BY start_time DESC, "
+                        + "\(dialect.bytewise("request_id")) DESC LIMIT \(dialect.parameter(count + 1)) "
+                        + "OFFSET \(dialect.parameter(count + 2))",
+                    filter.values + [.integer(query.limit), .integer(query.offset)]
+                )
+            }, LedgerSchema.row(from:))
     }
 
     /// Sums per UTC day and key alias (`perKey`) or per day over all keys, oldest day
     /// first; the query's page is ignored.
-    public func dailyTotals(query: SpendLogQuery, perKey: Bool = true) throws(SQLiteError) -> [DailyTotal] {
-        let filter = query.filter
-        let sql = """
-            SELECT date(start_time, 'unixepoch') AS day, key_alias, key_hash, coalesce(model, ''), count(*), \
-            total(cost), sum(input_tokens), sum(output_tokens), sum(cache_read_tokens), sum(cache_write_tokens) \
-            FROM spend_logs\(filter.sql) GROUP BY day, key_alias, key_hash, model ORDER BY day, key_alias
-            """
+    public func dailyTotals(query: SpendLogQuery, perKey: Bool = true) throws(LedgerReadError) -> [DailyTotal] {
+        typealias Group = (
+            day: String, alias: String, hash: String, model: String, spend: Double, tokens: TokenTotals
+        )
+        let groups: [Group] = try select(
+            { dialect in
+                let filter = query.filter(dialect)
+                return (
+                    """
+                    SELECT \(dialect.day("start_time")) AS day, key_alias, key_hash, coalesce(model, ''), count(*), \
+                    \(dialect.total("cost")), sum(input_tokens), sum(output_tokens), sum(cache_read_tokens), \
+                    sum(cache_write_tokens) FROM spend_logs\(filter.sql) GROUP BY day, key_alias, key_hash, model \
+                    ORDER BY day, \(dialect.bytewise("key_alias"))
+                    """, filter.values
+                )
+            },
+            { row in
+                (
+                    row.text(0) ?? "", row.text(1) ?? "", row.text(2) ?? "", row.text(3) ?? "", row.double(5),
+                    TokenTotals(
+                        requests: row.int(4), inputTokens: row.int(6), outputTokens: row.int(7),
+                        cacheReadTokens: row.int(8), cacheWriteTokens: row.int(9))
+                )
+            })
         var totals: [DailyTotal] = []
         var index: [String: Int] = [:]
-        try connection.withLock { connection throws(SQLiteError) in
-            let statement = try connection.prepare(sql)
-            SQLValue.bind(filter.values, to: statement)
-            while try statement.step() {
-                let day = statement.text(0) ?? ""
-                let alias = perKey ? statement.text(1) ?? "" : nil
-                let slot = day + "\u{0}" + (alias ?? "")
-                let position = index[slot] ?? totals.count
-                if position == totals.count {
-                    index[slot] = position
-                    totals.append(DailyTotal(day: day, keyAlias: alias))
-                }
-                let spend = statement.double(5)
-                totals[position].spend += spend
-                totals[position].tokens.requests += statement.int(4)
-                totals[position].tokens.inputTokens += statement.int(6)
-                totals[position].tokens.outputTokens += statement.int(7)
-                totals[position].tokens.cacheReadTokens += statement.int(8)
-                totals[position].tokens.cacheWriteTokens += statement.int(9)
-                totals[position].keys[statement.text(2) ?? "", default: 0] += spend
-                totals[position].models[statement.text(3) ?? "", default: 0] += spend
+        for group in groups {
+            let alias = perKey ? group.alias : nil
+            let slot = group.day + "\u{0}" + (alias ?? "")
+            let position = index[slot] ?? totals.count
+            if position == totals.count {
+                index[slot] = position
+                totals.append(DailyTotal(day: group.day, keyAlias: alias))
             }
+            totals[position].spend += group.spend
+            totals[position].tokens.requests += group.tokens.requests
+            totals[position].tokens.inputTokens += group.tokens.inputTokens
+            totals[position].tokens.outputTokens += group.tokens.outputTokens
+            totals[position].tokens.cacheReadTokens += group.tokens.cacheReadTokens
+            totals[position].tokens.cacheWriteTokens += group.tokens.cacheWriteTokens
+            totals[position].keys[group.hash, default: 0] += group.spend
+            totals[position].models[group.model, default: 0] += group.spend
         }
         return totals
     }
 
-    /// What requests under `keyAlias` cost since `since` (Unix seconds): rows written
-    /// by every process, not those still queued in memory.
-    public func spendOf(keyAlias: String, since: Double) throws(SQLiteError) -> Double {
-        try connection.withLock { connection throws(SQLiteError) in
-            let statement = try connection.prepare(
-                "SELECT total(cost) FROM spend_logs WHERE key_alias = ? AND start_time >= ?")
-            SQLValue.bind([.text(keyAlias), .real(since)], to: statement)
-            return try statement.step() ? statement.double(0) : 0
-        }
+    /// The filter of the per-key sums: `keyAlias` since `since`, and with `excludingHost`
+    /// only rows other hosts wrote (what budgets across hosts add to their own count).
+    private static func keyFilter(_ dialect: SQLDialect, keyAlias: String, since: Double, excludingHost: String?)
+        -> (sql: String, values: [SQLValue])
+    {
+        SpendLogQuery(start: since, keyAlias: keyAlias)
+            .filter(dialect, extra: excludingHost.map { [("host <> {}", .text($0))] } ?? [])
     }
 
-    /// Requests and tokens under `keyAlias` since `since` (Unix seconds).
-    public func tokensOf(keyAlias: String, since: Double) throws(SQLiteError) -> TokenTotals {
-        try connection.withLock { connection throws(SQLiteError) in
-            let statement = try connection.prepare(
-                "SELECT count(*), total(input_tokens), total(output_tokens), total(cache_read_tokens), "
-                    + "total(cache_write_tokens) FROM spend_logs WHERE key_alias = ? AND start_time >= ?")
-            SQLValue.bind([.text(keyAlias), .real(since)], to: statement)
-            guard try statement.step() else { return TokenTotals() }
-            return TokenTotals(
-                requests: statement.int(0), inputTokens: statement.int(1), outputTokens: statement.int(2),
-                cacheReadTokens: statement.int(3), cacheWriteTokens: statement.int(4))
-        }
+    /// What requests under `keyAlias` cost since `since` (Unix seconds): rows written
+    /// by every process, not those still queued in memory. With `excludingHost`, only
+    /// the rows of other hosts than that one.
+    public func spendOf(keyAlias: String, since: Double, excludingHost: String? = nil) throws(LedgerReadError)
+        -> Double
+    {
+        try select(
+            { dialect in
+                let filter = Self.keyFilter(dialect, keyAlias: keyAlias, since: since, excludingHost: excludingHost)
+                return ("SELECT \(dialect.total("cost")) FROM spend_logs\(filter.sql)", filter.values)
+            }, { $0.double(0) }
+        ).first ?? 0
+    }
+
+    /// What each key alias spent since `since` (Unix seconds), in one read; with
+    /// `excludingHost`, only the rows of other hosts than that one (budgets across
+    /// hosts read every budgeted key's figure at once).
+    public func spendByKeyAlias(since: Double, excludingHost: String? = nil) throws(LedgerReadError)
+        -> [String: Double]
+    {
+        let sums = try select(
+            { dialect in
+                let filter = SpendLogQuery(start: since)
+                    .filter(dialect, extra: excludingHost.map { [("host <> {}", .text($0))] } ?? [])
+                return (
+                    "SELECT key_alias, \(dialect.total("cost")) FROM spend_logs\(filter.sql) GROUP BY key_alias",
+                    filter.values
+                )
+            }, { ($0.text(0) ?? "", $0.double(1)) })
+        return Dictionary(sums, uniquingKeysWith: +)
+    }
+
+    /// Requests and tokens under `keyAlias` since `since` (Unix seconds); with
+    /// `excludingHost`, only the rows of other hosts than that one.
+    public func tokensOf(keyAlias: String, since: Double, excludingHost: String? = nil) throws(LedgerReadError)
+        -> TokenTotals
+    {
+        try select(
+            { dialect in
+                let filter = Self.keyFilter(dialect, keyAlias: keyAlias, since: since, excludingHost: excludingHost)
+                let sums = ["input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens"]
+                    .map(dialect.total).joined(separator: ", ")
+                return ("SELECT count(*), \(sums) FROM spend_logs\(filter.sql)", filter.values)
+            },
+            { row in
+                TokenTotals(
+                    requests: row.int(0), inputTokens: row.int(1), outputTokens: row.int(2),
+                    cacheReadTokens: row.int(3), cacheWriteTokens: row.int(4))
+            }
+        ).first ?? TokenTotals()
     }
 
     /// Sums per group over `[since, until)`, for `fcgi-pass-through usage`.
-    func groupTotals(by grouping: UsageReport.Grouping, since: Double?, until: Double?) throws(SQLiteError)
+    func groupTotals(by grouping: UsageReport.Grouping, since: Double?, until: Double?) throws(LedgerReadError)
         -> [UsageReport.Line]
     {
-        let filter = SpendLogQuery(start: since, end: until).filter
-        let group =
-            switch grouping {
-            case .key: "key_alias"
-            case .route: "route"
-            case .model: "coalesce(model, '')"
-            case .day: "date(start_time, 'unixepoch')"
-            }
-        let order = grouping == .day ? "grp" : "cost DESC, grp"
-        let sql = """
-            SELECT \(group) AS grp, count(*), sum(input_tokens), sum(output_tokens), sum(cache_read_tokens), \
-            sum(cache_write_tokens), total(cost) AS cost FROM spend_logs\(filter.sql) GROUP BY grp ORDER BY \(order)
-            """
-        return try connection.withLock { connection throws(SQLiteError) in
-            let statement = try connection.prepare(sql)
-            SQLValue.bind(filter.values, to: statement)
-            var lines: [UsageReport.Line] = []
-            while try statement.step() {
-                lines.append(
-                    UsageReport.Line(
-                        group: statement.text(0) ?? "", requests: statement.int(1), inputTokens: statement.int(2),
-                        outputTokens: statement.int(3), cacheReadTokens: statement.int(4),
-                        cacheWriteTokens: statement.int(5), cost: statement.double(6)))
-            }
-            return lines
-        }
+        try select(
+            { dialect in
+                let filter = SpendLogQuery(start: since, end: until).filter(dialect)
+                let group =
+                    switch grouping {
+                    case .key: "key_alias"
+                    case .route: "route"
+                    case .model: "coalesce(model, '')"
+                    case .day: dialect.day("start_time")
+                    }
+                let cost = dialect.total("cost")
+                // Expressions rather than the columns' names: PostgreSQL orders by an
+                // output name only when it stands alone.
+                let order = grouping == .day ? group : "\(cost) DESC, \(dialect.bytewise(group))"
+                return (
+                    """
+                    SELECT \(group), count(*), sum(input_tokens), sum(output_tokens), sum(cache_read_tokens), \
+                    sum(cache_write_tokens), \(cost) FROM spend_logs\(filter.sql) GROUP BY \(group) ORDER BY \(order)
+                    """, filter.values
+                )
+            },
+            { row in
+                UsageReport.Line(
+                    group: row.text(0) ?? "", requests: row.int(1), inputTokens: row.int(2), outputTokens: row.int(3),
+                    cacheReadTokens: row.int(4), cacheWriteTokens: row.int(5), cost: row.double(6))
+            })
     }
 }

@@ -32,12 +32,15 @@ public struct SpendRow: Sendable, Equatable {
     public var partial: Bool
     /// The response carried usage in a shape the gateway reads.
     public var metered: Bool
+    /// The gateway host that served it (`general_settings.host_id`); "" until the ledger
+    /// records it, which fills in its own host.
+    public var host: String
 
     public init(
         requestID: String, startTime: Double, endTime: Double, keyAlias: String = "", keyHash: String = "",
         route: String, method: String, model: String? = nil, status: Int, inputTokens: Int = 0,
         outputTokens: Int = 0, cacheReadTokens: Int = 0, cacheWriteTokens: Int = 0, searchUnits: Int = 0,
-        cost: Double = 0, durationMs: Double = 0, partial: Bool = false, metered: Bool = false
+        cost: Double = 0, durationMs: Double = 0, partial: Bool = false, metered: Bool = false, host: String = ""
     ) {
         self.requestID = requestID
         self.startTime = startTime
@@ -57,6 +60,7 @@ public struct SpendRow: Sendable, Equatable {
         self.durationMs = durationMs
         self.partial = partial
         self.metered = metered
+        self.host = host
     }
 
     /// A row whose model and token counts come from what the response used.

@@ -43,7 +43,7 @@ public struct UsageReport: Sendable, Equatable {
     }
 
     /// The report over the rows that started at or after `since` (Unix seconds; all when `nil`).
-    public static func load(from reader: SpendReader, by grouping: Grouping, since: Double?) throws(SQLiteError)
+    public static func load(from reader: SpendReader, by grouping: Grouping, since: Double?) throws(LedgerReadError)
         -> UsageReport
     {
         UsageReport(grouping: grouping, lines: try reader.groupTotals(by: grouping, since: since, until: nil))

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 
 @testable import ConfigLoading
+@testable import FCGIPassThrough
 @testable import GatewayCore
 
 /// `database_url`, `redis_url`, `shared_state_failure` and LiteLLM's variables for them.
@@ -78,5 +79,22 @@ import Testing
         #expect(PostgresURL.redacted("postgresql://gw:pw@db:5432/l") == "postgresql://gw:***@db:5432/l")
         #expect(PostgresURL.redacted("postgresql://db/l?user=gw&password=pw") == "postgresql://db/l?user=gw&password=***")
         #expect(RedisAddress(host: "h", password: "pw").display == "redis://h:6379/0")
+    }
+
+    @Test func hostIDNamesThisHostInTheLedgerAndDefaultsToTheHostname() throws {
+        let yaml = "general_settings:\n  master_key: sk-master\n"
+        let (named, notices) = try ConfigLoader.load(
+            yaml: yaml + "  host_id: eu-west-1a\n", file: "c.yaml", environment: Environment([:]))
+        #expect(named.hostID == "eu-west-1a" && notices.isEmpty)
+        #expect(LedgerLocation.hostID(for: named) == "eu-west-1a")
+        let (unnamed, _) = try ConfigLoader.load(yaml: yaml, file: "c.yaml", environment: Environment([:]))
+        #expect(unnamed.hostID == nil)
+        // The kernel's hostname, as `hostname` prints it.
+        let kernel = (try? String(contentsOfFile: "/proc/sys/kernel/hostname", encoding: .utf8))?
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(LedgerLocation.hostID(for: unnamed) == kernel)
+        #expect(!LedgerLocation.hostID(for: unnamed).isEmpty)
+        #expect(Self.problems("  host_id: \"\"\n").contains { $0.contains("host_id") && $0.contains("non-empty") })
+        #expect(ConfigDecoder.generalKeys.contains("host_id"))
     }
 }

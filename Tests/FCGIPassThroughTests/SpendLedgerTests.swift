@@ -54,7 +54,7 @@ import Testing
             let ledger = try SpendLedger.open(path: path)
             defer { ledger.close() }
             let connection = try SQLiteConnection(path: path)
-            #expect(try connection.integer("PRAGMA user_version") == 1)
+            #expect(try connection.integer("PRAGMA user_version") == LedgerSchema.version)
             #expect(try connection.text("PRAGMA journal_mode") == "wal")
             let columns = try connection.prepare("SELECT name FROM pragma_table_info('spend_logs') ORDER BY cid")
             var names: [String] = []
@@ -84,7 +84,7 @@ import Testing
             // A third opener of the migrated file finds nothing to do.
             let third = try SpendLedger.open(path: path)
             #expect(try Self.all(third).map(\.requestID).sorted() == ["r0", "r1"])
-            #expect(try SQLiteConnection(path: path).integer("PRAGMA user_version") == 1)
+            #expect(try SQLiteConnection(path: path).integer("PRAGMA user_version") == LedgerSchema.version)
             for ledger in ledgers + [third] { ledger.close() }
         }
     }
@@ -424,6 +424,24 @@ import Testing
             #expect(UsageCommand.run(bad, environment: Environment(), now: now, output: { _ in }, errorOutput: { error = $0 }) == .usage)
             #expect(error.hasPrefix("fcgi-pass-through: usage: "))
         }
-        #expect(CommandLineOptions.usage.contains("usage [--db PATH]"))
+        #expect(CommandLineOptions.usage.contains("usage [--db PATH"))
+    }
+
+    @Test func usageCommandReadsDatabaseURLLikeTheServer() throws {
+        let url = "postgresql://gw:pw@db/ledger"
+        #expect(try UsageCommand.parse([], environment: Environment(["DATABASE_URL": url]), now: 0).database == url)
+        #expect(
+            try UsageCommand.parse(["--db", "/x/usage.db"], environment: Environment(["DATABASE_URL": url]), now: 0)
+                .database == "/x/usage.db")
+        #expect(
+            try UsageCommand.parse([], environment: Environment(["DATABASE_URL": "mysql://h/d"]), now: 0).database
+                == "usage.db")
+        // A server that is not there: a plain failure naming it without its password.
+        var error = ""
+        let code = UsageCommand.run(
+            ["--db", "postgresql://gw:hunter2@127.0.0.1:1/ledger"], environment: Environment(), now: 0, output: { _ in },
+            errorOutput: { error = $0 })
+        #expect(code == .failure)
+        #expect(error.contains("postgresql://gw:***@127.0.0.1:1/ledger") && !error.contains("hunter2"), "\(error)")
     }
 }

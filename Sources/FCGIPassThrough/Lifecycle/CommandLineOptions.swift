@@ -40,7 +40,7 @@ public struct CommandLineOptions: Sendable, Equatable {
         Usage: fcgi-pass-through [options]
                fcgi-pass-through keys new --alias NAME [--rpm N] [--parallel N] [--routes a,b] [--models a,b]
                fcgi-pass-through keys hash < FILE
-               fcgi-pass-through usage [--db PATH] [--since DATE|Nd|Nh] [--by key|route|model|day]
+               fcgi-pass-through usage [--db PATH|URL] [--since DATE|Nd|Nh] [--by key|route|model|day]
 
         A LiteLLM-compatible pass-through gateway served over FastCGI behind nginx.
 

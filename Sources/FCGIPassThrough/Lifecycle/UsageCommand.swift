@@ -2,15 +2,16 @@ import GatewayCore
 import UsageLedger
 
 /// `fcgi-pass-through usage`: the spend ledger summed per key, route, model or day
-/// (docs/USAGE.md, "The ledger"). Reads the file only: it needs no config and runs
-/// beside serving processes.
+/// (docs/USAGE.md, "The ledger"). Reads the ledger only, the host's file or a shared
+/// PostgreSQL: it needs no config and runs beside serving processes.
 enum UsageCommand {
     typealias UsageError = CommandLineOptions.UsageError
 
     static let usage = """
-        Usage: fcgi-pass-through usage [--db PATH] [--since DATE|Nd|Nh] [--by key|route|model|day]
+        Usage: fcgi-pass-through usage [--db PATH|URL] [--since DATE|Nd|Nh] [--by key|route|model|day]
 
-          --db PATH      the ledger (default: $STATE_DIRECTORY/usage.db, else ./usage.db)
+          --db PATH|URL  the ledger: a file, or a postgresql:// URL (default: $DATABASE_URL
+                         when it is one, else $STATE_DIRECTORY/usage.db, else ./usage.db)
           --since WHEN   only requests that started since: 7d, 12h, 2026-12-01 or
                          2026-12-01T09:00:00Z (default: all)
           --by GROUP     key (default), route, model or day (UTC)
@@ -40,7 +41,9 @@ enum UsageCommand {
             return .ok
         }
         do {
-            let reader = try SpendReader.open(path: options.database)
+            let reader =
+                PostgresURL.isPostgres(options.database)
+                ? SpendReader.open(databaseURL: options.database) : try SpendReader.open(path: options.database)
             output(try UsageReport.load(from: reader, by: options.grouping, since: options.since).render())
             return .ok
         } catch {
@@ -50,7 +53,9 @@ enum UsageCommand {
     }
 
     static func parse(_ arguments: [String], environment: Environment, now: Double) throws(UsageError) -> Options {
-        var options = Options(database: SpendLedger.defaultPath(environment: environment))
+        // LiteLLM's variable, as the server reads it when the config names no database_url.
+        let shared = environment["DATABASE_URL"].flatMap { PostgresURL.isPostgres($0) ? $0 : nil }
+        var options = Options(database: shared ?? SpendLedger.defaultPath(environment: environment))
         if arguments.contains(where: { ["-h", "--help", "help"].contains($0) }) {
             options.help = true
             return options
@@ -58,7 +63,7 @@ enum UsageCommand {
         let values = try SubcommandFlags.values(
             arguments, allowed: ["--db", "--since", "--by"], context: "for usage (see usage --help)")
         if let database = values["--db"] {
-            guard !database.isEmpty else { throw UsageError(description: "--db needs a path") }
+            guard !database.isEmpty else { throw UsageError(description: "--db needs a path or a postgresql:// URL") }
             options.database = database
         }
         if let text = values["--since"] {

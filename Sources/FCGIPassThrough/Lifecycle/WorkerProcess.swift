@@ -70,8 +70,10 @@ struct WorkerProcess {
                 logger.error("reload rejected, previous configuration still serving", ["reason": "\(error)"])
                 return
             }
-            if next.config.usageDB != config.usageDB {
-                logger.warning("a usage_db change takes effect when the gateway restarts")
+            if next.config.usageDB != config.usageDB || next.config.sharedState.databaseURL != config.sharedState.databaseURL
+                || next.config.hostID != config.hostID
+            {
+                logger.warning("usage_db, database_url and host_id changes take effect when the gateway restarts")
             }
             // Rows of requests served on the old configuration are written before the new one serves.
             _ = ledger.flush()
@@ -140,6 +142,7 @@ struct WorkerProcess {
             while true {
                 let stats = ledger.stats
                 metrics.ledgerStats(pending: stats.pending, writeFailures: stats.writeFailures, dropped: stats.droppedRows)
+                if let up = stats.sharedStoreUp { metrics.sharedStore("postgresql", up: up) }
                 Thread.sleep(forTimeInterval: 1)
             }
         }

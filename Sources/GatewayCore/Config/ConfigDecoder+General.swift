@@ -7,7 +7,7 @@ extension ConfigDecoder {
     static let generalKeys = [
         "master_key", "pass_through_endpoints", "pass_through_request_timeout", "litellm_key_header_name",
         "transport", "ssl_ca_file", "max_temp_file_size", "keys", "limits_file", "model_cost_map", "usage_db",
-        "database_url", "redis_url", "shared_state_failure",
+        "database_url", "redis_url", "shared_state_failure", "host_id",
     ]
 
     mutating func decodeGeneralSettings(_ node: YAMLNode, line: Int, into config: inout GatewayConfig) {
@@ -44,6 +44,14 @@ extension ConfigDecoder {
                 }
             case "usage_db":
                 config.usageDB = absolutePath(entry.value, at: entry.key)
+            case "host_id":
+                if let id = string(entry.value, at: entry.key) {
+                    if id.isEmpty || HTTPSyntax.hasControlCharacter(id) {
+                        problem("must be a non-empty name without control characters", at: entry.key, line: entry.value.line)
+                    } else {
+                        config.hostID = id
+                    }
+                }
             case "database_url":
                 databaseURL = entry
             case "redis_url":

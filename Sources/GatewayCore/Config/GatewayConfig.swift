@@ -35,6 +35,9 @@ public struct GatewayConfig: Sendable {
     /// `database_url`, `redis_url`, `shared_state_failure` (or LiteLLM's `DATABASE_URL`
     /// and `REDIS_*` variables): state shared by every gateway host.
     public var sharedState: SharedStateSettings
+    /// `host_id`: this host's name in the ledger's rows (their `host`); `nil`: the
+    /// machine's hostname, resolved where the ledger is opened.
+    public var hostID: String?
 
     public static let defaultRequestTimeout: Double = 600
     /// 1 GiB, nginx's `proxy_max_temp_file_size` default.
@@ -54,7 +57,8 @@ public struct GatewayConfig: Sendable {
         modelCostMap: String? = nil,
         prices: PriceBook = PriceBook(),
         usageDB: String? = nil,
-        sharedState: SharedStateSettings = SharedStateSettings()
+        sharedState: SharedStateSettings = SharedStateSettings(),
+        hostID: String? = nil
     ) {
         self.masterKey = masterKey
         self.endpoints = endpoints
@@ -70,6 +74,7 @@ public struct GatewayConfig: Sendable {
         self.prices = prices
         self.usageDB = usageDB
         self.sharedState = sharedState
+        self.hostID = hostID
     }
 
     /// Why this combination cannot run, if it cannot.
