@@ -59,6 +59,8 @@ public final class SpendLedger: Sendable {
     public let path: String
     /// What the rows' `host` holds (`general_settings.host_id`).
     public let hostID: String
+    /// The rows go to a server every host shares (PostgreSQL), not only this host's file.
+    public var isShared: Bool { reader.isShared }
     private let writer: LedgerWriter
     /// The read connection, also for `spendLogs` and the sums.
     public let reader: SpendReader
@@ -205,24 +207,24 @@ public final class SpendLedger: Sendable {
         try reader.dailyTotals(query: query, perKey: perKey)
     }
 
-    /// What `keyAlias` spent since `since`; with `excludingHost`, on other hosts only.
-    public func spendOf(keyAlias: String, since: Double, excludingHost: String? = nil) throws(LedgerReadError)
+    /// What `keyAlias` spent since `since`; on the hosts `hosts` names.
+    public func spendOf(keyAlias: String, since: Double, hosts: HostScope = .all) throws(LedgerReadError)
         -> Double
     {
-        try reader.spendOf(keyAlias: keyAlias, since: since, excludingHost: excludingHost)
+        try reader.spendOf(keyAlias: keyAlias, since: since, hosts: hosts)
     }
 
-    /// What each key alias spent since `since`; with `excludingHost`, on other hosts only.
-    public func spendByKeyAlias(since: Double, excludingHost: String? = nil) throws(LedgerReadError)
+    /// What each key alias spent since `since`; on the hosts `hosts` names.
+    public func spendByKeyAlias(since: Double, hosts: HostScope = .all) throws(LedgerReadError)
         -> [String: Double]
     {
-        try reader.spendByKeyAlias(since: since, excludingHost: excludingHost)
+        try reader.spendByKeyAlias(since: since, hosts: hosts)
     }
 
-    /// Requests and tokens of `keyAlias` since `since`; with `excludingHost`, on other hosts only.
-    public func tokensOf(keyAlias: String, since: Double, excludingHost: String? = nil) throws(LedgerReadError)
+    /// Requests and tokens of `keyAlias` since `since`; on the hosts `hosts` names.
+    public func tokensOf(keyAlias: String, since: Double, hosts: HostScope = .all) throws(LedgerReadError)
         -> TokenTotals
     {
-        try reader.tokensOf(keyAlias: keyAlias, since: since, excludingHost: excludingHost)
+        try reader.tokensOf(keyAlias: keyAlias, since: since, hosts: hosts)
     }
 }

@@ -8,6 +8,8 @@ import GatewayCore
 /// usage` opens one alone, without a writer.
 public final class SpendReader: Sendable {
     private let store: Locked<any LedgerStore>
+    /// Reading the shared PostgreSQL rather than a host's file.
+    public let isShared: Bool
 
     /// Opens an existing ledger file for reading; never creates or migrates it.
     public static func open(path: String) throws(SpendLedgerError) -> SpendReader {
@@ -41,10 +43,12 @@ public final class SpendReader: Sendable {
         }
         guard version >= 1 else { throw .notALedger(path) }
         self.store = Locked(SQLiteLedgerStore(connection: connection, path: path))
+        self.isShared = false
     }
 
-    private init(store: any LedgerStore) {
+    private init(store: PostgresLedgerStore) {
         self.store = Locked(store)
+        self.isShared = true
     }
 
     /// Runs `sql` (built for the store's dialect) and maps each row.
@@ -122,39 +126,35 @@ public final class SpendReader: Sendable {
         return totals
     }
 
-    /// The filter of the per-key sums: `keyAlias` since `since`, and with `excludingHost`
-    /// only rows other hosts wrote (what budgets across hosts add to their own count).
-    private static func keyFilter(_ dialect: SQLDialect, keyAlias: String, since: Double, excludingHost: String?)
+    /// The filter of the per-key sums: `keyAlias` since `since`, on the hosts `hosts` names.
+    private static func keyFilter(_ dialect: SQLDialect, keyAlias: String, since: Double, hosts: HostScope)
         -> (sql: String, values: [SQLValue])
     {
-        SpendLogQuery(start: since, keyAlias: keyAlias)
-            .filter(dialect, extra: excludingHost.map { [("host <> {}", .text($0))] } ?? [])
+        SpendLogQuery(start: since, keyAlias: keyAlias).filter(dialect, extra: hosts.conditions)
     }
 
     /// What requests under `keyAlias` cost since `since` (Unix seconds): rows written
-    /// by every process, not those still queued in memory. With `excludingHost`, only
-    /// the rows of other hosts than that one.
-    public func spendOf(keyAlias: String, since: Double, excludingHost: String? = nil) throws(LedgerReadError)
+    /// by every process, not those still queued in memory, on the hosts `hosts` names.
+    public func spendOf(keyAlias: String, since: Double, hosts: HostScope = .all) throws(LedgerReadError)
         -> Double
     {
         try select(
             { dialect in
-                let filter = Self.keyFilter(dialect, keyAlias: keyAlias, since: since, excludingHost: excludingHost)
+                let filter = Self.keyFilter(dialect, keyAlias: keyAlias, since: since, hosts: hosts)
                 return ("SELECT \(dialect.total("cost")) FROM spend_logs\(filter.sql)", filter.values)
             }, { $0.double(0) }
         ).first ?? 0
     }
 
-    /// What each key alias spent since `since` (Unix seconds), in one read; with
-    /// `excludingHost`, only the rows of other hosts than that one (budgets across
-    /// hosts read every budgeted key's figure at once).
-    public func spendByKeyAlias(since: Double, excludingHost: String? = nil) throws(LedgerReadError)
+    /// What each key alias spent since `since` (Unix seconds), in one read, on the
+    /// hosts `hosts` names (budgets across hosts read every budgeted key's figure at once).
+    public func spendByKeyAlias(since: Double, hosts: HostScope = .all) throws(LedgerReadError)
         -> [String: Double]
     {
         let sums = try select(
             { dialect in
                 let filter = SpendLogQuery(start: since)
-                    .filter(dialect, extra: excludingHost.map { [("host <> {}", .text($0))] } ?? [])
+                    .filter(dialect, extra: hosts.conditions)
                 return (
                     "SELECT key_alias, \(dialect.total("cost")) FROM spend_logs\(filter.sql) GROUP BY key_alias",
                     filter.values
@@ -163,14 +163,14 @@ public final class SpendReader: Sendable {
         return Dictionary(sums, uniquingKeysWith: +)
     }
 
-    /// Requests and tokens under `keyAlias` since `since` (Unix seconds); with
-    /// `excludingHost`, only the rows of other hosts than that one.
-    public func tokensOf(keyAlias: String, since: Double, excludingHost: String? = nil) throws(LedgerReadError)
+    /// Requests and tokens under `keyAlias` since `since` (Unix seconds), on
+    /// the hosts `hosts` names.
+    public func tokensOf(keyAlias: String, since: Double, hosts: HostScope = .all) throws(LedgerReadError)
         -> TokenTotals
     {
         try select(
             { dialect in
-                let filter = Self.keyFilter(dialect, keyAlias: keyAlias, since: since, excludingHost: excludingHost)
+                let filter = Self.keyFilter(dialect, keyAlias: keyAlias, since: since, hosts: hosts)
                 let sums = ["input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens"]
                     .map(dialect.total).joined(separator: ", ")
                 return ("SELECT count(*), \(sums) FROM spend_logs\(filter.sql)", filter.values)
@@ -213,5 +213,22 @@ public final class SpendReader: Sendable {
                     group: row.text(0) ?? "", requests: row.int(1), inputTokens: row.int(2), outputTokens: row.int(3),
                     cacheReadTokens: row.int(4), cacheWriteTokens: row.int(5), cost: row.double(6))
             })
+    }
+}
+
+/// Which hosts' rows a sum counts (the `host` column, `general_settings.host_id`).
+public enum HostScope: Sendable, Equatable {
+    case all
+    /// One host's rows: what a host seeds its own count of a budget from.
+    case only(String)
+    /// Every other host's rows: what budgets across hosts add to a host's own count.
+    case except(String)
+
+    var conditions: [(String, SQLValue)] {
+        switch self {
+        case .all: []
+        case .only(let host): [("host = {}", .text(host))]
+        case .except(let host): [("host <> {}", .text(host))]
+        }
     }
 }

@@ -37,7 +37,9 @@ import Testing
         #expect(
             notices == [
                 "litellm-real-world.yaml: ignored sections this gateway does not use: model_list, litellm_settings, router_settings",
-                "litellm-real-world.yaml:41: general_settings: ignored keys this gateway does not use: database_url, alerting, proxy_batch_write_at",
+                "litellm-real-world.yaml:41: general_settings: ignored keys this gateway does not use: alerting, proxy_batch_write_at",
+                // LiteLLM configs name DATABASE_URL whether or not it is set: unset means SQLite.
+                "litellm-real-world.yaml:43: database_url: environment variable DATABASE_URL is not set: database_url is left unset",
             ])
         #expect(config.masterKey == "sk-from-env")
         #expect(config.defaultTimeout == 120)

@@ -362,7 +362,8 @@ import Testing
         #expect(
             notices == [
                 "c.yaml: ignored sections this gateway does not use: model_list, general_setting (did you mean general_settings?), litellm_settings",
-                "c.yaml:7: general_settings: ignored keys this gateway does not use: alerting, database_url, pass_through_endpoint (did you mean pass_through_endpoints?)",
+                "c.yaml:7: general_settings: ignored keys this gateway does not use: alerting, pass_through_endpoint (did you mean pass_through_endpoints?)",
+                "c.yaml:10: database_url: environment variable UNSET_DB is not set: database_url is left unset",
                 "c.yaml:15: pass_through_endpoints[0].header: unknown key, ignored (did you mean headers?)",
                 "c.yaml:16: pass_through_endpoints[0].Timeout: unknown key, ignored (did you mean timeout?)",
                 "c.yaml:17: pass_through_endpoints[0].totally_new: unknown key, ignored",

@@ -96,19 +96,19 @@ struct PostgresLedgerTests {
                 try JSONValue.array(shared.spendLogs(query: SpendLogQuery()).map(\.litellmJSON)).encoded
                     == JSONValue.array(local.spendLogs(query: SpendLogQuery()).map(\.litellmJSON)).encoded)
             for since in [0, day, day + 50_000] {
-                for host in [nil, "host-a"] {
-                    let expected = try local.spendByKeyAlias(since: since, excludingHost: host)
-                    #expect(try shared.spendByKeyAlias(since: since, excludingHost: host) == expected)
-                    #expect(expected.count == (host == nil ? 6 : 3), "\(expected)")
+                for hosts in [HostScope.all, .except("host-a"), .only("host-a")] {
+                    let expected = try local.spendByKeyAlias(since: since, hosts: hosts)
+                    #expect(try shared.spendByKeyAlias(since: since, hosts: hosts) == expected)
+                    #expect(expected.count == (hosts == .all ? 6 : 3), "\(expected)")
                 }
             }
             for alias in ["team-a", "Team-B", "", "nobody"] {
                 for since in [0, day, day + 50_000] {
-                    for host in [nil, "host-a", "host-b"] {
-                        let spend = try local.spendOf(keyAlias: alias, since: since, excludingHost: host)
-                        #expect(try shared.spendOf(keyAlias: alias, since: since, excludingHost: host) == spend)
-                        let tokens = try local.tokensOf(keyAlias: alias, since: since, excludingHost: host)
-                        #expect(try shared.tokensOf(keyAlias: alias, since: since, excludingHost: host) == tokens)
+                    for hosts in [HostScope.all, .except("host-a"), .except("host-b"), .only("host-a"), .only("host-b")] {
+                        let spend = try local.spendOf(keyAlias: alias, since: since, hosts: hosts)
+                        #expect(try shared.spendOf(keyAlias: alias, since: since, hosts: hosts) == spend)
+                        let tokens = try local.tokensOf(keyAlias: alias, since: since, hosts: hosts)
+                        #expect(try shared.tokensOf(keyAlias: alias, since: since, hosts: hosts) == tokens)
                     }
                 }
             }
@@ -135,10 +135,11 @@ struct PostgresLedgerTests {
             #expect(ledger.flush())
             #expect(try Base.all(ledger).map(\.host).sorted() == ["here", "there"])
             #expect(try ledger.spendOf(keyAlias: "team-a", since: 0) == 3)
-            #expect(try ledger.spendOf(keyAlias: "team-a", since: 0, excludingHost: "here") == 2)
-            #expect(try ledger.tokensOf(keyAlias: "team-a", since: 0, excludingHost: "there").inputTokens == 10)
-            #expect(try ledger.spendByKeyAlias(since: 0, excludingHost: "here") == ["team-a": 2])
+            #expect(try ledger.spendOf(keyAlias: "team-a", since: 0, hosts: .except("here")) == 2)
+            #expect(try ledger.tokensOf(keyAlias: "team-a", since: 0, hosts: .except("there")).inputTokens == 10)
+            #expect(try ledger.spendByKeyAlias(since: 0, hosts: .except("here")) == ["team-a": 2])
             #expect(try ledger.spendByKeyAlias(since: 0) == ["team-a": 3])
+            #expect(try ledger.spendOf(keyAlias: "team-a", since: 0, hosts: .only("here")) == 1)
         }
     }
 

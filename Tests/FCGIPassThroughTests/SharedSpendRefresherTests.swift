@@ -17,7 +17,7 @@ import Testing
         let table = SharedKeyLimits.anonymous(now: clock.now)
         let reads = Locked<[Double]>([])
         let refresher = SharedSpendRefresher(
-            table: table,
+            table: { table },
             read: { since in
                 reads.withLock { $0.append(since) }
                 return since == 997_200 ? ["hourly": 0.75, "other": 9] : ["daily": 1.5]
@@ -41,7 +41,7 @@ import Testing
         let failing = Locked(false)
         struct Down: Error {}
         let refresher = SharedSpendRefresher(
-            table: table,
+            table: { table },
             read: { _ in
                 if failing.withLock({ $0 }) { throw Down() }
                 return ["hourly": 0.5]
@@ -58,7 +58,7 @@ import Testing
     @Test func withoutBudgetedKeysNothingIsRead() {
         let table = SharedKeyLimits.anonymous(now: ManualClock().now)
         let refresher = SharedSpendRefresher(
-            table: table,
+            table: { table },
             read: { _ in
                 Issue.record("read without a budgeted key"); return [:]
             }, keys: { [Self.unbudgeted] })

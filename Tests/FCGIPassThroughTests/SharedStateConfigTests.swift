@@ -52,6 +52,15 @@ import Testing
         #expect(setting.redis?.host == "c" && setting.databaseURL == "postgresql://x/y")
     }
 
+    @Test func aReferenceToAnUnsetVariableLeavesTheSettingUnsetWithANotice() throws {
+        let (settings, notices) = try Self.load("  database_url: os.environ/DATABASE_URL\n  redis_url: os.environ/R\n", ["R": ""])
+        #expect(settings.databaseURL == nil && settings.redis == nil)
+        #expect(notices.contains { $0.contains("DATABASE_URL is not set: database_url is left unset") })
+        #expect(notices.contains { $0.contains("R is not set: redis_url is left unset") })
+        // A reference inside a longer value still must resolve.
+        #expect(Self.problems("  database_url: postgresql://u:os.environ/PW@h/d\n").contains { $0.contains("PW is not set") })
+    }
+
     @Test func aDatabaseURLOfAnotherKindInTheEnvironmentLeavesSQLiteWithANotice() throws {
         let (settings, notices) = try Self.load("", ["DATABASE_URL": "mysql://u@h/d"])
         #expect(settings.databaseURL == nil)

@@ -43,6 +43,9 @@ pytestmark = [
 ]
 
 KEY = "sk-" + secrets.token_hex(24)
+# Keys with a budget: every request costs cost_per_request, 0.25.
+BUDGET_KEY = "sk-" + secrets.token_hex(24)  # 0.6: three requests on the fleet, then refused
+LOAD_KEY = "sk-" + secrets.token_hex(24)  # 2.0: eight requests on the fleet, under concurrent load
 JSON_CT = [("Content-Type", "application/json")]
 BODY = json.dumps({"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]}).encode()
 
@@ -54,6 +57,12 @@ general_settings:
   keys:
     - key_alias: shared-a
       key_hash: {hash}
+    - key_alias: shared-budget
+      key_hash: {budget_hash}
+      max_budget: 0.6
+    - key_alias: shared-load
+      key_hash: {load_hash}
+      max_budget: 2.0
   pass_through_endpoints:
     - path: /openai
       provider: openai
@@ -84,6 +93,8 @@ def host(factory, pg: Postgres, name: str, canaries, in_config: bool):
         line = ""
     config = HOST.replace("{host}", name).replace("{database_url}", line)
     config = config.replace("{hash}", hashlib.sha256(KEY.encode()).hexdigest())
+    config = config.replace("{budget_hash}", hashlib.sha256(BUDGET_KEY.encode()).hexdigest())
+    config = config.replace("{load_hash}", hashlib.sha256(LOAD_KEY.encode()).hexdigest())
     return factory(config, env=env)
 
 
@@ -237,3 +248,67 @@ def test_a_gateway_started_while_postgresql_is_away_serves_and_its_rows_arrive_l
     wait_until(lambda: spool_count(c) == 0, 2, "the spool empty")
     wait_until(lambda: store_up(c) == [1.0], 3, "the gauge to show postgresql up")
     assert_no_password(pg, c.gateway_logs())
+
+
+def spend_in_pg(pg: Postgres, alias: str) -> float:
+    return float(pg.psql(f"SELECT coalesce(sum(cost), 0) FROM spend_logs WHERE key_alias = '{alias}'").strip())
+
+
+def test_one_budget_holds_exactly_across_both_hosts(hosts, pg):
+    """Requests a second and a half apart (one refresh and one writer batch): each host
+    knows the other's spend, so the fleet allows exactly the requests the budget covers."""
+    a, b = hosts
+    statuses = []
+    for i, stack in enumerate((a, b, a, b, a)):
+        resp = stack.request("POST", f"/openai/v1/chat/completions?budget={i}", bearer(BUDGET_KEY) + JSON_CT, BODY, timeout=10)
+        statuses.append(resp.status)
+        if resp.status == 429:
+            body = resp.json()["error"]
+            assert body["type"] == "budget_exceeded", body
+        time.sleep(1.5)
+    # 0.25 each against 0.6: the third request reaches 0.75; the fourth and fifth are refused.
+    assert statuses == [200, 200, 200, 429, 429], statuses
+    wait_until(lambda: spend_in_pg(pg, "shared-budget") == pytest.approx(0.75), 2, "the three rows in PostgreSQL")
+
+
+@pytest.mark.timeout_s(60)
+def test_overspend_under_concurrent_load_stays_within_the_stated_bound(hosts, pg):
+    """Four clients per host spend one key's budget at once. The fleet may go over by the
+    requests in flight on every host plus what the other host spent in one refresh
+    interval (1 s of refresh and 250 ms of its writer): measured and checked here."""
+    a, b = hosts
+    lock = threading.Lock()
+    admitted: dict[str, list[float]] = {"host-a": [], "host-b": []}  # finish times of 200s
+    refused = {"host-a": 0, "host-b": 0}
+    started = time.monotonic()
+
+    def client(name: str, stack) -> None:
+        while time.monotonic() - started < 20:
+            resp = stack.request("POST", "/openai/v1/chat/completions?load=1", bearer(LOAD_KEY) + JSON_CT, BODY, timeout=10)
+            with lock:
+                if resp.status == 200:
+                    admitted[name].append(time.monotonic())
+                else:
+                    assert resp.status == 429 and resp.json()["error"]["type"] == "budget_exceeded", resp
+                    refused[name] += 1
+                    if refused[name] >= 3:
+                        return
+
+    clients = 4
+    with ThreadPoolExecutor(2 * clients) as pool:
+        futures = [pool.submit(client, name, stack) for name, stack in (("host-a", a), ("host-b", b)) for _ in range(clients)]
+        for future in futures:
+            future.result()
+    total = sum(len(v) for v in admitted.values())
+    budget, cost = 2.0, 0.25
+    overspend = total * cost - budget
+    # The bound: every client's request in flight, plus the busier host's requests in any
+    # 1.25 s (what the other host may not have seen yet).
+    def most_in(times: list[float], window: float) -> int:
+        return max((sum(1 for t in times if start <= t < start + window) for start in times), default=0)
+    bound = 2 * clients * cost + max(most_in(v, 1.25) for v in admitted.values()) * cost
+    print(f"budget {budget}: {total} requests admitted ({admitted['host-a'].__len__()} + {admitted['host-b'].__len__()}), "
+          f"overspend {overspend:.2f} USD, bound {bound:.2f} USD")
+    assert total * cost >= budget, "the budget was reachable"
+    assert overspend <= bound, (overspend, bound)
+    wait_until(lambda: spend_in_pg(pg, "shared-load") == pytest.approx(total * cost), 3, "every admitted row in PostgreSQL")

@@ -23,6 +23,9 @@ final class KeyLimitsHolder: Sendable {
             "cannot lock the key limits table: requests go unlimited meanwhile", logger: logger, interval: .seconds(60))
     }
 
+    /// The open table, if any.
+    var table: SharedKeyLimits? { state.withLock { $0.table } }
+
     /// The limiter for `config`: the open table, opened now if `config` is the first to
     /// need one; `nil` when no key has limits and none was ever opened.
     /// - Throws: when a table is needed and cannot be opened; the caller refuses to

@@ -18,7 +18,8 @@ final class SharedSpendRefresher: Sendable {
     /// ledger cannot be read.
     typealias Read = @Sendable (_ since: Double) throws -> [String: Double]
 
-    private let table: SharedKeyLimits
+    /// The host-wide table, once one is open (a reload may open the first).
+    private let table: @Sendable () -> SharedKeyLimits?
     private let read: Read
     /// The budgeted keys of the config being served.
     private let keys: @Sendable () -> [VirtualKey]
@@ -27,7 +28,7 @@ final class SharedSpendRefresher: Sendable {
     private let lastReadSucceeded = Locked<Bool?>(nil)
 
     init(
-        table: SharedKeyLimits, read: @escaping Read, keys: @escaping @Sendable () -> [VirtualKey],
+        table: @escaping @Sendable () -> SharedKeyLimits?, read: @escaping Read, keys: @escaping @Sendable () -> [VirtualKey],
         now: @escaping @Sendable () -> Double = { Date().timeIntervalSince1970 }
     ) {
         self.table = table
@@ -51,7 +52,7 @@ final class SharedSpendRefresher: Sendable {
     @discardableResult
     func refresh() -> Int {
         let budgeted = keys().filter { $0.limits.budget != nil }
-        guard !budgeted.isEmpty, table.claimSharedSpendRefresh() else { return 0 }
+        guard !budgeted.isEmpty, let table = table(), table.claimSharedSpendRefresh() else { return 0 }
         let second = Int(now())
         // One read per window start: keys with the same `budget_duration` share it.
         var byWindow: [Int: [VirtualKey]] = [:]

@@ -102,6 +102,13 @@ struct WorkerProcess {
         metrics.startPublishing()
         keyLimits.startSweeping()
         Self.reportLedger(ledger, to: metrics)
+        if ledger.isShared {
+            SharedSpendRefresher(
+                table: { keyLimits.table },
+                read: { since in try ledger.spendByKeyAlias(since: since, hosts: .except(ledger.hostID)) },
+                keys: { gateway.budgetedKeys }
+            ).start()
+        }
         logger.info(
             "ready",
             [

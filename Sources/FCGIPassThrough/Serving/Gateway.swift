@@ -21,6 +21,8 @@ public final class Gateway: RequestHandler, @unchecked Sendable {
         let limiter: (any KeyLimiter)?
         /// What tokens cost (`model_cost_map` and the endpoints' own prices).
         let prices: PriceBook
+        /// The keys with a `max_budget`, whose other hosts' spend is read once a second.
+        let budgetedKeys: [VirtualKey]
 
         init(config: GatewayConfig, limiter: (any KeyLimiter)?) {
             self.decider = RequestDecider(config: config)
@@ -28,6 +30,7 @@ public final class Gateway: RequestHandler, @unchecked Sendable {
             self.spoolLimit = config.maxTempFileSize
             self.limiter = limiter
             self.prices = config.prices
+            self.budgetedKeys = config.keys.filter { $0.maxBudget != nil }
         }
     }
 
@@ -59,6 +62,9 @@ public final class Gateway: RequestHandler, @unchecked Sendable {
         let next = State(config: config, limiter: limiter)
         state.withLock { $0 = next }
     }
+
+    /// The serving config's keys with a budget.
+    var budgetedKeys: [VirtualKey] { state.withLock { $0.budgetedKeys } }
 
     /// Readiness answers 503 from now on.
     public func beginDraining() { draining.store(true, ordering: .relaxed) }
@@ -183,7 +189,10 @@ public final class Gateway: RequestHandler, @unchecked Sendable {
         guard let limiter else { return .refused(.parallel, retryAfter: 5) }
         let limits = key.limits
         if let ledger, let windowStart = limiter.unseededBudgetWindow(key.digest, limits: limits),
-            let spend = try? ledger.spendOf(keyAlias: key.alias, since: Double(windowStart))
+            // With a shared ledger the table counts this host's own spend; the other
+            // hosts' comes from SharedSpendRefresher.
+            let spend = try? ledger.spendOf(
+                keyAlias: key.alias, since: Double(windowStart), hosts: ledger.isShared ? .only(ledger.hostID) : .all)
         {
             limiter.seed(key.digest, limits: limits, windowStart: windowStart, spend: spend)
         }

@@ -3,8 +3,24 @@
 /// leaves that state per host, with a notice, since LiteLLM's own deployments may set it
 /// for other reasons.
 extension ConfigDecoder {
+    /// A setting written as one `os.environ/NAME` whose variable is unset or empty means
+    /// "not set", as in LiteLLM (whose own configs write `database_url:
+    /// os.environ/DATABASE_URL` whether or not a database is there): noticed, not refused.
+    private mutating func isUnsetReference(_ entry: Entry) -> Bool {
+        guard case .scalar(let text, _) = entry.value.kind, entry.value.isString, text.hasPrefix(EnvReference.prefix)
+        else { return false }
+        let name = text.dropFirst(EnvReference.prefix.count)
+        guard !name.isEmpty, EnvReference.leadingName(name) == name, environment[String(name)]?.isEmpty ?? true else {
+            return false
+        }
+        notice(
+            "environment variable \(name) is not set: \(entry.key) is left unset", at: entry.key, line: entry.value.line)
+        return true
+    }
+
     mutating func decodeDatabaseURL(_ entry: Entry?) -> String? {
         if let entry {
+            if isUnsetReference(entry) { return nil }
             guard let url = string(entry.value, at: entry.key) else { return nil }
             guard PostgresURL.isPostgres(url) else {
                 problem("must be a postgresql:// URL (the ledger is SQLite without it)", at: entry.key, line: entry.value.line)
@@ -22,6 +38,7 @@ extension ConfigDecoder {
 
     mutating func decodeRedis(_ entry: Entry?) -> RedisAddress? {
         if let entry {
+            if isUnsetReference(entry) { return nil }
             guard let url = string(entry.value, at: entry.key) else { return nil }
             switch RedisAddress.parse(url) {
             case .success(let address): return address
