@@ -17,7 +17,8 @@ public final class Gateway: RequestHandler, @unchecked Sendable {
         let redactor: SecretRedactor
         /// `max_temp_file_size`: a request keeps the value it started with.
         let spoolLimit: Int
-        /// The host-wide table the keys' limits are counted in; `nil` when no key has one.
+        /// Where the keys' limits are counted (the host-wide table, or Redis in front of
+        /// it); `nil` when no key has one.
         let limiter: (any KeyLimiter)?
         /// What tokens cost (`model_cost_map` and the endpoints' own prices).
         let prices: PriceBook
@@ -86,6 +87,8 @@ public final class Gateway: RequestHandler, @unchecked Sendable {
                     remaining = left
                     remainingTokens = leftTokens
                     if key.limits.isCharged { charged = key }
+                case .unavailable(let retryAfter):
+                    action = .refuse(KeyRefusal.limitStoreUnavailable(retryAfter: retryAfter))
                 case .refused(.budget, let retryAfter, let spend):
                     action = .refuse(KeyRefusal.budgetExceeded(key, spend: spend ?? 0, retryAfter: retryAfter))
                 case .refused(let rule, let retryAfter, _):

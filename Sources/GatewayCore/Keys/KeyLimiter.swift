@@ -70,6 +70,9 @@ public enum KeyAdmission: Sendable, Equatable {
     /// budget with no `budget_duration`, 0: it never comes back by itself). `spend` is the
     /// key's spend in the budget window when the budget refused.
     case refused(KeyLimitRule, retryAfter: Int, spend: Double? = nil)
+    /// Not decided: the store the limits are shared in cannot be reached and the gateway
+    /// is set to refuse rather than count host-wide (`shared_state_failure: closed`).
+    case unavailable(retryAfter: Int)
 }
 
 /// A held parallel slot.
