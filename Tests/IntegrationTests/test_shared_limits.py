@@ -319,25 +319,33 @@ def test_fail_closed_answers_503_for_limited_keys_only(fresh, mock):
 
 
 @pytest.mark.timeout_s(45)
-def test_a_host_killed_holding_slots_frees_them_within_the_lease_ttl(fresh, mock):
+def test_a_host_killed_holding_a_slot_frees_it_within_the_lease_ttl_while_a_live_one_keeps_its(fresh, mock):
+    """max_parallel_requests 2: one slot held by a long request on each host, straight
+    through its socket. The first host is killed: its slot expires within the lease TTL.
+    The second host's request, older than the TTL by then, still holds its slot: its lease
+    was refreshed."""
     setup = fresh("open")
     fleet = setup.fleet
-    doomed = fleet.hosts[0]
-    # Both slots taken on the first host, straight through its socket.
     clients = []
-    for i in range(2):
-        client = FastCGIClient(doomed.gateways[0].socket_path)
+    for i, host in enumerate(fleet.hosts):
+        client = FastCGIClient(host.gateways[0].socket_path)
         client.send(whole_request("GET", f"/slow?delay=60&kill={i}", {"Authorization": f"Bearer {KEYS['s-kill']}"}))
         clients.append(client)
-    mock.wait_for_requests(2)
+        mock.wait_for_requests(i + 1)
+    held_since = time.monotonic()
+    at_once = "Rate limit exceeded for this key: max_parallel_requests allows 2 requests at once. Retry later."
     try:
-        rate_limited(fleet.request("GET", "/echo?kill=held", as_key("s-kill")),
-                     "Rate limit exceeded for this key: max_parallel_requests allows 2 requests at once. Retry later.")
-        doomed.kill()
+        rate_limited(fleet.request("GET", "/echo?kill=held", as_key("s-kill")), at_once)
+        fleet.hosts[0].kill()
         killed = time.monotonic()
         wait_until(lambda: fleet.request("GET", "/echo?kill=free", as_key("s-kill")).status == 200, LEASE_TTL + 3,
-                   "the dead host's slots to expire", interval=0.5)
+                   "the dead host's slot to expire", interval=0.5)
         assert time.monotonic() - killed <= LEASE_TTL + 2
+        time.sleep(max(0.0, held_since + LEASE_TTL + 2 - time.monotonic()))
+        with fleet.exchange("GET", "/slow?delay=2&kill=third", as_key("s-kill")) as third:
+            wait_until(lambda: any("kill=third" in r.target for r in mock.requests), 5, "the third request upstream")
+            rate_limited(fleet.request("GET", "/echo?kill=fourth", as_key("s-kill")), at_once)
+            assert third.read_head().read_rest().status == 200
     finally:
         for client in clients:
             client.close()
