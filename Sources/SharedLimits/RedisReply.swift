@@ -1,4 +1,4 @@
-import CHiredis
+internal import CHiredis
 
 /// A reply from Redis, copied out of hiredis's `redisReply` tree so the C memory can be
 /// freed at once.
