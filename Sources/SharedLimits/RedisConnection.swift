@@ -55,7 +55,30 @@ final class RedisConnection {
         guard status == REDIS_OK else { throw Failure(description: Self.errorText(context)) }
     }
 
+    /// Sends a command now without waiting for its reply, which the next `reply()` reads
+    /// and drops first: a request that ends need not wait a round trip to give its slot
+    /// back, and the reply is usually in the socket's buffer by the next command.
+    func send(_ arguments: [String]) throws(Failure) {
+        try append(arguments)
+        var done: Int32 = 0
+        while done == 0 {
+            guard redisBufferWrite(context, &done) == REDIS_OK else { throw Failure(description: Self.errorText(context)) }
+        }
+        unread += 1
+    }
+
+    /// Replies of `send` not read yet.
+    private var unread = 0
+
     func reply() throws(Failure) -> RedisReply {
+        while unread > 0 {
+            _ = try readReply()
+            unread -= 1
+        }
+        return try readReply()
+    }
+
+    private func readReply() throws(Failure) -> RedisReply {
         var raw: UnsafeMutableRawPointer?
         guard redisGetReply(context, &raw) == REDIS_OK, let raw else {
             throw Failure(description: Self.errorText(context))
@@ -74,16 +97,31 @@ final class RedisConnection {
         }
     }
 
-    /// Runs `body` with C copies of `arguments` (argc, argv, and their lengths).
+    /// Runs `body` with C views of `arguments` (argc, argv, and their lengths), all in one
+    /// buffer: one allocation per command rather than one per argument.
     private static func withArgv(
         _ arguments: [String], _ body: (Int32, UnsafeMutablePointer<UnsafePointer<CChar>?>, UnsafePointer<Int>) -> Int32
     ) -> Int32 {
-        let copies = arguments.map { strdup($0) }
-        defer { copies.forEach { free($0) } }
-        var pointers = copies.map { UnsafePointer($0) }
-        let lengths = arguments.map { $0.utf8.count }
-        return pointers.withUnsafeMutableBufferPointer { argv in
-            lengths.withUnsafeBufferPointer { body(Int32(arguments.count), argv.baseAddress!, $0.baseAddress!) }
+        var bytes: [CChar] = []
+        bytes.reserveCapacity(arguments.reduce(arguments.count) { $0 + $1.utf8.count })
+        var lengths: [Int] = []
+        lengths.reserveCapacity(arguments.count)
+        for argument in arguments {
+            lengths.append(argument.utf8.count)
+            bytes.append(contentsOf: argument.utf8.map { CChar(bitPattern: $0) })
+            bytes.append(0)
+        }
+        return bytes.withUnsafeBufferPointer { buffer in
+            var pointers: [UnsafePointer<CChar>?] = []
+            pointers.reserveCapacity(arguments.count)
+            var offset = 0
+            for length in lengths {
+                pointers.append(buffer.baseAddress! + offset)
+                offset += length + 1
+            }
+            return pointers.withUnsafeMutableBufferPointer { argv in
+                lengths.withUnsafeBufferPointer { body(Int32(arguments.count), argv.baseAddress!, $0.baseAddress!) }
+            }
         }
     }
 

@@ -29,7 +29,7 @@ package final class RedisLimiter: KeyLimiter, @unchecked Sendable {
     /// every second from `startKeeping` on.
     package init(
         address: RedisAddress, failure: SharedStateSettings.Failure, host: SharedKeyLimits, logger: Logger,
-        metrics: Metrics?, maxConnections: Int = 8
+        metrics: Metrics?, maxConnections: Int = 16
     ) {
         self.host = host
         self.failureMode = failure
@@ -59,7 +59,7 @@ package final class RedisLimiter: KeyLimiter, @unchecked Sendable {
         guard let held = leases.remove(lease) else { return }
         // While Redis is down the slot expires there by itself within `leaseTTL`.
         _ = pool.run { connection throws(RedisConnection.Failure) in
-            try connection.command(["ZREM", RedisKeys.name(held.digest, "leases"), held.member])
+            try connection.send(["ZREM", RedisKeys.name(held.digest, "leases"), held.member])
         }
     }
 
@@ -89,7 +89,8 @@ package final class RedisLimiter: KeyLimiter, @unchecked Sendable {
     /// The admit script's answer; `nil` when Redis could not give one.
     private func admitInRedis(_ digest: KeyDigest, limits: KeyLimits) -> KeyAdmission? {
         let reserved = limits.parallel == nil ? nil : leases.reserve(digest)
-        let keys = ["requests", "tokens", "leases"].map { RedisKeys.name(digest, $0) }
+        let names = RedisKeys.counters(digest)
+        let keys = [names.requests, names.tokens, names.leases]
         let arguments = [
             String(limits.rpm ?? -1), String(limits.tpm ?? -1), String(limits.parallel ?? -1),
             reserved?.held.member ?? "", String(Self.leaseTTL.milliseconds), String(Self.idleTTL.milliseconds),
