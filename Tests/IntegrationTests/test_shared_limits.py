@@ -300,6 +300,27 @@ def test_redis_down_mid_load_fails_no_request_and_limits_resume_when_it_returns(
 
 
 @pytest.mark.timeout_s(30)
+def test_a_hung_redis_delays_a_request_by_at_most_its_timeout(fresh, mock):
+    """Stopped (SIGSTOP), Redis accepts connections and never answers: the request that
+    finds it so waits for the 250 ms command timeout, later ones not at all."""
+    setup = fresh("open")
+    fleet, redis = setup.fleet, setup.redis
+    assert fleet.request("GET", "/echo?hung=up", as_key("s-load")).status == 200
+    redis.pause()
+    try:
+        timings = []
+        for i in range(6):
+            started = time.monotonic()
+            assert fleet.request("GET", f"/echo?hung={i}", as_key("s-load")).status == 200
+            timings.append(time.monotonic() - started)
+        assert max(timings) < 1.0, timings
+        setup.wait_gauges(0, 3)
+    finally:
+        redis.resume()
+    setup.wait_gauges(1, 5)
+
+
+@pytest.mark.timeout_s(30)
 def test_fail_closed_answers_503_for_limited_keys_only(fresh, mock):
     setup = fresh("closed")
     fleet = setup.fleet

@@ -55,8 +55,18 @@ class RedisServer:
             self.proc.wait(timeout=5)
         wait_until(lambda: not accepts_tcp(self.port), 5, f"port {self.port} to close")
 
+    def pause(self) -> None:
+        """SIGSTOP: a server that hangs, its port still accepting connections."""
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGCONT)
+
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGCONT)  # a paused server would not act on SIGTERM
             self.proc.terminate()
             try:
                 self.proc.wait(timeout=5)
