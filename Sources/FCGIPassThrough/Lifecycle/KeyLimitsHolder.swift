@@ -43,8 +43,8 @@ final class KeyLimitsHolder: Sendable {
             if config.limitsFile != opened.configured {
                 logger.warning("a limits_file change takes effect when the gateway restarts")
             }
-            let redis = config.sharedState
-            if redis.redis != opened.sharedState.redis || redis.failure != opened.sharedState.failure {
+            let shared = config.sharedState
+            if shared.redis != opened.sharedState.redis || shared.failure != opened.sharedState.failure {
                 logger.warning("redis_url and shared_state_failure changes take effect when the gateway restarts")
             }
             return opened.limiter

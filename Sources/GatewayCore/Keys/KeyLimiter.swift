@@ -88,7 +88,8 @@ public struct KeyLease: Sendable, Equatable {
 }
 
 /// Counts keys' requests host-wide: every worker of every instance on the host shares
-/// one table, so a key's limits do not multiply by the number of processes.
+/// one table, so a key's limits do not multiply by the number of processes; with Redis
+/// configured, across every host (docs/SHARED_STATE.md).
 public protocol KeyLimiter: Sendable {
     /// Counts one request of the key against `limits` (an rpm window entry and a parallel
     /// slot) or refuses it without counting it.
