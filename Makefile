@@ -11,7 +11,7 @@ FUZZ_SMOKE_SECONDS ?= 30
 # The integration suite runs once per upstream transport (general_settings.transport).
 TRANSPORTS ?= curl urlsession
 
-.PHONY: run demo test unit integration integration-suites build release deps lint clean install fuzz fuzz-smoke test-sanitize bench bench-sse bench-soak bench-keys bench-usage bench-deps package package-deps test-package
+.PHONY: run demo test unit integration integration-suites build release deps lint clean install fuzz fuzz-smoke test-sanitize bench bench-sse bench-soak bench-keys bench-redis bench-usage bench-deps package package-deps test-package
 
 deps:
 	@scripts/install-deps.sh
@@ -53,7 +53,7 @@ integration-suites:
 # never fail on timing. Each measures both upstream transports unless
 # BENCH_TRANSPORTS=urlsession or =curl says otherwise (bench-keys: curl unless told).
 # Other knobs: BENCH_ROUNDS, BENCH_SECONDS, ... (see bench/run.py, bench/sse_many.py,
-# bench/soak.py, bench/keys.py).
+# bench/soak.py, bench/keys.py, bench/redis_limits.py).
 bench-deps:
 	@scripts/install-deps.sh wrk openssl stress-ng
 
@@ -71,6 +71,9 @@ bench-keys: bench-deps release
 
 bench-usage: bench-deps release
 	python3 bench/usage.py
+
+bench-redis: bench-deps release
+	python3 bench/redis_limits.py
 
 lint:
 	swift format lint --recursive --strict Sources Tests Package.swift Fuzz/Sources Fuzz/Package.swift

@@ -92,7 +92,7 @@ let package = Package(
             name: "FCGIPassThroughTests",
             dependencies: [
                 "GatewayCrypto", "GatewayCore", "ConfigLoading", "FastCGIEdge", "UpstreamTransports", "Operations",
-                "UsageLedger", "SharedLimits", "FCGIPassThrough", "CCurl",
+                "UsageLedger", "SharedLimits", "FCGIPassThrough", "CCurl", "CHiredis",
             ],
             resources: [.copy("Fixtures")]
         ),

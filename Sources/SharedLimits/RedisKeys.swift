@@ -10,4 +10,10 @@ public enum RedisKeys {
     public static func name(_ digest: KeyDigest, _ what: String) -> String {
         "\(namespace):{\(digest.hex)}:\(what)"
     }
+
+    /// A key's three counters, its digest written out once.
+    static func counters(_ digest: KeyDigest) -> (requests: String, tokens: String, leases: String) {
+        let prefix = "\(namespace):{\(digest.hex)}:"
+        return (prefix + "requests", prefix + "tokens", prefix + "leases")
+    }
 }

@@ -417,6 +417,7 @@ final class ManualClock: Sendable {
                 case .refused(let rule, _, _):
                     #expect(rule == .parallel)
                     state.withLock { $0.refused += 1 }
+                case .unavailable: Issue.record("the host table is always available")
                 }
             }
         }

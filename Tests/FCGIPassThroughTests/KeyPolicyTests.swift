@@ -270,5 +270,10 @@ import Testing
         #expect(refused.headers["x-litellm-key-alias"] == "open")
         #expect(refused.bodyText.contains("rpm_limit"))
         #expect(!refused.bodyText.contains(Self.openKey))
+        let unavailable = run(Fixed(.unavailable(retryAfter: 1)))
+        #expect(unavailable.status == 503)
+        #expect(unavailable.headers["Retry-After"] == "1")
+        #expect(unavailable.headers["x-litellm-key-alias"] == "open")
+        #expect(unavailable.bodyText.contains("Shared limit store unavailable"))
     }
 }

@@ -46,6 +46,7 @@ KEY = "sk-" + secrets.token_hex(24)
 # Keys with a budget: every request costs cost_per_request, 0.25.
 BUDGET_KEY = "sk-" + secrets.token_hex(24)  # 0.6: three requests on the fleet, then refused
 LOAD_KEY = "sk-" + secrets.token_hex(24)  # 2.0: eight requests on the fleet, under concurrent load
+ROOMY_KEY = "sk-" + secrets.token_hex(24)  # 100: a budget no test reaches
 JSON_CT = [("Content-Type", "application/json")]
 BODY = json.dumps({"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]}).encode()
 
@@ -63,6 +64,9 @@ general_settings:
     - key_alias: shared-load
       key_hash: {load_hash}
       max_budget: 2.0
+    - key_alias: shared-roomy
+      key_hash: {roomy_hash}
+      max_budget: 100
   pass_through_endpoints:
     - path: /openai
       provider: openai
@@ -82,7 +86,7 @@ def pg():
         shutil.rmtree(workdir, ignore_errors=True)
 
 
-def host(factory, pg: Postgres, name: str, canaries, in_config: bool):
+def host(factory, pg: Postgres, name: str, canaries, in_config: bool, failure: str = "open"):
     """A gateway host whose ledger is `pg`: named in the config or in `DATABASE_URL`."""
     env = {"OPENAI_API_KEY": canaries.upstream_key}
     if in_config:
@@ -91,10 +95,11 @@ def host(factory, pg: Postgres, name: str, canaries, in_config: bool):
     else:
         env["DATABASE_URL"] = pg.url
         line = ""
-    config = HOST.replace("{host}", name).replace("{database_url}", line)
+    config = HOST.replace("{host}", name).replace("{database_url}", line + f"\n  shared_state_failure: {failure}")
     config = config.replace("{hash}", hashlib.sha256(KEY.encode()).hexdigest())
     config = config.replace("{budget_hash}", hashlib.sha256(BUDGET_KEY.encode()).hexdigest())
     config = config.replace("{load_hash}", hashlib.sha256(LOAD_KEY.encode()).hexdigest())
+    config = config.replace("{roomy_hash}", hashlib.sha256(ROOMY_KEY.encode()).hexdigest())
     return factory(config, env=env)
 
 
@@ -312,3 +317,24 @@ def test_overspend_under_concurrent_load_stays_within_the_stated_bound(hosts, pg
     assert total * cost >= budget, "the budget was reachable"
     assert overspend <= bound, (overspend, bound)
     wait_until(lambda: spend_in_pg(pg, "shared-load") == pytest.approx(total * cost), 3, "every admitted row in PostgreSQL")
+
+
+@pytest.mark.timeout_s(40)
+def test_with_shared_state_failure_closed_a_budgeted_key_gets_503_while_postgresql_is_away(fresh_stacks, pg, canaries):
+    d = host(fresh_stacks, pg, "host-d", canaries, in_config=True, failure="closed")
+    assert send(d, bearer(ROOMY_KEY), "d-before")
+    pg.stop()
+    try:
+        wait_until(lambda: store_up(d) == [0.0], 3, "the gauge to show postgresql down")
+        resp = d.request("POST", "/openai/v1/chat/completions?d=closed", bearer(ROOMY_KEY) + JSON_CT, BODY, timeout=10)
+        assert resp.status == 503, resp
+        assert resp.header("retry-after") == "1"
+        assert "Shared limit store unavailable" in resp.json()["error"]["message"]
+        # Keys without a budget, and the master key, do not depend on the ledger.
+        assert send(d, bearer(KEY), "d-key")
+        assert send(d, bearer(canaries.master_key), "d-master")
+        assert d.request("GET", "/health/readiness").status == 200
+    finally:
+        pg.start()
+    wait_until(lambda: store_up(d) == [1.0], 5, "the gauge to show postgresql up")
+    assert send(d, bearer(ROOMY_KEY), "d-after")

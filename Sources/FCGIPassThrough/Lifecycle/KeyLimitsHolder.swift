@@ -1,21 +1,32 @@
 import Foundation
 import GatewayCore
 import Operations
+import SharedLimits
 
 /// A serving process's handle on the host-wide key limit table (docs/KEYS.md): opened
 /// at start when a key has limits, or by the first reload that gives one a limit, and
-/// swept every second so slots held by a worker that died are given back.
+/// swept every second so slots held by a worker that died are given back. With Redis
+/// configured (docs/SHARED_STATE.md) the limiter is a `RedisLimiter` in front of it.
 final class KeyLimitsHolder: Sendable {
     private let configPath: String
     private let logger: Logger
-    /// The open table and the `limits_file` it was opened for (`nil`: the default).
-    private let state = Locked<(table: SharedKeyLimits?, configured: String?)>((nil, nil))
+    private let metrics: Metrics?
+    /// What was opened, and the settings it was opened for.
+    private struct Opened {
+        let table: SharedKeyLimits
+        let limiter: any KeyLimiter
+        /// `limits_file` (`nil`: the default).
+        let configured: String?
+        let sharedState: SharedStateSettings
+    }
+    private let state = Locked<Opened?>(nil)
     private let tableFull: ThrottledWarning
     private let lockFailures: ThrottledWarning
 
-    init(configPath: String, logger: Logger) {
+    init(configPath: String, logger: Logger, metrics: Metrics? = nil) {
         self.configPath = configPath
         self.logger = logger
+        self.metrics = metrics
         tableFull = ThrottledWarning(
             "the key limits table is full: requests of keys it cannot hold go unlimited", logger: logger,
             interval: .seconds(60))
@@ -24,23 +35,34 @@ final class KeyLimitsHolder: Sendable {
     }
 
     /// The open table, if any.
-    var table: SharedKeyLimits? { state.withLock { $0.table } }
+    var table: SharedKeyLimits? { state.withLock { $0?.table } }
 
     /// The limiter for `config`: the open table, opened now if `config` is the first to
     /// need one; `nil` when no key has limits and none was ever opened.
     /// - Throws: when a table is needed and cannot be opened; the caller refuses to
     ///   start, or rejects the reload, rather than serve limited keys without limits.
-    func limiter(for config: GatewayConfig) throws(KeyLimitsLocation.OpenFailure) -> SharedKeyLimits? {
-        let (table, configured) = state.withLock { ($0.table, $0.configured) }
-        if let table {
-            if config.limitsFile != configured {
+    func limiter(for config: GatewayConfig) throws(KeyLimitsLocation.OpenFailure) -> (any KeyLimiter)? {
+        if let opened = state.withLock({ $0 }) {
+            if config.limitsFile != opened.configured {
                 logger.warning("a limits_file change takes effect when the gateway restarts")
             }
-            return table
+            let shared = config.sharedState
+            if shared.redis != opened.sharedState.redis || shared.failure != opened.sharedState.failure {
+                logger.warning("redis_url and shared_state_failure changes take effect when the gateway restarts")
+            }
+            return opened.limiter
         }
-        guard let opened = try KeyLimitsLocation.open(for: config, configPath: configPath) else { return nil }
-        state.withLock { $0 = (opened, config.limitsFile) }
-        return opened
+        guard let table = try KeyLimitsLocation.open(for: config, configPath: configPath) else { return nil }
+        var limiter: any KeyLimiter = table
+        if let address = config.sharedState.redis {
+            let redis = RedisLimiter(
+                address: address, failure: config.sharedState.failure, host: table, logger: logger, metrics: metrics)
+            redis.startKeeping()
+            limiter = redis
+        }
+        let opened = Opened(table: table, limiter: limiter, configured: config.limitsFile, sharedState: config.sharedState)
+        state.withLock { $0 = opened }
+        return limiter
     }
 
     /// Starts the thread that gives back dead workers' slots and reports the table's
@@ -51,7 +73,7 @@ final class KeyLimitsHolder: Sendable {
             var seen = (full: 0, lock: 0)
             while true {
                 Thread.sleep(forTimeInterval: 1)
-                guard let table = state.withLock({ $0.table }) else { continue }
+                guard let table = state.withLock({ $0?.table }) else { continue }
                 let reclaimed = table.sweepDeadHolders()
                 if reclaimed > 0 {
                     logger.info("gave back key slots held by a process that is gone", ["slots": String(reclaimed)])

@@ -33,8 +33,8 @@ struct WorkerProcess {
         let supervised = options.workerSlot != nil
         let region = options.workerSlot.flatMap { slot in MetricsRegion(fd: Self.metricsFD).map { ($0, slot) } }
         let metrics = Metrics(shared: region, threads: options.threads)
-        let keyLimits = KeyLimitsHolder(configPath: options.configPath, logger: logger)
-        let limiter: SharedKeyLimits?
+        let keyLimits = KeyLimitsHolder(configPath: options.configPath, logger: logger, metrics: metrics)
+        let limiter: (any KeyLimiter)?
         do {
             limiter = try keyLimits.limiter(for: config)
         } catch {
@@ -63,7 +63,7 @@ struct WorkerProcess {
             if next.config.transport != config.transport || next.config.caFile != config.caFile {
                 logger.warning("transport and ssl_ca_file changes take effect when the gateway restarts")
             }
-            let limiter: SharedKeyLimits?
+            let limiter: (any KeyLimiter)?
             do {
                 limiter = try keyLimits.limiter(for: next.config)
             } catch {

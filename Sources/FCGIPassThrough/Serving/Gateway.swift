@@ -17,12 +17,15 @@ public final class Gateway: RequestHandler, @unchecked Sendable {
         let redactor: SecretRedactor
         /// `max_temp_file_size`: a request keeps the value it started with.
         let spoolLimit: Int
-        /// The host-wide table the keys' limits are counted in; `nil` when no key has one.
+        /// Where the keys' limits are counted (the host-wide table, or Redis in front of
+        /// it); `nil` when no key has one.
         let limiter: (any KeyLimiter)?
         /// What tokens cost (`model_cost_map` and the endpoints' own prices).
         let prices: PriceBook
         /// The keys with a `max_budget`, whose other hosts' spend is read once a second.
         let budgetedKeys: [VirtualKey]
+        /// `shared_state_failure`: what a budgeted key gets while the shared ledger is away.
+        let sharedStateFailure: SharedStateSettings.Failure
 
         init(config: GatewayConfig, limiter: (any KeyLimiter)?) {
             self.decider = RequestDecider(config: config)
@@ -31,6 +34,7 @@ public final class Gateway: RequestHandler, @unchecked Sendable {
             self.limiter = limiter
             self.prices = config.prices
             self.budgetedKeys = config.keys.filter { $0.maxBudget != nil }
+            self.sharedStateFailure = config.sharedState.failure
         }
     }
 
@@ -86,12 +90,14 @@ public final class Gateway: RequestHandler, @unchecked Sendable {
             var remaining: Int?
             var remainingTokens: Int?
             if case .forward = action, !key.limits.isEmpty {
-                switch admit(key, in: state.limiter) {
+                switch admit(key, in: state.limiter, failure: state.sharedStateFailure) {
                 case .admitted(let held, let left, let leftTokens):
                     lease = held
                     remaining = left
                     remainingTokens = leftTokens
                     if key.limits.isCharged { charged = key }
+                case .unavailable(let retryAfter):
+                    action = .refuse(KeyRefusal.limitStoreUnavailable(retryAfter: retryAfter))
                 case .refused(.budget, let retryAfter, let spend):
                     action = .refuse(KeyRefusal.budgetExceeded(key, spend: spend ?? 0, retryAfter: retryAfter))
                 case .refused(let rule, let retryAfter, _):
@@ -185,9 +191,17 @@ public final class Gateway: RequestHandler, @unchecked Sendable {
     ///
     /// A budget the table does not know the key's spend for yet (after a reboot, or a key
     /// new to the table) is first seeded from the ledger's rows for the window.
-    private func admit(_ key: VirtualKey, in limiter: (any KeyLimiter)?) -> KeyAdmission {
+    private func admit(_ key: VirtualKey, in limiter: (any KeyLimiter)?, failure: SharedStateSettings.Failure)
+        -> KeyAdmission
+    {
         guard let limiter else { return .refused(.parallel, retryAfter: 5) }
         let limits = key.limits
+        // A budget counts the other hosts' spend from the shared ledger: with it away and
+        // `shared_state_failure: closed`, the key is refused rather than held to figures
+        // that may be stale.
+        if limits.budget != nil, failure == .closed, let ledger, ledger.isShared, ledger.stats.sharedStoreUp == false {
+            return .unavailable(retryAfter: 1)
+        }
         if let ledger, let windowStart = limiter.unseededBudgetWindow(key.digest, limits: limits),
             // With a shared ledger the table counts this host's own spend; the other
             // hosts' comes from SharedSpendRefresher.

@@ -70,6 +70,9 @@ public enum KeyAdmission: Sendable, Equatable {
     /// budget with no `budget_duration`, 0: it never comes back by itself). `spend` is the
     /// key's spend in the budget window when the budget refused.
     case refused(KeyLimitRule, retryAfter: Int, spend: Double? = nil)
+    /// Not decided: the store the limits are shared in cannot be reached and the gateway
+    /// is set to refuse rather than count host-wide (`shared_state_failure: closed`).
+    case unavailable(retryAfter: Int)
 }
 
 /// A held parallel slot.
@@ -85,7 +88,8 @@ public struct KeyLease: Sendable, Equatable {
 }
 
 /// Counts keys' requests host-wide: every worker of every instance on the host shares
-/// one table, so a key's limits do not multiply by the number of processes.
+/// one table, so a key's limits do not multiply by the number of processes; with Redis
+/// configured, across every host (docs/SHARED_STATE.md).
 public protocol KeyLimiter: Sendable {
     /// Counts one request of the key against `limits` (an rpm window entry and a parallel
     /// slot) or refuses it without counting it.

@@ -43,6 +43,14 @@ public enum KeyRefusal {
             type: "rate_limit_error", headers: HTTPHeaders([("Retry-After", String(max(1, retryAfter)))]))
     }
 
+    /// 503 for a key with limits while the store they are shared in cannot be reached
+    /// and `shared_state_failure` is `closed`.
+    public static func limitStoreUnavailable(retryAfter: Int) -> GatewayError {
+        GatewayError(
+            status: 503, message: "Shared limit store unavailable: this key's limits cannot be counted. Retry later.",
+            headers: HTTPHeaders([("Retry-After", String(max(1, retryAfter)))]))
+    }
+
     /// LiteLLM's answer to a key at or over its `max_budget`: its text (`auth_checks.py`,
     /// `_virtual_key_max_budget_check`: "Budget has been exceeded! Key=… Current cost: …,
     /// Max budget: …"), type `budget_exceeded`, and status 429 — what current LiteLLM

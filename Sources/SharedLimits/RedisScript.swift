@@ -1,0 +1,101 @@
+/// The Lua scripts the limits run in Redis, each loaded once per connection
+/// (SCRIPT LOAD) and run by its SHA-1 (EVALSHA). Every script reads the server's clock
+/// (`TIME`), so hosts whose clocks disagree still count the same windows.
+///
+/// The windows are those of the host-wide table (docs/KEYS.md): 60 one-second buckets,
+/// a hash field per second holding that second's requests (or tokens); a bucket counts
+/// while its age is under 60 s, and `Retry-After` is 60 minus the oldest counted
+/// bucket's age. Each hash also keeps the window's `sum` and the oldest second it may
+/// still hold (`from`), so a request reads two fields and drops only the seconds that
+/// left the window since the last one, rather than reading every bucket. Leases are
+/// members of a sorted set scored by their expiry in ms.
+enum RedisScript: String, CaseIterable, Sendable {
+    /// KEYS: requests, tokens, leases. ARGV: rpm, tpm, parallel (-1: none), lease member,
+    /// lease TTL ms, idle TTL ms.
+    /// Returns {0, remaining requests or -1, remaining tokens or -1} when admitted, or
+    /// {rule (1 rpm, 2 parallel, 3 tpm), retry-after seconds} when refused.
+    case admit = """
+        local time = redis.call('TIME')
+        local now = tonumber(time[1])
+        local nowMs = now * 1000 + math.floor(tonumber(time[2]) / 1000)
+        local rpm, tpm, parallel = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+        local first = now - 59
+        local function window(key)
+          local state = redis.call('HMGET', key, 'sum', 'from')
+          local sum, from = tonumber(state[1]), tonumber(state[2])
+          if sum == nil or from == nil or from < first - 60 or from > now then
+            sum = 0
+            local stale = {}
+            local fields = redis.call('HGETALL', key)
+            for i = 1, #fields, 2 do
+              local second = tonumber(fields[i])
+              if second ~= nil and fields[i] ~= 'sum' and fields[i] ~= 'from' then
+                if second < first then stale[#stale + 1] = fields[i] else sum = sum + (tonumber(fields[i + 1]) or 0) end
+              end
+            end
+            if #stale > 0 then redis.call('HDEL', key, unpack(stale)) end
+          elseif from < first then
+            local gone = {}
+            for second = from, first - 1 do gone[#gone + 1] = second end
+            local counts = redis.call('HMGET', key, unpack(gone))
+            for i = 1, #counts do sum = sum - (tonumber(counts[i]) or 0) end
+            redis.call('HDEL', key, unpack(gone))
+          end
+          redis.call('HSET', key, 'sum', sum, 'from', first)
+          redis.call('PEXPIRE', key, ARGV[6])
+          return sum
+        end
+        local function retryAfter(key)
+          local seconds = {}
+          for second = first, now do seconds[#seconds + 1] = second end
+          local counts = redis.call('HMGET', key, unpack(seconds))
+          for i = 1, #counts do
+            if (tonumber(counts[i]) or 0) > 0 then return i end
+          end
+          return 1
+        end
+        local requests = 0
+        if rpm >= 0 then
+          requests = window(KEYS[1])
+          if requests >= rpm then return {1, retryAfter(KEYS[1])} end
+        end
+        local tokens = 0
+        if tpm >= 0 then
+          tokens = window(KEYS[2])
+          if tokens >= tpm then return {3, retryAfter(KEYS[2])} end
+        end
+        if parallel >= 0 then
+          redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', nowMs)
+          if redis.call('ZCARD', KEYS[3]) >= parallel then return {2, 1} end
+          redis.call('ZADD', KEYS[3], nowMs + tonumber(ARGV[5]), ARGV[4])
+          redis.call('PEXPIRE', KEYS[3], ARGV[5])
+        end
+        if rpm >= 0 then
+          redis.call('HINCRBY', KEYS[1], now, 1)
+          redis.call('HINCRBY', KEYS[1], 'sum', 1)
+        end
+        local leftRequests, leftTokens = -1, -1
+        if rpm >= 0 then leftRequests = math.max(0, rpm - requests - 1) end
+        if tpm >= 0 then leftTokens = tpm - tokens end
+        return {0, leftRequests, leftTokens}
+        """
+
+    /// KEYS: tokens. ARGV: tokens, idle TTL ms.
+    case charge = """
+        local now = redis.call('TIME')[1]
+        redis.call('HINCRBY', KEYS[1], now, ARGV[1])
+        redis.call('HINCRBY', KEYS[1], 'sum', ARGV[1])
+        redis.call('PEXPIRE', KEYS[1], ARGV[2])
+        return 1
+        """
+
+    /// KEYS: leases. ARGV: lease TTL ms, then the members still held. Leases that
+    /// expired meanwhile are not brought back (ZADD XX).
+    case refresh = """
+        local time = redis.call('TIME')
+        local expiry = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000) + tonumber(ARGV[1])
+        for i = 2, #ARGV do redis.call('ZADD', KEYS[1], 'XX', expiry, ARGV[i]) end
+        redis.call('PEXPIRE', KEYS[1], ARGV[1])
+        return 1
+        """
+}

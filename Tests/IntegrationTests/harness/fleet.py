@@ -1,0 +1,105 @@
+"""Several gateway "hosts" behind one nginx: each host a group of instances with its own
+config file, host-wide limits table and usage database (the state a real host keeps to
+itself), all in one round-robin `upstream {}`. What they share is only what the config
+points them all at (Redis)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from . import http_client
+from .fcgi_client import FastCGIClient, status_of, whole_request
+from .gateway import GatewayProcess
+from .http_client import Exchange, Headers, Response
+from .nginx import Nginx
+from .stack import SNIPPET
+from .waiting import wait_until
+
+
+class Host:
+    def __init__(self, binary: Path, workdir: Path, name: str, config_text: str, env: dict[str, str],
+                 instances: int, threads: int) -> None:
+        self.name = name
+        self.dir = workdir / name
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.limits_path = self.dir / "limits"
+        self.db_path = self.dir / "usage.db"
+        self.config_path = self.dir / "config.yaml"
+        self.config_path.write_text(config_text.replace("{limits}", str(self.limits_path)).replace("{db}", str(self.db_path)))
+        self.gateways = [
+            GatewayProcess(binary, self.dir, f"{name}-gw{i}", self.config_path, {**env, "STATE_DIRECTORY": str(self.dir)}, threads)
+            for i in range(1, instances + 1)
+        ]
+
+    def metrics(self) -> list[str]:
+        """Each instance's /metrics, asked over its own socket (nginx would pick one)."""
+        texts = []
+        for gateway in self.gateways:
+            with FastCGIClient(gateway.socket_path) as client:
+                client.send(whole_request("GET", "/metrics"))
+                out, _ = client.response()
+                assert status_of(out) in (None, 200), out[:200]
+                texts.append(out.split(b"\r\n\r\n", 1)[-1].decode(errors="replace"))
+        return texts
+
+    def log_text(self) -> str:
+        return "\n".join(g.log_text() for g in self.gateways)
+
+    def kill(self) -> None:
+        """SIGKILL every instance: a host that is gone, without a chance to give anything back."""
+        for gateway in self.gateways:
+            gateway.kill()
+
+
+class Fleet:
+    """`configs`: one config text per host; `{limits}` and `{db}` in it become the host's own
+    table and database."""
+
+    def __init__(self, workdir: Path, binary: Path, configs: list[str], env: dict[str, str], instances: int = 1,
+                 threads: int = 8) -> None:
+        self.dir = workdir
+        self.hosts = [Host(binary, workdir, f"host{h}", text, env, instances, threads) for h, text in enumerate(configs, 1)]
+        servers = [g.nginx_server for host in self.hosts for g in host.gateways]
+        self.nginx = Nginx.for_gateway(workdir / "nginx", servers, SNIPPET)
+
+    @property
+    def gateways(self) -> list[GatewayProcess]:
+        return [g for host in self.hosts for g in host.gateways]
+
+    @property
+    def port(self) -> int:
+        return self.nginx.port
+
+    def start(self) -> "Fleet":
+        for gateway in self.gateways:
+            gateway.start()
+        for gateway in self.gateways:
+            gateway.wait_ready()
+        self.nginx.start()
+        wait_until(lambda: self._ready(), 10, "readiness through nginx", interval=0.05)
+        return self
+
+    def _ready(self) -> bool:
+        try:
+            return self.request("GET", "/health/readiness", timeout=2).status == 200
+        except OSError:
+            return False
+
+    def request(self, method: str, target: str, headers: Headers = (), body: bytes | None = None, **kwargs) -> Response:
+        return http_client.request(self.port, method, target, headers, body, **kwargs)
+
+    def exchange(self, method: str, target: str, headers: Headers = (), body: bytes | None = None, **kwargs) -> Exchange:
+        return Exchange(self.port, method, target, headers, body, **kwargs)
+
+    def log_files(self) -> list[Path]:
+        return [g.log_path for g in self.gateways] + self.nginx.log_files()
+
+    def logs_text(self) -> str:
+        return "\n".join(f"--- {g.name} ---\n{g.log_text()}" for g in self.gateways)
+
+    def close(self) -> None:
+        try:
+            self.nginx.stop()
+        finally:
+            for gateway in self.gateways:
+                gateway.stop()
