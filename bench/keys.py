@@ -29,7 +29,6 @@ import hashlib
 import os
 import secrets
 import shlex
-import shutil
 import sys
 import tempfile
 import time
@@ -42,7 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from load import wrk  # noqa: E402
 from procstat import OtherLoad, cpu_ms  # noqa: E402
 from report import _paired, _ratio, table  # noqa: E402
-from stack import MASTER_KEY, REPO, RERANK_REQUEST, Stack  # noqa: E402
+from stack import MASTER_KEY, REPO, RERANK_REQUEST, Stack, remove_workdir  # noqa: E402
 
 GOAL = 1.02  # client key's gateway CPU per request ≤ 1.02 × the master key's
 SCENARIOS = {"baseline": "master key", "key": "client key", "limited": "client key with limits"}
@@ -91,11 +90,11 @@ def check(port: int, key: str, path: str = "/v1/rerank") -> str | None:
 
 
 def load(stack: Stack, transport: str, key: str, connections: int, seconds: float, errors: list[str],
-         what: str) -> dict:
+         what: str, path: str = "/v1/rerank") -> dict:
     """One wrk run; gateway CPU is that transport's gateway processes, before and after."""
     port, pids = stack.ports[f"gateway_{transport}"], stack.gateway_pids(transport)
     before = cpu_ms(pids)
-    r = wrk(f"http://127.0.0.1:{port}/v1/rerank", connections, seconds, stack.dir / "body.json", key)
+    r = wrk(f"http://127.0.0.1:{port}{path}", connections, seconds, stack.dir / "body.json", key)
     if r.get("hung"):
         errors.append(f"{what}: wrk did not finish; run left out")
         return {"status": 0}
@@ -179,10 +178,7 @@ def main() -> int:
         return 0
     finally:
         stack.stop()
-        if knob("BENCH_KEEP", "") == "1":
-            print(f"kept {workdir}")
-        else:
-            shutil.rmtree(workdir, ignore_errors=True)
+        remove_workdir(workdir)
 
 
 if __name__ == "__main__":

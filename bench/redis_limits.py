@@ -28,7 +28,6 @@ from __future__ import annotations
 import hashlib
 import os
 import secrets
-import shutil
 import sys
 import tempfile
 import time
@@ -38,7 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from keys import check, knob, load  # noqa: E402
 from report import _diff, _paired, _ratio, table  # noqa: E402
-from stack import REPO, Stack  # noqa: E402
+from stack import REPO, Stack, remove_workdir  # noqa: E402
 
 from harness.redis_server import RedisServer, available  # noqa: E402  (path set by stack.py)
 
@@ -136,10 +135,7 @@ def main() -> int:
         for stack in stacks.values():
             stack.stop()
         redis.stop()
-        if knob("BENCH_KEEP", "") == "1":
-            print(f"kept {workdir}")
-        else:
-            shutil.rmtree(workdir, ignore_errors=True)
+        remove_workdir(workdir)
 
 
 if __name__ == "__main__":

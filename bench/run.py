@@ -23,7 +23,6 @@ from __future__ import annotations
 import asyncio
 import os
 import shlex
-import shutil
 import sys
 import tempfile
 import time
@@ -38,7 +37,7 @@ from load import wrk  # noqa: E402
 from procstat import OtherLoad, cpu_ms, rss_kib  # noqa: E402
 from report import goals, table  # noqa: E402
 from sse_client import read_stream  # noqa: E402
-from stack import MASTER_KEY, REPO, Stack  # noqa: E402
+from stack import MASTER_KEY, REPO, Stack, remove_workdir  # noqa: E402
 
 SSE_EVENTS, SSE_INTERVAL_MS = 20, 10
 
@@ -195,10 +194,7 @@ def main() -> int:
         return 0
     finally:
         stack.stop()
-        if knob("BENCH_KEEP", "") == "1":
-            print(f"kept {workdir}")
-        else:
-            shutil.rmtree(workdir, ignore_errors=True)
+        remove_workdir(workdir)
 
 
 if __name__ == "__main__":

@@ -18,7 +18,6 @@ from __future__ import annotations
 import os
 import shlex
 import re
-import shutil
 import subprocess
 import threading
 import urllib.request
@@ -31,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from load import wrk  # noqa: E402
 from procstat import OtherLoad, rss_kib  # noqa: E402
-from stack import MASTER_KEY, REPO, Stack  # noqa: E402
+from stack import MASTER_KEY, REPO, Stack, remove_workdir  # noqa: E402
 
 WARM = 100_000
 
@@ -152,10 +151,7 @@ def soak(transport: str) -> None:
         print(f"other processes kept {other.cpus():.2f} of {os.cpu_count()} CPUs busy meanwhile")
     finally:
         stack.stop()
-        if os.environ.get("BENCH_KEEP") == "1":
-            print(f"kept {workdir}")
-        else:
-            shutil.rmtree(workdir, ignore_errors=True)
+        remove_workdir(workdir)
 
 
 if __name__ == "__main__":

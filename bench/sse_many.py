@@ -24,7 +24,6 @@ from __future__ import annotations
 import asyncio
 import os
 import shlex
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -35,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from procstat import OtherLoad, cpu_ms, highest_fd, rss_kib, threads  # noqa: E402
 from sse_client import read_stream  # noqa: E402
-from stack import MASTER_KEY, REPO, Stack  # noqa: E402
+from stack import MASTER_KEY, REPO, Stack, remove_workdir  # noqa: E402
 
 
 def env(name: str, default: int) -> int:
@@ -158,10 +157,7 @@ def main() -> int:
             hog_process.terminate()
             hog_process.wait()
         stack.stop()
-        if os.environ.get("BENCH_KEEP") == "1":
-            print(f"kept {workdir}")
-        else:
-            shutil.rmtree(workdir, ignore_errors=True)
+        remove_workdir(workdir)
 
 
 if __name__ == "__main__":

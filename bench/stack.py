@@ -367,3 +367,11 @@ class Stack:
 
     def front_worker_pids(self) -> list[int]:
         return children(self.front.proc.pid)
+
+
+def remove_workdir(workdir: Path) -> None:
+    """The run's temporary directory goes, unless BENCH_KEEP=1 asks to keep it."""
+    if os.environ.get("BENCH_KEEP", "") == "1":
+        print(f"kept {workdir}")
+    else:
+        shutil.rmtree(workdir, ignore_errors=True)

@@ -36,7 +36,6 @@ import asyncio
 import json
 import os
 import shlex
-import shutil
 import sqlite3
 import sys
 import tempfile
@@ -47,11 +46,11 @@ from statistics import median
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from keys import check, goal_cell_for, knob  # noqa: E402
-from load import wrk  # noqa: E402
-from procstat import OtherLoad, cpu_ms  # noqa: E402
+from keys import load as load_key  # noqa: E402
+from procstat import OtherLoad  # noqa: E402
 from report import _paired, _ratio, table  # noqa: E402
 from sse_client import read_stream  # noqa: E402
-from stack import MASTER_KEY, REPO, Stack  # noqa: E402
+from stack import MASTER_KEY, REPO, Stack, remove_workdir  # noqa: E402
 
 GOAL = 1.05  # metered gateway CPU per request ≤ 1.05 × unmetered
 PATHS = {"baseline": "/v1/rerank", "metered": "/metered/v1/rerank"}
@@ -79,17 +78,7 @@ SSE_EVENTS, SSE_INTERVAL_MS = 20, 10
 
 def load(stack: Stack, transport: str, path: str, connections: int, seconds: float, errors: list[str],
          what: str) -> dict:
-    port, pids = stack.ports[f"gateway_{transport}"], stack.gateway_pids(transport)
-    before = cpu_ms(pids)
-    r = wrk(f"http://127.0.0.1:{port}{path}", connections, seconds, stack.dir / "body.json", MASTER_KEY)
-    if r.get("hung"):
-        errors.append(f"{what}: wrk did not finish; run left out")
-        return {"status": 0}
-    if r["errors"]:
-        errors.append(f"{what}: {r['errors']} errors of {r['requests']} (non-2xx {r['status']}, "
-                      f"connect {r['connect']}, read {r['read']}, timeout {r['timeout']})")
-    return {"rps": r["rps"], "p50": r["p50_us"] / 1000, "p99": r["p99_us"] / 1000,
-            "cpu_us": (cpu_ms(pids) - before) * 1000 / max(1, r["requests"]), "status": r["status"]}
+    return load_key(stack, transport, MASTER_KEY, connections, seconds, errors, what, path=path)
 
 
 def sse(stack: Stack, transport: str, path: str, streams: int, errors: list[str], what: str) -> dict:
@@ -215,10 +204,7 @@ def main() -> int:
         return 0
     finally:
         stack.stop()
-        if knob("BENCH_KEEP", "") == "1":
-            print(f"kept {workdir}")
-        else:
-            shutil.rmtree(workdir, ignore_errors=True)
+        remove_workdir(workdir)
 
 
 if __name__ == "__main__":

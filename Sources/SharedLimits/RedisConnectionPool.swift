@@ -85,14 +85,7 @@ final class RedisConnectionPool: @unchecked Sendable {
     /// Marks the server down after a reply no script gives; the probe decides when it
     /// is back.
     func markDown(_ reason: String) {
-        condition.lock()
-        up = false
-        lastFailure = reason
-        let stale = idle
-        idle.removeAll()
-        condition.broadcast()
-        condition.unlock()
-        _ = stale
+        forgetConnections(markingDown: reason, returningOne: false)
     }
 
     // MARK: checkout
@@ -139,8 +132,14 @@ final class RedisConnectionPool: @unchecked Sendable {
 
     /// Forgets a checked-out connection that failed, and every idle one with it.
     private func drop(markingDown reason: String) {
+        forgetConnections(markingDown: reason, returningOne: true)
+    }
+
+    /// Marks the server down and closes the idle connections; `returningOne`: a
+    /// checked-out connection is being dropped too.
+    private func forgetConnections(markingDown reason: String, returningOne: Bool) {
         condition.lock()
-        checkedOut -= 1
+        if returningOne { checkedOut -= 1 }
         up = false
         lastFailure = reason
         let stale = idle

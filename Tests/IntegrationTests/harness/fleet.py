@@ -7,13 +7,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from . import http_client
 from .fcgi_client import FastCGIClient, status_of, whole_request
 from .gateway import GatewayProcess
-from .http_client import Exchange, Headers, Response
 from .nginx import Nginx
-from .stack import SNIPPET
-from .waiting import wait_until
+from .stack import SNIPPET, BehindNginx
 
 
 class Host:
@@ -51,7 +48,7 @@ class Host:
             gateway.kill()
 
 
-class Fleet:
+class Fleet(BehindNginx):
     """`configs`: one config text per host; `{limits}` and `{db}` in it become the host's own
     table and database."""
 
@@ -66,40 +63,5 @@ class Fleet:
     def gateways(self) -> list[GatewayProcess]:
         return [g for host in self.hosts for g in host.gateways]
 
-    @property
-    def port(self) -> int:
-        return self.nginx.port
-
-    def start(self) -> "Fleet":
-        for gateway in self.gateways:
-            gateway.start()
-        for gateway in self.gateways:
-            gateway.wait_ready()
-        self.nginx.start()
-        wait_until(lambda: self._ready(), 10, "readiness through nginx", interval=0.05)
-        return self
-
-    def _ready(self) -> bool:
-        try:
-            return self.request("GET", "/health/readiness", timeout=2).status == 200
-        except OSError:
-            return False
-
-    def request(self, method: str, target: str, headers: Headers = (), body: bytes | None = None, **kwargs) -> Response:
-        return http_client.request(self.port, method, target, headers, body, **kwargs)
-
-    def exchange(self, method: str, target: str, headers: Headers = (), body: bytes | None = None, **kwargs) -> Exchange:
-        return Exchange(self.port, method, target, headers, body, **kwargs)
-
-    def log_files(self) -> list[Path]:
-        return [g.log_path for g in self.gateways] + self.nginx.log_files()
-
     def logs_text(self) -> str:
         return "\n".join(f"--- {g.name} ---\n{g.log_text()}" for g in self.gateways)
-
-    def close(self) -> None:
-        try:
-            self.nginx.stop()
-        finally:
-            for gateway in self.gateways:
-                gateway.stop()

@@ -13,7 +13,55 @@ from .waiting import wait_until
 SNIPPET = REPO_ROOT / "nginx" / "fcgi-pass-through.conf"
 
 
-class Stack:
+class BehindNginx:
+    """What a test does with gateways behind one nginx: requests through it, their logs,
+    and stopping them. `self.nginx` and `self.gateways` are the subclass's."""
+
+    nginx: Nginx
+    gateways: list[GatewayProcess]
+
+    @property
+    def port(self) -> int:
+        return self.nginx.port
+
+    def start(self):
+        for gateway in self.gateways:
+            gateway.start()
+        for gateway in self.gateways:
+            gateway.wait_ready()
+        self.nginx.start()
+        # nginx spreads requests round-robin: one healthy answer per gateway.
+        for _ in self.gateways:
+            self.wait_healthy()
+        return self
+
+    def wait_healthy(self, timeout: float = 10) -> None:
+        def healthy() -> bool:
+            try:
+                return self.request("GET", "/health/readiness", timeout=2).status == 200
+            except OSError:
+                return False
+
+        wait_until(healthy, timeout, "GET /health/readiness through nginx to answer 200", interval=0.05)
+
+    def request(self, method: str, target: str, headers: Headers = (), body: bytes | None = None, **kwargs) -> Response:
+        return http_client.request(self.port, method, target, headers, body, **kwargs)
+
+    def exchange(self, method: str, target: str, headers: Headers = (), body: bytes | None = None, **kwargs) -> Exchange:
+        return Exchange(self.port, method, target, headers, body, **kwargs)
+
+    def log_files(self) -> list[Path]:
+        return [g.log_path for g in self.gateways] + self.nginx.log_files()
+
+    def close(self) -> None:
+        try:
+            self.nginx.stop()
+        finally:
+            for gateway in self.gateways:
+                gateway.stop()
+
+
+class Stack(BehindNginx):
     def __init__(
         self,
         workdir: Path,
@@ -35,54 +83,8 @@ class Stack:
         ]
         self.nginx = Nginx.for_gateway(workdir / "nginx", [g.nginx_server for g in self.gateways], SNIPPET, nginx_extra)
 
-    @property
-    def port(self) -> int:
-        return self.nginx.port
-
-    def start(self) -> "Stack":
-        for gateway in self.gateways:
-            gateway.start()
-        for gateway in self.gateways:
-            gateway.wait_ready()
-        self.nginx.start()
-        for _ in self.gateways:
-            self.wait_healthy()
-        return self
-
-    def wait_healthy(self, timeout: float = 10) -> None:
-        def healthy() -> bool:
-            try:
-                return self.request("GET", "/health/readiness", timeout=2).status == 200
-            except OSError:
-                return False
-
-        wait_until(healthy, timeout, "GET /health/readiness through nginx to answer 200", interval=0.05)
-
-    def request(
-        self,
-        method: str,
-        target: str,
-        headers: Headers = (),
-        body: bytes | None = None,
-        **kwargs,
-    ) -> Response:
-        return http_client.request(self.port, method, target, headers, body, **kwargs)
-
-    def exchange(self, method: str, target: str, headers: Headers = (), body: bytes | None = None, **kwargs) -> Exchange:
-        return Exchange(self.port, method, target, headers, body, **kwargs)
-
     def call_id_from_access_log(self, marker: str) -> str:
         return Nginx.request_id(self.nginx.access_line_with(marker))
 
-    def log_files(self) -> list[Path]:
-        return [g.log_path for g in self.gateways] + self.nginx.log_files()
-
     def gateway_logs(self) -> str:
         return "\n".join(f"--- {g.name} stderr ---\n{g.log_text()}" for g in self.gateways)
-
-    def close(self) -> None:
-        try:
-            self.nginx.stop()
-        finally:
-            for gateway in self.gateways:
-                gateway.stop()
