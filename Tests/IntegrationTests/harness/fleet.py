@@ -22,7 +22,8 @@ class Host:
         self.limits_path = self.dir / "limits"
         self.db_path = self.dir / "usage.db"
         self.config_path = self.dir / "config.yaml"
-        self.config_path.write_text(config_text.replace("{limits}", str(self.limits_path)).replace("{db}", str(self.db_path)))
+        self.config_path.write_text(
+            config_text.replace("{limits}", str(self.limits_path)).replace("{db}", str(self.db_path)).replace("{host}", name))
         self.gateways = [
             GatewayProcess(binary, self.dir, f"{name}-gw{i}", self.config_path, {**env, "STATE_DIRECTORY": str(self.dir)}, threads)
             for i in range(1, instances + 1)
@@ -49,8 +50,8 @@ class Host:
 
 
 class Fleet(BehindNginx):
-    """`configs`: one config text per host; `{limits}` and `{db}` in it become the host's own
-    table and database."""
+    """`configs`: one config text per host; `{limits}`, `{db}` and `{host}` in it become the
+    host's own table, database and name."""
 
     def __init__(self, workdir: Path, binary: Path, configs: list[str], env: dict[str, str], instances: int = 1,
                  threads: int = 8) -> None:
