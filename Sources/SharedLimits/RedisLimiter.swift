@@ -109,9 +109,10 @@ package final class RedisLimiter: KeyLimiter, @unchecked Sendable {
     }
 
     /// The host table's budget check, as `SharedKeyLimits.admit` makes it (LiteLLM's
-    /// rule: refused once the spend reaches the budget).
+    /// rule: refused once the spend reaches the budget): this host's spend plus the other
+    /// hosts' as the shared ledger last said.
     private func budgetRefusal(_ digest: KeyDigest, budget: KeyBudget) -> KeyAdmission? {
-        let spend = host.budgetSpend(digest, budget: budget).spend
+        let spend = host.budgetSpend(digest, budget: budget).spend + host.otherHostsSpend(digest, budget: budget)
         guard spend >= budget.maxBudget else { return nil }
         let retryAfter = budget.secondsToWindowEnd(at: Int(Date().timeIntervalSince1970)) ?? 0
         return .refused(.budget, retryAfter: retryAfter, spend: spend)
