@@ -40,21 +40,13 @@ final class ManualClock: Sendable {
         return path
     }
 
-    /// Starts `arguments[0]` with posix_spawn (Foundation's `Process` keeps a weak
-    /// reference it never frees, which LeakSanitizer would report).
     func spawn(_ arguments: [String]) throws -> pid_t {
-        var pid: pid_t = 0
-        let cArguments = arguments.map { strdup($0) } + [nil]
-        defer { cArguments.forEach { free($0) } }
-        let status = posix_spawn(&pid, arguments[0], nil, nil, cArguments, environ)
-        guard status == 0 else { throw POSIXError(POSIXErrorCode(rawValue: status) ?? .EIO) }
-        return pid
+        try TestProcess(arguments).pid
     }
 
     /// Waits for a child started by `spawn` and collects it.
     func reap(_ pid: pid_t) {
-        var status: Int32 = 0
-        while waitpid(pid, &status, 0) == -1 && errno == EINTR {}
+        TestProcess(pid: pid).wait()
     }
 
     /// The pid of a process that has exited and been collected.

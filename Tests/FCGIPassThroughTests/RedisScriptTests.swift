@@ -15,18 +15,15 @@ import Testing
     /// A running server and a connection to it, stopped at the end of `body`.
     func withServer(_ body: (RedisConnection, RedisAddress) throws -> Void) throws {
         let port = Int.random(in: 20_000...60_000)
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: Self.binary)
-        process.arguments = [
-            "--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--requirepass",
-            Self.password, "--dir", NSTemporaryDirectory(),
-        ]
-        process.standardOutput = FileHandle.nullDevice
-        try process.run()
+        let process = try TestProcess(
+            [
+                Self.binary, "--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--requirepass",
+                Self.password, "--dir", NSTemporaryDirectory(),
+            ], quiet: true)
         defer {
             // SIGKILL: the test process may have SIGTERM blocked, and the child inherits that.
-            kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
+            kill(process.pid, SIGKILL)
+            process.wait()
         }
         let address = RedisAddress(host: "127.0.0.1", port: port, password: Self.password)
         var connection: RedisConnection?

@@ -21,7 +21,7 @@ final class TestPostgres {
     let directory: String
     let port: Int
     private let bin: String
-    private var server: Process?
+    private var server: TestProcess?
 
     /// Where the gateway connects: the `postgres` database as its superuser, over TCP.
     var url: String { url(database: "postgres") }
@@ -45,17 +45,13 @@ final class TestPostgres {
     }
 
     func start() throws {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: getuid() == 0 ? "/usr/sbin/runuser" : bin + "/postgres")
         let arguments = [
             "-D", directory + "/data", "-k", directory, "-p", String(port), "-c", "listen_addresses=127.0.0.1",
             "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
         ]
-        process.arguments = getuid() == 0 ? ["-u", "postgres", "--", bin + "/postgres"] + arguments : arguments
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        server = process
+        server = try TestProcess(
+            getuid() == 0 ? ["/usr/sbin/runuser", "-u", "postgres", "--", bin + "/postgres"] + arguments : [bin + "/postgres"] + arguments,
+            quiet: true)
         let deadline = Date().addingTimeInterval(20)
         while Date() < deadline {
             if (try? run(bin + "/pg_isready", ["-h", directory, "-p", String(port), "-q"])) != nil { return }
@@ -68,7 +64,7 @@ final class TestPostgres {
     func stop() {
         guard let server else { return }
         _ = try? run(bin + "/pg_ctl", ["stop", "-D", directory + "/data", "-m", "fast", "-w"])
-        server.waitUntilExit()
+        server.wait()
         self.server = nil
     }
 
@@ -80,17 +76,12 @@ final class TestPostgres {
     /// Runs a server tool as the server's user; throws when it fails.
     @discardableResult
     private func run(_ tool: String, _ arguments: [String]) throws -> Int32 {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: getuid() == 0 ? "/usr/sbin/runuser" : tool)
-        process.arguments = getuid() == 0 ? ["-u", "postgres", "--", tool] + arguments : arguments
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
+        let status = try TestProcess.run(
+            getuid() == 0 ? ["/usr/sbin/runuser", "-u", "postgres", "--", tool] + arguments : [tool] + arguments)
+        guard status == 0 else {
             throw CocoaError(.fileReadUnknown, userInfo: [NSLocalizedDescriptionKey: "\(tool) failed"])
         }
-        return process.terminationStatus
+        return status
     }
 
     private static func freePort() -> Int {
