@@ -87,6 +87,8 @@ enum PostgresSchema {
                 "\(row.durationMs)", row.partial ? "true" : "false", row.metered ? "true" : "false", row.host,
             ]
         }
-        return values
+        // Rows the gateway builds already hold storable text (`SpendRow.storable`); any
+        // other row gets the same treatment here rather than a value cut at a NUL.
+        return values.map { $0.map(SpendRow.storable) }
     }
 }

@@ -76,3 +76,13 @@ public struct SpendRow: Sendable, Equatable {
             durationMs: (endTime - startTime) * 1000, partial: usage.partial, metered: usage.metered)
     }
 }
+
+extension SpendRow {
+    /// Text as every store holds it alike: libpq passes text parameters as C strings, so
+    /// a NUL (a model name from a client's JSON may carry one as `\u0000`) would cut the
+    /// value short in PostgreSQL while SQLite keeps it whole. A NUL becomes U+FFFD, the
+    /// same in every store.
+    public static func storable(_ text: String) -> String {
+        text.utf8.contains(0) ? text.replacingOccurrences(of: "\u{0}", with: "\u{FFFD}") : text
+    }
+}

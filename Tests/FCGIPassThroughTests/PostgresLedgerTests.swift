@@ -223,11 +223,16 @@ struct PostgresLedgerTests {
                 metered: true)
             ledger.record(row)
             ledger.record(SpendRow(requestID: "bare", startTime: 1, endTime: 1, route: "-", method: "GET", status: 404))
+            // A NUL, at which libpq would cut the value, is stored as U+FFFD.
+            ledger.record(SpendRow(requestID: "nul", startTime: 2, endTime: 2, route: "-", method: "POST", model: "a\u{0}b", status: 200))
+            ledger.record(SpendRow(requestID: "after", startTime: 3, endTime: 3, route: "-", method: "POST", status: 200))
             #expect(ledger.flush())
             row.host = "h1"
             let read = try Base.all(ledger)
+            #expect(read.count == 4)
+            #expect(read.first { $0.requestID == "nul" }?.model == "a\u{FFFD}b")
             #expect(read.first == row)
-            #expect(read.last?.model == nil && read.last?.host == "h1")
+            #expect(read.first { $0.requestID == "bare" }.map { $0.model == nil && $0.host == "h1" } == true)
         }
     }
 

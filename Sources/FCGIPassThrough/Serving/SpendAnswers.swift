@@ -9,7 +9,8 @@ extension SpendRow {
         self.init(
             requestID: record.requestID, startTime: startedAt, endTime: startedAt + record.duration.seconds,
             keyAlias: record.caller.alias, keyHash: record.caller.key?.digest.hex ?? "", route: record.routeLabel,
-            method: record.method, model: usage.model, status: record.status, inputTokens: usage.inputTokens,
+            method: record.method, model: usage.model.map(SpendRow.storable), status: record.status,
+            inputTokens: usage.inputTokens,
             outputTokens: usage.outputTokens, cacheReadTokens: usage.cacheReadTokens,
             cacheWriteTokens: usage.cacheWriteTokens, searchUnits: usage.searchUnits, cost: record.cost ?? 0,
             durationMs: record.duration.seconds * 1000, partial: usage.partial, metered: usage.metered)
