@@ -65,3 +65,26 @@ import Testing
         #expect(refresher.refresh() == 0)
     }
 }
+
+extension SharedSpendRefresherTests {
+    @Test func stopWaitsForTheThreadAndNoReadFollows() {
+        let table = SharedKeyLimits.anonymous()
+        let reads = Locked(0)
+        let refresher = SharedSpendRefresher(
+            table: { table },
+            read: { _ in
+                reads.withLock { $0 += 1 }
+                return [:]
+            },
+            keys: { [Self.hourly] })
+        refresher.start()
+        let started = ContinuousClock.now
+        while reads.withLock({ $0 }) == 0 && ContinuousClock.now - started < .seconds(5) { Thread.sleep(forTimeInterval: 0.05) }
+        #expect(reads.withLock { $0 } >= 1)
+        refresher.stop()
+        let after = reads.withLock { $0 }
+        Thread.sleep(forTimeInterval: 1.5)
+        #expect(reads.withLock { $0 } == after)
+        refresher.stop()  // a second stop is harmless
+    }
+}

@@ -1,3 +1,4 @@
+import Dispatch
 import Foundation
 import GatewayCore
 import Operations
@@ -37,15 +38,34 @@ final class SharedSpendRefresher: Sendable {
         self.now = now
     }
 
+    private let wake = DispatchSemaphore(value: 0)
+    private let exited = DispatchSemaphore(value: 0)
+    private let stopping = Locked(false)
+
     func start() {
         let thread = Thread { [self] in
             while true {
-                Thread.sleep(forTimeInterval: 1)
+                _ = wake.wait(timeout: .now() + .seconds(1))
+                if stopping.withLock({ $0 }) { break }
                 refresh()
             }
+            exited.signal()
         }
         thread.name = "shared-spend"
         thread.start()
+    }
+
+    /// Stops the thread, waiting for a read in progress to end: libpq (and the OpenSSL
+    /// under its password exchange) must not be in use while the process exits and
+    /// OpenSSL's exit handler frees its locks.
+    func stop(timeout: Duration = .seconds(6)) {
+        let first = stopping.withLock { stopping in
+            defer { stopping = true }
+            return !stopping
+        }
+        guard first else { return }
+        wake.signal()
+        _ = exited.wait(timeout: .now() + .milliseconds(Int(timeout.seconds * 1000)))
     }
 
     /// One refresh, if this process takes it this second. Returns the keys updated.

@@ -102,13 +102,13 @@ struct WorkerProcess {
         metrics.startPublishing()
         keyLimits.startSweeping()
         Self.reportLedger(ledger, to: metrics)
-        if ledger.isShared {
-            SharedSpendRefresher(
+        let refresher =
+            ledger.isShared
+            ? SharedSpendRefresher(
                 table: { keyLimits.table },
                 read: { since in try ledger.spendByKeyAlias(since: since, hosts: .except(ledger.hostID)) },
-                keys: { gateway.budgetedKeys }
-            ).start()
-        }
+                keys: { gateway.budgetedKeys }) : nil
+        refresher?.start()
         logger.info(
             "ready",
             [
@@ -134,6 +134,7 @@ struct WorkerProcess {
             server.stopAccepting(forReplacement: true, release: { socket.close() })
         }
         drain(server, signals: signals)
+        refresher?.stop()
         if !ledger.close() {
             logger.error("the usage ledger could not write every row before exit", ["rows": String(ledger.stats.pending)])
         }
