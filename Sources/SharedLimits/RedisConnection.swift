@@ -7,8 +7,9 @@ import GatewayCore
 /// (`RedisConnectionPool` hands it out); freed with `redisFree` when it goes.
 final class RedisConnection {
     private let context: UnsafeMutablePointer<redisContext>
-    /// SHA-1s of the loaded scripts, by script.
-    var loaded: [RedisScript: String] = [:]
+    /// SHA-1s of the loaded scripts, by `RedisScript.slot` (a dictionary keyed by the
+    /// script would hash its whole text on every lookup).
+    var loaded: [String?] = Array(repeating: nil, count: RedisScript.allCases.count)
 
     /// Why a connection or a command failed, for the log: never holds the password.
     struct Failure: Error, CustomStringConvertible {
@@ -49,25 +50,37 @@ final class RedisConnection {
     /// Queues a command in the output buffer; `reply()` sends what is queued and reads
     /// one reply, so several queued commands make one round trip.
     func append(_ arguments: [String]) throws(Failure) {
-        let status = Self.withArgv(arguments) { argc, argv, lengths in
-            redisAppendCommandArgv(context, argc, argv, lengths)
+        let command = Self.encode(arguments)
+        let status = command.withUnsafeBufferPointer { bytes in
+            bytes.withMemoryRebound(to: CChar.self) { redisAppendFormattedCommand(context, $0.baseAddress, $0.count) }
         }
         guard status == REDIS_OK else { throw Failure(description: Self.errorText(context)) }
     }
 
-    /// Sends a command now without waiting for its reply, which the next `reply()` reads
-    /// and drops first: a request that ends need not wait a round trip to give its slot
-    /// back, and the reply is usually in the socket's buffer by the next command.
-    func send(_ arguments: [String]) throws(Failure) {
+    /// Queues a command whose reply nobody waits for: the next `reply()` reads and drops
+    /// it first. Nothing is written until `reply()` or `writeQueued()`.
+    func queue(_ arguments: [String]) throws(Failure) {
         try append(arguments)
+        unread += 1
+    }
+
+    /// Sends a command now without waiting for its reply (see `queue`): a request that
+    /// ends need not wait a round trip to give its slot back, and the reply is usually
+    /// in the socket's buffer by the next command.
+    func send(_ arguments: [String]) throws(Failure) {
+        try queue(arguments)
+        try writeQueued()
+    }
+
+    /// Writes everything queued, in one go where the socket takes it.
+    func writeQueued() throws(Failure) {
         var done: Int32 = 0
         while done == 0 {
             guard redisBufferWrite(context, &done) == REDIS_OK else { throw Failure(description: Self.errorText(context)) }
         }
-        unread += 1
     }
 
-    /// Replies of `send` not read yet.
+    /// Replies of `queue` and `send` not read yet.
     private var unread = 0
 
     func reply() throws(Failure) -> RedisReply {
@@ -97,32 +110,23 @@ final class RedisConnection {
         }
     }
 
-    /// Runs `body` with C views of `arguments` (argc, argv, and their lengths), all in one
-    /// buffer: one allocation per command rather than one per argument.
-    private static func withArgv(
-        _ arguments: [String], _ body: (Int32, UnsafeMutablePointer<UnsafePointer<CChar>?>, UnsafePointer<Int>) -> Int32
-    ) -> Int32 {
-        var bytes: [CChar] = []
-        bytes.reserveCapacity(arguments.reduce(arguments.count) { $0 + $1.utf8.count })
-        var lengths: [Int] = []
-        lengths.reserveCapacity(arguments.count)
+    /// `arguments` in Redis's wire format (RESP: an array of bulk strings), built in one
+    /// buffer rather than by hiredis from an array of C strings.
+    static func encode(_ arguments: [String]) -> [UInt8] {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(arguments.reduce(16) { $0 + $1.utf8.count + 16 })
+        func line(_ marker: UInt8, _ count: Int) {
+            bytes.append(marker)
+            bytes.append(contentsOf: String(count).utf8)
+            bytes.append(contentsOf: [0x0D, 0x0A])
+        }
+        line(UInt8(ascii: "*"), arguments.count)
         for argument in arguments {
-            lengths.append(argument.utf8.count)
-            bytes.append(contentsOf: argument.utf8.map { CChar(bitPattern: $0) })
-            bytes.append(0)
+            line(UInt8(ascii: "$"), argument.utf8.count)
+            bytes.append(contentsOf: argument.utf8)
+            bytes.append(contentsOf: [0x0D, 0x0A])
         }
-        return bytes.withUnsafeBufferPointer { buffer in
-            var pointers: [UnsafePointer<CChar>?] = []
-            pointers.reserveCapacity(arguments.count)
-            var offset = 0
-            for length in lengths {
-                pointers.append(buffer.baseAddress! + offset)
-                offset += length + 1
-            }
-            return pointers.withUnsafeMutableBufferPointer { argv in
-                lengths.withUnsafeBufferPointer { body(Int32(arguments.count), argv.baseAddress!, $0.baseAddress!) }
-            }
-        }
+        return bytes
     }
 
     private static func errorText(_ context: UnsafeMutablePointer<redisContext>) -> String {

@@ -158,15 +158,28 @@ extension RedisConnection {
             guard case .string(let sha) = try reply() else {
                 throw Failure(description: "SCRIPT LOAD refused")
             }
-            loaded[script] = sha
+            loaded[script.slot] = sha
         }
+    }
+
+    /// Sends `script` without waiting for its reply (`send`): as its text (EVAL), since
+    /// a reply nobody reads could not say the server had lost it. Redis keeps the
+    /// compiled script by its SHA-1, so only the few bytes of text cost anything.
+    func start(_ script: RedisScript, keys: [String], arguments: [String]) throws(Failure) {
+        try send(["EVAL", script.rawValue, String(keys.count)] + keys + arguments)
+    }
+
+    /// Queues `script` by its SHA-1; `reply()` reads its answer (after those queued before).
+    func appendScript(_ script: RedisScript, keys: [String], arguments: [String]) throws(Failure) {
+        guard let sha = loaded[script.slot] else { throw Failure(description: "script not loaded") }
+        try append(["EVALSHA", sha, String(keys.count)] + keys + arguments)
     }
 
     /// Runs `script` by its SHA-1, loading it again once if the server lost it (a
     /// SCRIPT FLUSH, or a restart behind a proxy).
     func run(_ script: RedisScript, keys: [String], arguments: [String]) throws(Failure) -> RedisReply {
         for attempt in 0..<2 {
-            guard let sha = loaded[script] else { throw Failure(description: "script not loaded") }
+            guard let sha = loaded[script.slot] else { throw Failure(description: "script not loaded") }
             let reply = try command(["EVALSHA", sha, String(keys.count)] + keys + arguments)
             guard attempt == 0, reply.errorMessage?.hasPrefix("NOSCRIPT") == true else { return reply }
             try loadScripts()

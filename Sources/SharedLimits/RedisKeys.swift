@@ -12,8 +12,31 @@ public enum RedisKeys {
     }
 
     /// A key's three counters, its digest written out once.
-    static func counters(_ digest: KeyDigest) -> (requests: String, tokens: String, leases: String) {
+    static func counters(_ digest: KeyDigest) -> Counters {
         let prefix = "\(namespace):{\(digest.hex)}:"
-        return (prefix + "requests", prefix + "tokens", prefix + "leases")
+        return Counters(requests: prefix + "requests", tokens: prefix + "tokens", leases: prefix + "leases")
+    }
+
+    struct Counters: Sendable {
+        let requests: String
+        let tokens: String
+        let leases: String
+    }
+
+    /// Each key's counter names, written once per key rather than once per request.
+    /// Keys come from the configuration (at most `KeyTable`'s limit), so it stays small.
+    final class Book: Sendable {
+        private let names = Locked<[KeyDigest: Counters]>([:])
+
+        func counters(_ digest: KeyDigest) -> Counters {
+            if let known = names.withLock({ $0[digest] }) { return known }
+            let made = RedisKeys.counters(digest)
+            names.withLock { names in
+                // Reloads that replace every key would otherwise add up.
+                if names.count >= 2 * KeyLimits.maxKeysPerConfig { names.removeAll() }
+                names[digest] = made
+            }
+            return made
+        }
     }
 }

@@ -10,6 +10,8 @@ final class RedisLeaseBook: Sendable {
         let digest: KeyDigest
         /// The lease's member in the key's sorted set: unique to this process and lease.
         let member: String
+        /// The process's count of admits when this one was made (`RedisLimiter.release`).
+        var admitted: UInt64 = 0
     }
 
     /// Unique per process start, so two processes never share a member.
@@ -41,6 +43,9 @@ final class RedisLeaseBook: Sendable {
         guard let number = Self.number(of: lease) else { return nil }
         return state.withLock { $0.held.removeValue(forKey: number) }
     }
+
+    /// Whether no lease is held (no request with a Redis slot is running here).
+    var isEmpty: Bool { state.withLock { $0.held.isEmpty } }
 
     /// Every held lease's member, by key.
     func byKey() -> [KeyDigest: [String]] {

@@ -1,6 +1,7 @@
 import Foundation
 import GatewayCore
 import Operations
+import Synchronization
 
 /// Keys' limits counted in Redis, shared by every gateway host (docs/SHARED_STATE.md,
 /// "Limits in Redis"): `rpm_limit`, `tpm_limit` and `max_parallel_requests` are decided
@@ -18,20 +19,32 @@ package final class RedisLimiter: KeyLimiter, @unchecked Sendable {
     static let idleTTL: Duration = .seconds(120)
     /// Connect and command timeout: a hung server costs a request at most this much.
     package static let timeout: Duration = .milliseconds(250)
+    /// How long a given-back slot may wait for an admit to carry it to Redis before the
+    /// flusher sends it (`RedisReleaseQueue`).
+    static let releaseDelay: Duration = .milliseconds(1)
+    /// At most this many slots are removed by one admit script; more go as plain ZREMs.
+    static let releasesPerAdmit = 64
 
     let host: SharedKeyLimits
     private let pool: RedisConnectionPool
     private let failureMode: SharedStateSettings.Failure
     private let leases = RedisLeaseBook()
+    private let releases = RedisReleaseQueue()
+    /// Admits sent to Redis by this process, to tell a quiet process from a busy one.
+    private let admits = Atomic<UInt64>(0)
+    private let names = RedisKeys.Book()
+    private let batcher = RedisAdmitBatcher()
+    private let releaseDelay: Duration
     private let health: RedisHealthReport
 
     /// Connects at once (within `timeout`); a server that is down then is tried again
     /// every second from `startKeeping` on.
     package init(
         address: RedisAddress, failure: SharedStateSettings.Failure, host: SharedKeyLimits, logger: Logger,
-        metrics: Metrics?, maxConnections: Int = 16
+        metrics: Metrics?, maxConnections: Int = 16, releaseDelay: Duration = RedisLimiter.releaseDelay
     ) {
         self.host = host
+        self.releaseDelay = releaseDelay
         self.failureMode = failure
         self.pool = RedisConnectionPool(address: address, timeout: Self.timeout, maxConnections: maxConnections)
         self.health = RedisHealthReport(address: address, failure: failure, logger: logger, metrics: metrics)
@@ -57,9 +70,13 @@ package final class RedisLimiter: KeyLimiter, @unchecked Sendable {
     package func release(_ lease: KeyLease) {
         guard RedisLeaseBook.isRedisLease(lease) else { return host.release(lease) }
         guard let held = leases.remove(lease) else { return }
-        // While Redis is down the slot expires there by itself within `leaseTTL`.
-        _ = pool.run { connection throws(RedisConnection.Failure) in
-            try connection.send(["ZREM", RedisKeys.name(held.digest, "leases"), held.member])
+        // No other admit since this request's own: the process is quiet, no admit is
+        // likely to come and carry the slot, and a lone client's next request (perhaps on
+        // another host) must find it free. It goes at once, with any still waiting.
+        if admits.load(ordering: .relaxed) == held.admitted {
+            sendReleases(releases.takeAll() + [held])
+        } else {
+            releases.add(held)
         }
     }
 
@@ -68,12 +85,12 @@ package final class RedisLimiter: KeyLimiter, @unchecked Sendable {
         // this host's recent tokens rather than from nothing.
         host.charge(digest, limits: limits, tokens: tokens, cost: cost)
         guard limits.tpm != nil, tokens > 0 else { return }
-        let reply = pool.run { connection throws(RedisConnection.Failure) in
-            try connection.run(
-                .charge, keys: [RedisKeys.name(digest, "tokens")],
-                arguments: [String(tokens), String(Self.idleTTL.milliseconds)])
+        // Sent without waiting for the reply: the request has ended, and the next command
+        // on the connection reads it.
+        _ = pool.run { connection throws(RedisConnection.Failure) in
+            try connection.start(
+                .charge, keys: [RedisKeys.name(digest, "tokens")], arguments: [String(tokens), Self.idleTTLArgument])
         }
-        if let reply, reply.errorMessage != nil { markBroken("charge refused: \(reply.errorMessage ?? "")") }
     }
 
     package func unseededBudgetWindow(_ digest: KeyDigest, limits: KeyLimits) -> Int? {
@@ -88,24 +105,81 @@ package final class RedisLimiter: KeyLimiter, @unchecked Sendable {
 
     /// The admit script's answer; `nil` when Redis could not give one.
     private func admitInRedis(_ digest: KeyDigest, limits: KeyLimits) -> KeyAdmission? {
-        let reserved = limits.parallel == nil ? nil : leases.reserve(digest)
-        let names = RedisKeys.counters(digest)
+        let admitted = admits.add(1, ordering: .relaxed).newValue
+        var reserved = limits.parallel == nil ? nil : leases.reserve(digest)
+        reserved?.held.admitted = admitted
+        let names = names.counters(digest)
         let keys = [names.requests, names.tokens, names.leases]
-        let arguments = [
+        var arguments = [
             String(limits.rpm ?? -1), String(limits.tpm ?? -1), String(limits.parallel ?? -1),
-            reserved?.held.member ?? "", String(Self.leaseTTL.milliseconds), String(Self.idleTTL.milliseconds),
+            reserved?.held.member ?? "", Self.leaseTTLArgument, Self.idleTTLArgument,
         ]
-        guard
-            let reply = pool.run({ connection throws(RedisConnection.Failure) in
-                try connection.run(.admit, keys: keys, arguments: arguments)
-            })
-        else { return nil }
+        // Slots given back meanwhile ride along: this key's in the script, others' ahead of it.
+        let carried = releases.takeAll()
+        var others: [RedisLeaseBook.Held] = []
+        for held in carried {
+            if held.digest == digest, arguments.count < 6 + Self.releasesPerAdmit {
+                arguments.append(held.member)
+            } else {
+                others.append(held)
+            }
+        }
+        let ticket = RedisAdmitBatcher.Ticket(keys: keys, arguments: arguments, releases: others)
+        batcher.submit(ticket) { batch in sendAdmits(batch) }
+        guard let reply = ticket.reply else {
+            if pool.isUp { releases.putBack(carried) }
+            return nil
+        }
         guard let admission = RedisAdmitReply.admission(from: reply, lease: reserved?.lease) else {
             markBroken(reply.errorMessage.map { "admit refused: \($0)" } ?? "unexpected reply to admit")
             return nil
         }
         if case .admitted(let lease?, _, _) = admission, let reserved { leases.record(lease, reserved.held) }
         return admission
+    }
+
+    /// Runs a batch of admit scripts in one write and reads their replies in order, the
+    /// batch's other given-back slots first. A script the server lost is loaded again and
+    /// run once more for the admits that met its absence.
+    private func sendAdmits(_ batch: [RedisAdmitBatcher.Ticket]) {
+        let replies = pool.run { connection throws(RedisConnection.Failure) in
+            try Self.queueReleases(batch.flatMap(\.releases), on: connection)
+            for ticket in batch { try connection.appendScript(.admit, keys: ticket.keys, arguments: ticket.arguments) }
+            var replies: [RedisReply] = []
+            replies.reserveCapacity(batch.count)
+            for _ in batch { replies.append(try connection.reply()) }
+            for (index, ticket) in batch.enumerated() where replies[index].errorMessage?.hasPrefix("NOSCRIPT") == true {
+                replies[index] = try connection.run(.admit, keys: ticket.keys, arguments: ticket.arguments)
+            }
+            return replies
+        }
+        for (index, ticket) in batch.enumerated() { ticket.reply = replies?[index] }
+    }
+
+    /// Sends the given-back slots no admit has carried yet (the flusher's work).
+    func sendWaitingReleases() {
+        sendReleases(releases.takeAll())
+    }
+
+    /// Tells Redis about given-back slots in one write, not waiting for the replies.
+    /// While Redis is down they are dropped: their leases expire there within `leaseTTL`.
+    private func sendReleases(_ held: [RedisLeaseBook.Held]) {
+        guard !held.isEmpty else { return }
+        let sent: Void? = pool.run { connection throws(RedisConnection.Failure) in
+            try Self.queueReleases(held, on: connection)
+            try connection.writeQueued()
+        }
+        if sent == nil, pool.isUp { releases.putBack(held) }
+    }
+
+    /// One ZREM per key for `held`, queued on `connection`.
+    private static func queueReleases(_ held: [RedisLeaseBook.Held], on connection: RedisConnection)
+        throws(RedisConnection.Failure)
+    {
+        guard !held.isEmpty else { return }
+        for (digest, members) in Dictionary(grouping: held, by: \.digest) {
+            try connection.queue(["ZREM", RedisKeys.name(digest, "leases")] + members.map(\.member))
+        }
     }
 
     /// The host table's budget check, as `SharedKeyLimits.admit` makes it (LiteLLM's
@@ -142,6 +216,16 @@ package final class RedisLimiter: KeyLimiter, @unchecked Sendable {
         }
         thread.name = "redis-limits"
         thread.start()
+        let flusher = Thread { [self] in
+            let delay = TimeInterval(releaseDelay.milliseconds) / 1000
+            while true {
+                releases.waitForReleases()
+                Thread.sleep(forTimeInterval: delay)  // for an admit to carry them, and more to join
+                sendWaitingReleases()
+            }
+        }
+        flusher.name = "redis-releases"
+        flusher.start()
     }
 
     /// Pushes back the expiry of every lease still held, one script per key.
@@ -154,6 +238,11 @@ package final class RedisLimiter: KeyLimiter, @unchecked Sendable {
             }
         }
     }
+}
+
+extension RedisLimiter {
+    static let leaseTTLArgument = String(leaseTTL.milliseconds)
+    static let idleTTLArgument = String(idleTTL.milliseconds)
 }
 
 extension Duration {

@@ -99,6 +99,49 @@ import Testing
         #expect(limiter.admit(Self.digest, limits: limits) == .refused(.budget, retryAfter: 0, spend: 2))
     }
 
+    @Test func commandsAreWrittenInRedisWireFormat() {
+        #expect(RedisConnection.encode(["ZREM", "k", "é"]) == Array("*3\r\n$4\r\nZREM\r\n$1\r\nk\r\n$2\r\né\r\n".utf8))
+        #expect(RedisConnection.encode(["PING", ""]) == Array("*2\r\n$4\r\nPING\r\n$0\r\n\r\n".utf8))
+    }
+
+    @Test func waitingReleasesAreBoundedAndPutBackFirst() {
+        let queue = RedisReleaseQueue()
+        let held = { (n: Int) in RedisLeaseBook.Held(digest: Self.digest, member: "m\(n)") }
+        for n in 0..<(RedisReleaseQueue.capacity + 2) { queue.add(held(n)) }
+        let all = queue.takeAll()
+        #expect(all.count == RedisReleaseQueue.capacity)
+        #expect(all.first == held(2))  // the oldest went first
+        #expect(queue.takeAll().isEmpty)
+        queue.add(held(-1))
+        queue.putBack([held(-3), held(-2)])
+        #expect(queue.takeAll() == [held(-3), held(-2), held(-1)])
+    }
+
+    @Test func admitsArrivingTogetherGoInOneBatchAndEachGetsItsOwnAnswer() {
+        let batcher = RedisAdmitBatcher()
+        let sizes = Locked<[Int]>([])
+        let answers = Locked<[Int: RedisReply?]>([:])
+        let threads = 24
+        DispatchQueue.concurrentPerform(iterations: threads) { n in
+            for round in 0..<20 {
+                let ticket = RedisAdmitBatcher.Ticket(keys: ["k\(n)"], arguments: [String(round)], releases: [])
+                batcher.submit(ticket) { batch in
+                    sizes.withLock { $0.append(batch.count) }
+                    Thread.sleep(forTimeInterval: 0.001)  // the round trip, while others queue
+                    for waiting in batch { waiting.reply = .string(waiting.keys[0] + ":" + waiting.arguments[0]) }
+                }
+                answers.withLock { $0[n * 100 + round] = ticket.reply }
+            }
+        }
+        let all = answers.withLock { $0 }
+        #expect(all.count == threads * 20)
+        for (id, reply) in all { #expect(reply == .string("k\(id / 100):\(id % 100)")) }
+        let batches = sizes.withLock { $0 }
+        #expect(batches.reduce(0, +) == threads * 20)
+        #expect(batches.max() ?? 0 > 1, "no admits were batched")
+        #expect(batches.max() ?? 0 <= RedisAdmitBatcher.maxBatch)
+    }
+
     @Test func connectionFailuresNameTheServerNeverThePassword() {
         let (limiter, _) = Self.unreachable(.open)
         _ = limiter

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 
 @testable import GatewayCore
+@testable import Operations
 @testable import SharedLimits
 
 /// The limit scripts on a real redis-server (Debian's, started here on a free port, no
@@ -49,12 +50,13 @@ import Testing
         return seconds
     }
 
-    func admit(_ connection: RedisConnection, rpm: Int = -1, tpm: Int = -1, parallel: Int = -1, member: String = "")
-        throws -> KeyAdmission?
-    {
+    func admit(
+        _ connection: RedisConnection, rpm: Int = -1, tpm: Int = -1, parallel: Int = -1, member: String = "",
+        releasing: [String] = []
+    ) throws -> KeyAdmission? {
         let reply = try connection.run(
             .admit, keys: [names.requests, names.tokens, names.leases],
-            arguments: [String(rpm), String(tpm), String(parallel), member, "15000", "120000"])
+            arguments: [String(rpm), String(tpm), String(parallel), member, "15000", "120000"] + releasing)
         return RedisAdmitReply.admission(from: reply, lease: nil)
     }
 
@@ -119,10 +121,110 @@ import Testing
         }
     }
 
-    @Test(.enabled(if: available)) func aFlushedScriptIsLoadedAgain() throws {
+    @Test(.enabled(if: available)) func slotsGivenBackWithAnAdmitAreFreeBeforeItCounts() throws {
         try withServer { connection, _ throws in
+            #expect(try admit(connection, parallel: 2, member: "a") == .admitted(lease: nil, remainingRequests: nil))
+            #expect(try admit(connection, parallel: 2, member: "b") == .admitted(lease: nil, remainingRequests: nil))
+            #expect(try admit(connection, parallel: 2, member: "c") == .refused(.parallel, retryAfter: 1))
+            #expect(
+                try admit(connection, parallel: 2, member: "c", releasing: ["a", "b"])
+                    == .admitted(lease: nil, remainingRequests: nil))
+            #expect(try connection.command(["ZRANGE", names.leases, "0", "-1"]) == .array([.string("c")]))
+            // A refused admit still gives back what it carries.
+            #expect(try admit(connection, parallel: 1, member: "d") == .refused(.parallel, retryAfter: 1))
+            #expect(try admit(connection, parallel: 0, member: "d", releasing: ["c"]) == .refused(.parallel, retryAfter: 1))
+            #expect(try connection.command(["ZCARD", names.leases]) == .integer(0))
+        }
+    }
+
+    @Test(.enabled(if: available)) func requestsInOneSecondKeepTheWindowAndItsExpiry() throws {
+        try withServer { connection, _ throws in
+            for left in (1...5).reversed() {
+                let admitted = try admit(connection, rpm: 6, parallel: 10, member: "m\(left)")
+                #expect(admitted == .admitted(lease: nil, remainingRequests: left, remainingTokens: nil))
+            }
+            // Same second or not, the window holds five and its sum says so.
+            let now = try now(connection)
+            guard case .array(let kept) = try connection.command(["HMGET", names.requests, "sum", "from"]), kept.count == 2
+            else {
+                Issue.record("no sum and from")
+                return
+            }
+            #expect(kept[0].integerValue == 5)
+            #expect((now - 60...now - 59).contains(kept[1].integerValue ?? 0))
+            let counted = try connection.command(["HGETALL", names.requests])
+            guard case .array(let items) = counted else {
+                Issue.record("no window")
+                return
+            }
+            var buckets = 0
+            for index in stride(from: 0, to: items.count - 1, by: 2) where items[index] != .string("sum") && items[index] != .string("from")
+            {
+                buckets += items[index + 1].integerValue ?? 0
+            }
+            #expect(buckets == 5)
+            // Both names expire by themselves: the window after its idle time, the slots
+            // a second after their lease.
+            #expect((100_000...120_000).contains(try connection.command(["PTTL", names.requests]).integerValue ?? -1))
+            #expect((14_000...16_000).contains(try connection.command(["PTTL", names.leases]).integerValue ?? -1))
+        }
+    }
+
+    @Test(.enabled(if: available)) func aQuietProcessGivesSlotsBackAtOnceABusyOneWithItsNextAdmit() throws {
+        try withServer { connection, address throws in
+            let limiter = RedisLimiter(
+                address: address, failure: .closed, host: SharedKeyLimits.anonymous(), logger: Logger(level: .error),
+                metrics: nil)
+            let digest = KeyDigest(words: (5, 5, 5, 5))
+            let slots = RedisKeys.counters(digest).leases
+            let limits = KeyLimits(parallel: 2)
+            func take() -> KeyLease? {
+                guard case .admitted(let lease?, _, _) = limiter.admit(digest, limits: limits) else { return nil }
+                return lease
+            }
+            func held() throws -> Int { try connection.command(["ZCARD", slots]).integerValue ?? -1 }
+            /// A release not waited for: the count it leads to, within a second.
+            func eventually(_ count: Int) throws -> Bool {
+                for _ in 0..<100 {
+                    if try held() == count { return true }
+                    Thread.sleep(forTimeInterval: 0.01)
+                }
+                return false
+            }
+            // Quiet: no other admit since its own, so the slot goes at once.
+            let a = try #require(take())
+            limiter.release(a)
+            #expect(try eventually(0))
+            // Busy: another admit came after b's, so b waits for the next one to carry it.
+            let b = try #require(take())
+            let c = try #require(take())
+            limiter.release(b)
+            #expect(try held() == 2)
+            let d = try #require(take(), "b's slot is carried by this admit and freed before it counts")
+            #expect(try held() == 2)
+            // Nothing carries c's: the flusher sends it.
+            limiter.release(c)
+            #expect(try held() == 2)
+            limiter.sendWaitingReleases()
+            #expect(try eventually(1))
+            limiter.release(d)
+            #expect(try eventually(0))
+        }
+    }
+
+    @Test(.enabled(if: available)) func aFlushedScriptIsLoadedAgain() throws {
+        try withServer { connection, address throws in
             #expect(try connection.command(["SCRIPT", "FLUSH"]) == .status("OK"))
             #expect(try admit(connection, rpm: 5) == .admitted(lease: nil, remainingRequests: 4, remainingTokens: nil))
+            // The limiter's batched admits too.
+            let limiter = RedisLimiter(
+                address: address, failure: .closed, host: SharedKeyLimits.anonymous(), logger: Logger(level: .error),
+                metrics: nil)
+            let digest = KeyDigest(words: (6, 6, 6, 6))
+            #expect(limiter.admit(digest, limits: KeyLimits(rpm: 5)) == .admitted(lease: nil, remainingRequests: 4))
+            #expect(try connection.command(["SCRIPT", "FLUSH"]) == .status("OK"))
+            #expect(limiter.admit(digest, limits: KeyLimits(rpm: 5)) == .admitted(lease: nil, remainingRequests: 3))
+            #expect(limiter.isUp)
         }
     }
 
