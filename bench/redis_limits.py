@@ -9,8 +9,9 @@ on loopback. Three scenarios load the seed POST route (/v1/rerank):
     baseline  a client key without limits (host-wide stack)
     hostwide  a key with limits far above the load (rpm_limit 100,000,000,
               max_parallel_requests 100,000), counted in the host-wide table
-    redis     the same key on the Redis stack: one script per request, and the slot's
-              release when it ends
+    redis     the same key on the Redis stack: one script per request (admits that
+              arrive together share a write), the slot given back with a later admit
+              or on its own within 1 ms
 
 Each round runs every scenario at 1 connection (p50) and at BENCH_CONNECTIONS (throughput),
 interleaved so drift in the machine's load hits all three. Goals (docs/SHARED_STATE.md):
