@@ -63,11 +63,17 @@ struct MetricCounters: Sendable, Equatable {
         var pending = 0
         var writeFailures = 0
         var dropped = 0
+        /// Rows written to the host's spool while PostgreSQL was away, and spooled rows
+        /// moved to it since.
+        var spooled = 0
+        var replayed = 0
 
         mutating func merge(_ other: LedgerCounters) {
             pending += other.pending
             writeFailures += other.writeFailures
             dropped += other.dropped
+            spooled += other.spooled
+            replayed += other.replayed
         }
     }
 
@@ -176,7 +182,10 @@ struct MetricCounters: Sendable, Equatable {
         for (route, n) in unmetered { lines.append(Self.line("um", route, String(n))) }
         for (key, n) in unpriced { lines.append(Self.line("up", key.route, key.model, String(n))) }
         if let ledger {
-            lines.append(Self.line("lg", String(ledger.pending), String(ledger.writeFailures), String(ledger.dropped)))
+            lines.append(
+                Self.line(
+                    "lg", String(ledger.pending), String(ledger.writeFailures), String(ledger.dropped), String(ledger.spooled),
+                    String(ledger.replayed)))
         }
         for (store, up) in sharedStores { lines.append(Self.line("ss", store, up ? "1" : "0")) }
         for (route, n) in bytesIn { lines.append(Self.line("bi", route, String(n))) }
@@ -215,9 +224,13 @@ struct MetricCounters: Sendable, Equatable {
             case ("su", 4): if let n = Int(f[3]) { searchUnits[AliasKey(route: f[1], keyAlias: f[2]), default: 0] += n }
             case ("um", 3): if let n = Int(f[2]) { unmetered[f[1], default: 0] += n }
             case ("up", 4): if let n = Int(f[3]) { unpriced[ModelKey(route: f[1], model: f[2]), default: 0] += n }
-            case ("lg", 4):
+            case ("lg", 4), ("lg", 6):
                 if let pending = Int(f[1]), let failures = Int(f[2]), let dropped = Int(f[3]) {
-                    merge(ledger: LedgerCounters(pending: pending, writeFailures: failures, dropped: dropped))
+                    let spooled = f.count == 6 ? Int(f[4]) ?? 0 : 0
+                    let replayed = f.count == 6 ? Int(f[5]) ?? 0 : 0
+                    merge(
+                        ledger: LedgerCounters(
+                            pending: pending, writeFailures: failures, dropped: dropped, spooled: spooled, replayed: replayed))
                 }
             case ("ss", 3): sharedStores[f[1]] = (sharedStores[f[1]] ?? true) && f[2] == "1"
             case ("bi", 3): if let n = Int(f[2]) { bytesIn[f[1], default: 0] += n }

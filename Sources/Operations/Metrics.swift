@@ -117,9 +117,10 @@ public final class Metrics: Sendable {
     /// Publishes the spend ledger's writer counters (`SpendLedger.Stats`): this process's
     /// own totals since it opened the ledger, called periodically by its owner. A scrape
     /// adds up every worker's.
-    public func ledgerStats(pending: Int, writeFailures: Int, dropped: Int) {
+    public func ledgerStats(pending: Int, writeFailures: Int, dropped: Int, spooled: Int = 0, replayed: Int = 0) {
         let stats = MetricCounters.LedgerCounters(
-            pending: pending, writeFailures: ledgerBase.writeFailures + writeFailures, dropped: ledgerBase.dropped + dropped)
+            pending: pending, writeFailures: ledgerBase.writeFailures + writeFailures, dropped: ledgerBase.dropped + dropped,
+            spooled: ledgerBase.spooled + spooled, replayed: ledgerBase.replayed + replayed)
         live.withLock { $0.counters.ledger = stats }
     }
 
@@ -268,6 +269,15 @@ public final class Metrics: Sendable {
             "fcgi_pass_through_ledger_rows_dropped_total", "counter",
             "Spend ledger rows dropped, oldest first, because the queue was full.")
         out.sample("fcgi_pass_through_ledger_rows_dropped_total", [:], Double(ledger.dropped))
+        guard c.sharedStores["postgresql"] != nil else { return }
+        out.family(
+            "fcgi_pass_through_ledger_rows_spooled_total", "counter",
+            "Spend ledger rows written to the host's spool file because PostgreSQL could not be reached.")
+        out.sample("fcgi_pass_through_ledger_rows_spooled_total", [:], Double(ledger.spooled))
+        out.family(
+            "fcgi_pass_through_ledger_rows_replayed_total", "counter",
+            "Spooled spend ledger rows moved to PostgreSQL once it could be reached again.")
+        out.sample("fcgi_pass_through_ledger_rows_replayed_total", [:], Double(ledger.replayed))
     }
 }
 

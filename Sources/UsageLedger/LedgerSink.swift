@@ -18,10 +18,11 @@ struct LedgerWriteError: Error {
     var fields: [(String, String)]
 }
 
-/// Whether the writer reaches the shared store, and how many rows it spooled while it
-/// did not: read by the metrics thread while the writer may be blocked in a write.
+/// Whether the writer reaches the shared store, how many rows it spooled while it did
+/// not, and how many spooled rows it moved to the store since: read by the metrics thread
+/// while the writer may be blocked in a write.
 final class SharedStoreHealth: Sendable {
-    private let state = Locked((up: false, spooled: 0))
+    private let state = Locked((up: false, spooled: 0, replayed: 0))
 
     var up: Bool {
         get { state.withLock { $0.up } }
@@ -32,6 +33,12 @@ final class SharedStoreHealth: Sendable {
 
     func spooled(_ count: Int) {
         state.withLock { $0.spooled += count }
+    }
+
+    var replayed: Int { state.withLock { $0.replayed } }
+
+    func replayed(_ count: Int) {
+        state.withLock { $0.replayed += count }
     }
 }
 

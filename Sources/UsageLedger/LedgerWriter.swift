@@ -69,6 +69,7 @@ final class LedgerWriter: Sendable {
         if let health {
             stats.sharedStoreUp = health.up
             stats.spooledRows = health.spooled
+            stats.replayedRows = health.replayed
         }
         return stats
     }

@@ -156,6 +156,7 @@ final class PostgresLedgerSink: LedgerSink {
             } catch {
                 return
             }
+            health?.replayed(rows.count)
         }
     }
 }

@@ -47,6 +47,8 @@ public final class SpendLedger: Sendable {
         public var sharedStoreUp: Bool?
         /// Rows written to the local spool because PostgreSQL could not be reached.
         public var spooledRows = 0
+        /// Spooled rows (any process's on the host) this process moved to PostgreSQL.
+        public var replayedRows = 0
 
         public init() {}
     }

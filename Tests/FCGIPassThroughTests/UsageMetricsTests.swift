@@ -239,6 +239,31 @@ import Testing
         #expect(samples("fcgi_pass_through_ledger_rows_pending", in: after) == ["fcgi_pass_through_ledger_rows_pending 4"])
         #expect(samples("fcgi_pass_through_ledger_write_failures_total", in: after) == ["fcgi_pass_through_ledger_write_failures_total 7"])
         #expect(samples("fcgi_pass_through_ledger_rows_dropped_total", in: after) == ["fcgi_pass_through_ledger_rows_dropped_total 6"])
+        // A SQLite ledger has no spool to count.
+        #expect(samples("fcgi_pass_through_ledger_rows_spooled_total", in: after).isEmpty)
+    }
+
+    @Test func spooledAndReplayedRowsAreCountedWithAPostgreSQLLedger() throws {
+        let region = try #require(MetricsRegion.create(slots: 2))
+        let first = Metrics(shared: (region, 0))
+        let second = Metrics(shared: (region, 1))
+        first.sharedStore("postgresql", up: true)
+        first.ledgerStats(pending: 0, writeFailures: 0, dropped: 0, spooled: 40, replayed: 25)
+        second.sharedStore("postgresql", up: true)
+        second.ledgerStats(pending: 0, writeFailures: 0, dropped: 0, spooled: 2, replayed: 17)
+        first.publish()
+        second.publish()
+        let text = first.render(version: "t")
+        #expect(samples("fcgi_pass_through_ledger_rows_spooled_total", in: text) == ["fcgi_pass_through_ledger_rows_spooled_total 42"])
+        #expect(samples("fcgi_pass_through_ledger_rows_replayed_total", in: text) == ["fcgi_pass_through_ledger_rows_replayed_total 42"])
+        #expect(text.contains("# TYPE fcgi_pass_through_ledger_rows_spooled_total counter\n"))
+        // A recycled worker's counters carry on from its predecessor's.
+        let replacement = Metrics(shared: (region, 1))
+        replacement.sharedStore("postgresql", up: true)
+        replacement.ledgerStats(pending: 0, writeFailures: 0, dropped: 0, spooled: 1, replayed: 0)
+        let after = replacement.render(version: "t")
+        #expect(samples("fcgi_pass_through_ledger_rows_spooled_total", in: after) == ["fcgi_pass_through_ledger_rows_spooled_total 43"])
+        #expect(samples("fcgi_pass_through_ledger_rows_replayed_total", in: after) == ["fcgi_pass_through_ledger_rows_replayed_total 42"])
     }
 
     @Test func theNewCountersSurviveTheEncodingAndOldCostLinesStillDecode() {

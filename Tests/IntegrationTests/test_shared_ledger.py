@@ -230,6 +230,18 @@ def test_postgresql_stopped_for_ten_seconds_under_load_loses_and_doubles_nothing
     assert len(rows_in_pg(pg, ok)) == len(ok)
     assert pg.scalar("SELECT count(DISTINCT request_id) FROM spend_logs") == total()
     wait_until(lambda: spool_count(a) == 0 and spool_count(b) == 0, 3, "both spools empty")
+    # /metrics counts what went through the spools: every spooled row replayed, once.
+    counted = {}
+
+    def spool_metrics_settled() -> bool:
+        for stack in (a, b):
+            text = stack.request("GET", "/metrics").body.decode()
+            counted[stack] = (sum(sample_values(text, "fcgi_pass_through_ledger_rows_spooled_total")),
+                              sum(sample_values(text, "fcgi_pass_through_ledger_rows_replayed_total")))
+        return all(spooled_n == replayed_n for spooled_n, replayed_n in counted.values())
+
+    wait_until(spool_metrics_settled, 5, "the spooled and replayed counters to agree")
+    assert sum(n for n, _ in counted.values()) >= spooled, counted
     for stack in (a, b):
         log = stack.gateway_logs()
         down = [line for line in log.splitlines() if "PostgreSQL cannot be reached" in line]

@@ -14,6 +14,7 @@ import json
 import os
 import secrets
 import shutil
+import signal
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -370,3 +371,32 @@ def test_a_host_killed_holding_a_slot_frees_it_within_the_lease_ttl_while_a_live
     finally:
         for client in clients:
             client.close()
+
+
+@pytest.mark.timeout_s(40)
+def test_a_reload_that_changes_redis_url_warns_and_keeps_counting_where_it_did(fresh, mock):
+    """The Redis settings take effect at restart (docs/SHARED_STATE.md): a reload pointing
+    one host at another server is applied otherwise, says so, and both hosts keep counting
+    one window in the first server."""
+    setup = fresh("open")
+    fleet = setup.fleet
+    other = RedisServer(setup.dir / "other").start()
+    try:
+        host = fleet.hosts[0]
+        text = host.config_path.read_text()
+        assert "redis_url: os.environ/ITEST_REDIS_URL" in text
+        host.config_path.write_text(text.replace("redis_url: os.environ/ITEST_REDIS_URL", f"redis_url: {other.url}"))
+        for gateway in host.gateways:
+            done = gateway.log_text().count("configuration reloaded")
+            gateway.signal(signal.SIGHUP)
+            wait_until(lambda: gateway.log_text().count("configuration reloaded") > done, 5, "the reload", interval=0.02)
+        resps = [fleet.request("GET", f"/echo?moved={i}", as_key("s-back")) for i in range(4)]
+        assert [r.status for r in resps] == [200, 200, 200, 429], resps
+        served_by_both(fleet, "moved=")
+        assert any(digest(KEYS["s-back"]) in name for name in setup.redis.keys())
+        assert other.keys() == []
+        log = host.log_text()
+        assert "redis_url and shared_state_failure changes take effect when the gateway restarts" in log, log[-2000:]
+        assert other.password not in fleet.logs_text()
+    finally:
+        other.stop()

@@ -149,7 +149,9 @@ struct WorkerProcess {
         let thread = Thread {
             while true {
                 let stats = ledger.stats
-                metrics.ledgerStats(pending: stats.pending, writeFailures: stats.writeFailures, dropped: stats.droppedRows)
+                metrics.ledgerStats(
+                    pending: stats.pending, writeFailures: stats.writeFailures, dropped: stats.droppedRows,
+                    spooled: stats.spooledRows, replayed: stats.replayedRows)
                 if let up = stats.sharedStoreUp { metrics.sharedStore("postgresql", up: up) }
                 Thread.sleep(forTimeInterval: 1)
             }
