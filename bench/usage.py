@@ -2,10 +2,11 @@
 """`make bench-usage`: what metering a response costs, against the same route unmetered, in one run.
 
 Two endpoints send the seed rerank request to the same upstream (nginx answering Cohere's
-rerank JSON, `meta.billed_units.search_units` included):
+rerank JSON, `meta.billed_units.search_units` included), written alike but for `usage`, on
+paths of the same shape and length so that routing costs both the same:
 
-    plain     /v1/rerank: `usage` none (the default): no metering, cost_per_request only
-    metered   /metered/v1/rerank: `usage: cohere`: the answer is read as it passes, its
+    plain     /plain/v1/rerank: `usage` none (the default): no metering, cost_per_request only
+    metered   /meter/v1/rerank: `usage: cohere`: the answer is read as it passes, its
               search units priced from a model cost map (LiteLLM's format, written for the run)
 
 Both write their ledger row (every forwarded request has one), so the difference is the
@@ -17,7 +18,7 @@ ratios, at each load. Timing never fails the command.
 
 Each round also times server-sent events the same way: BENCH_SSE_STREAMS (10) streams one
 after another, each 20 OpenAI chat completion chunks 10 ms apart and a usage chunk, through
-/sse (not metered) and /metered/sse (`usage: openai`): the first event's time and the p99
+/plain/sse (not metered) and /meter/sse (`usage: openai`): the first event's time and the p99
 of the events' delays (written upstream → read by the client) should not move beyond the
 unmetered route's own spread from round to round. After the rounds the ledger is read
 back: the metered routes' rows must carry the search units and tokens (a check that the
@@ -53,7 +54,7 @@ from sse_client import read_stream  # noqa: E402
 from stack import MASTER_KEY, REPO, Stack, remove_workdir  # noqa: E402
 
 GOAL = 1.05  # metered gateway CPU per request ≤ 1.05 × unmetered
-PATHS = {"baseline": "/v1/rerank", "metered": "/metered/v1/rerank"}
+PATHS = {"baseline": "/plain/v1/rerank", "metered": "/meter/v1/rerank"}
 SCENARIOS = {"baseline": "unmetered", "metered": "metered (usage: cohere)"}
 ROWS = [
     ("rps", "req/s", "{:,.0f}"),
@@ -61,18 +62,26 @@ ROWS = [
     ("p99", "p99 ms", "{:.2f}"),
     ("cpu_us", "gateway CPU µs per request", "{:.1f}"),
 ]
-METERED_ENDPOINT = """    - path: /metered/v1/rerank
+METERED_ENDPOINT = """    - path: /plain/v1/rerank
+      target: http://127.0.0.1:{up_http}/v1/rerank
+      headers:
+        Authorization: "bearer os.environ/COHERE_API_KEY"
+        content-type: application/json
+        accept: application/json
+    - path: /meter/v1/rerank
       target: http://127.0.0.1:{up_http}/v1/rerank
       usage: cohere
       headers:
         Authorization: "bearer os.environ/COHERE_API_KEY"
         content-type: application/json
         accept: application/json
-    - path: /metered/sse
+    - path: /plain/sse
+      target: http://127.0.0.1:{up_sse}/sse
+    - path: /meter/sse
       target: http://127.0.0.1:{up_sse}/sse
       usage: openai
 """
-SSE_PATHS = {"baseline": "/sse", "metered": "/metered/sse"}
+SSE_PATHS = {"baseline": "/plain/sse", "metered": "/meter/sse"}
 SSE_EVENTS, SSE_INTERVAL_MS = 20, 10
 
 

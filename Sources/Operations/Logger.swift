@@ -47,7 +47,9 @@ public final class Logger: Sendable {
             // Appended piece by piece into one reserved buffer: an interpolation per field
             // allocated and copied a string each.
             var text = Self.timestamp()
-            text.reserveCapacity(256)
+            // A request line with its usage fields runs to about 350 bytes: growing the
+            // buffer halfway would copy it.
+            text.reserveCapacity(512)
             text += " "
             text += level.name
             if let process {

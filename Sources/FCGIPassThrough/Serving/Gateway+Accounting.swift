@@ -54,8 +54,12 @@ extension Gateway {
     /// answer, so control characters (a newline would forge a log line) and backslashes
     /// become `?`, and it is cut at 128 characters.
     static func printable(_ text: String) -> String {
-        // Most names are short printable ASCII: they go as they are.
-        if text.utf8.count <= 128, text.utf8.allSatisfy({ $0 >= 0x20 && $0 < 0x7F && $0 != 0x5C }) { return text }
+        // Most names are short printable ASCII: they go as they are (checked on the
+        // string's own bytes; a native string always has them contiguous).
+        let plain = text.utf8.withContiguousStorageIfAvailable { bytes in
+            bytes.count <= 128 && !bytes.contains { $0 < 0x20 || $0 >= 0x7F || $0 == 0x5C }
+        }
+        if plain == true { return text }
         var out = String.UnicodeScalarView()
         for scalar in text.unicodeScalars.prefix(128) {
             let value = scalar.value

@@ -145,6 +145,8 @@ enum JSONTopLevelField {
             let start = index
             var ascii = true
             while index < bytes.count {
+                index = JSONStringRun.end(in: bytes, from: index, stoppingAtNonASCII: ascii)
+                guard index < bytes.count else { break }
                 let byte = bytes[index]
                 index += 1
                 switch byte {

@@ -113,12 +113,7 @@ struct UsageJSONScanner {
             switch state {
             case .string:
                 // Runs of plain bytes, the bulk of a response, are skipped (or kept) at once.
-                var end = index
-                while end < count {
-                    let next = bytes[end]
-                    if next == Self.quote || next == Self.backslash || next < 0x20 { break }
-                    end += 1
-                }
+                let end = JSONStringRun.end(in: bytes, from: index, stoppingAtNonASCII: false)
                 if role.keepsText && end > index { keep(UnsafeBufferPointer(rebasing: bytes[index..<end])) }
                 index = end
                 guard index < count else { return }
