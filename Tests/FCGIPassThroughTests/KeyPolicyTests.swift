@@ -237,6 +237,13 @@ import Testing
         #expect(JSONTopLevelField.string(named: "model", in: invalidUTF8) == .unreadable)
         invalidUTF8 = Array(#"{"a":{"k"#.utf8) + [0xFF] + Array(#"":1},"model":"m"}"#.utf8)
         #expect(JSONTopLevelField.string(named: "model", in: invalidUTF8) == .unreadable)
+        // The value itself, read where it lies when it has no escape.
+        invalidUTF8 = Array(#"{"model":"gpt"#.utf8) + [0xC3] + Array(#""}"#.utf8)
+        #expect(JSONTopLevelField.string(named: "model", in: invalidUTF8) == .unreadable)
+        #expect(model("{\"model\":\"gpt\u{7}4\"}") == .unreadable)
+        #expect(model(#"{"model":"modèle-ünïcode-0123456789"}"#) == .found("modèle-ünïcode-0123456789"))
+        #expect(model(#"{"model":""}"#) == .found(""))
+        #expect(model(#"{"model":"unterminated"#) == .unreadable)
     }
 
     @Test func keyCallersGetTheirAliasAndLimitHeadersAndTheUpstreamsMoveAside() throws {

@@ -27,8 +27,8 @@ enum JSONTopLevelField {
             return scanner.scanObject(naming: wanted) { isWanted, scanner in
                 guard isWanted else { return scanner.skipValue() }
                 count += 1
-                guard let value = scanner.scanString() else { return false }
-                found = String(decoding: value, as: UTF8.self)
+                guard let value = scanner.scanStringValue() else { return false }
+                found = value
                 return true
             }
         }
@@ -89,6 +89,22 @@ enum JSONTopLevelField {
             if !raw.contains(UInt8(ascii: "\\")) { return raw.elementsEqual(wanted) }
             index = start
             return scanString().map { $0 == wanted }
+        }
+
+        /// A string at `index` (after whitespace), decoded. One without escapes (nearly
+        /// every model name) is made from its bytes where they lie, in one allocation.
+        mutating func scanStringValue() -> String? {
+            skipWhitespace()
+            guard index < bytes.count, bytes[index] == UInt8(ascii: "\"") else { return nil }
+            let end = JSONStringRun.end(in: bytes, from: index + 1, stoppingAtNonASCII: false)
+            guard end < bytes.count, bytes[end] == UInt8(ascii: "\"") else {
+                return scanString().flatMap { String(validating: $0, as: UTF8.self) }
+            }
+            // Invalid UTF-8 would be replaced when turned into a String: refuse it.
+            guard let value = String(validating: UnsafeBufferPointer(rebasing: bytes[index + 1..<end]), as: UTF8.self)
+            else { return nil }
+            index = end + 1
+            return value
         }
 
         /// A string at `index` (after whitespace), decoded to UTF-8 bytes.

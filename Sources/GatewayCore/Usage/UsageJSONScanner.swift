@@ -114,6 +114,14 @@ struct UsageJSONScanner {
             case .string:
                 // Runs of plain bytes, the bulk of a response, are skipped (or kept) at once.
                 let end = JSONStringRun.end(in: bytes, from: index, stoppingAtNonASCII: false)
+                if role == .name, text.isEmpty, end < count, bytes[end] == Self.quote {
+                    // A whole member name in this piece, without escapes: matched where it
+                    // lies, not collected first.
+                    stack[stack.count - 1] = UsageName.named(UnsafeBufferPointer(rebasing: bytes[index..<end]))
+                    state = .colon
+                    index = end + 1
+                    break
+                }
                 if role.keepsText && end > index { keep(UnsafeBufferPointer(rebasing: bytes[index..<end])) }
                 index = end
                 guard index < count else { return }

@@ -1,3 +1,5 @@
+import Foundation
+
 /// The member names on the way to a usage value. Any other name is `other`; `element` stands
 /// for a position inside an array.
 enum UsageName: UInt8, CaseIterable {
@@ -31,20 +33,35 @@ enum UsageName: UInt8, CaseIterable {
     /// Longer names than this are never looked up.
     static let maxLength = 32
 
-    /// The names by length, so a lookup compares a few byte strings and hashes nothing.
-    private static let byLength: [[(bytes: [UInt8], name: UsageName)]] = {
-        var table = [[(bytes: [UInt8], name: UsageName)]](repeating: [], count: maxLength + 1)
+    /// Every spelling one after another, and where each lies by its length: a lookup
+    /// compares a few byte strings with `memcmp` and hashes nothing.
+    private struct Spellings {
+        var bytes: [UInt8] = []
+        var byLength = [[(offset: Int, name: UsageName)]](repeating: [], count: UsageName.maxLength + 1)
+    }
+
+    private static let spellings: Spellings = {
+        var table = Spellings()
         for name in allCases where !name.spelling.isEmpty {
-            let bytes = Array(name.spelling.utf8)
-            table[bytes.count].append((bytes, name))
+            table.byLength[name.spelling.utf8.count].append((table.bytes.count, name))
+            table.bytes.append(contentsOf: name.spelling.utf8)
         }
         return table
     }()
 
+    static func named(_ bytes: UnsafeBufferPointer<UInt8>) -> UsageName {
+        guard bytes.count <= maxLength, let base = bytes.baseAddress else { return .other }
+        let table = spellings
+        return table.bytes.withUnsafeBufferPointer { all in
+            for candidate in table.byLength[bytes.count] where memcmp(all.baseAddress! + candidate.offset, base, bytes.count) == 0 {
+                return candidate.name
+            }
+            return .other
+        }
+    }
+
     static func named(_ bytes: [UInt8]) -> UsageName {
-        guard bytes.count <= maxLength else { return .other }
-        for candidate in byLength[bytes.count] where candidate.bytes == bytes { return candidate.name }
-        return .other
+        bytes.withUnsafeBufferPointer { named($0) }
     }
 
     var bit: UInt64 { 1 << UInt64(rawValue) }
