@@ -21,9 +21,16 @@ public final class Metrics: Sendable {
             let cost = record.status < 400 ? record.cost : nil
             let metered = record.usage?.metered == true
             guard cost != nil || record.usage != nil else { return }
-            let model = cost != nil || metered ? models.label(route: route, keyAlias: alias, model: record.model) : ""
-            let spend = MetricCounters.SpendKey(route: route, keyAlias: alias, model: model)
-            if let cost { counters.cost[spend, default: 0] += cost }
+            var spend = MetricCounters.SpendKey(route: route, keyAlias: alias, model: record.model ?? "")
+            if let cost, let known = counters.cost.index(forKey: spend) {
+                // Counted before under its own name, so the name is an admitted label: one
+                // lookup instead of the label's and the cost's.
+                counters.cost.values[known] += cost
+            } else {
+                spend.model = cost != nil || metered ? models.label(route: route, keyAlias: alias, model: record.model) : ""
+                if let cost { counters.cost[spend, default: 0] += cost }
+            }
+            let model = spend.model
             guard let usage = record.usage else { return }
             guard metered else {
                 counters.unmetered[route, default: 0] += 1

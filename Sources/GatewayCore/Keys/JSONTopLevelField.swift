@@ -42,6 +42,8 @@ enum JSONTopLevelField {
         let bytes: UnsafeBufferPointer<UInt8>
         var index = 0
         var depth = 0
+        /// Whether the last string `skipString` passed held an escape.
+        var skippedEscape = false
 
         init(bytes: UnsafeBufferPointer<UInt8>) { self.bytes = bytes }
 
@@ -85,8 +87,7 @@ enum JSONTopLevelField {
         mutating func scanName(equalTo wanted: [UInt8]) -> Bool? {
             let start = index
             guard skipString() else { return nil }
-            let raw = UnsafeBufferPointer(rebasing: bytes[start + 1..<index - 1])
-            if !raw.contains(UInt8(ascii: "\\")) { return raw.elementsEqual(wanted) }
+            if !skippedEscape { return UnsafeBufferPointer(rebasing: bytes[start + 1..<index - 1]).elementsEqual(wanted) }
             index = start
             return scanString().map { $0 == wanted }
         }
@@ -160,6 +161,7 @@ enum JSONTopLevelField {
             index += 1
             let start = index
             var ascii = true
+            skippedEscape = false
             while index < bytes.count {
                 index = JSONStringRun.end(in: bytes, from: index, stoppingAtNonASCII: ascii)
                 guard index < bytes.count else { break }
@@ -169,6 +171,7 @@ enum JSONTopLevelField {
                 case UInt8(ascii: "\""):
                     return ascii || String(validating: UnsafeBufferPointer(rebasing: bytes[start..<index - 1]), as: UTF8.self) != nil
                 case UInt8(ascii: "\\"):
+                    skippedEscape = true
                     guard index < bytes.count else { return false }
                     let escape = bytes[index]
                     index += 1
