@@ -75,7 +75,7 @@ let package = Package(
         .target(name: "FastCGIEdge", dependencies: ["GatewayCore", "CFCGI"]),
         .target(name: "UpstreamTransports", dependencies: ["GatewayCore", "CCurl"]),
         .target(name: "Operations", dependencies: ["GatewayCore"]),
-        .target(name: "UsageLedger", dependencies: ["GatewayCore", "Operations", "CSQLite", "CLibPQ"]),
+        .target(name: "UsageLedger", dependencies: ["GatewayCrypto", "GatewayCore", "Operations", "CSQLite", "CLibPQ"]),
         .target(name: "SharedLimits", dependencies: ["GatewayCore", "Operations", "CHiredis"]),
         .target(
             name: "FCGIPassThrough",

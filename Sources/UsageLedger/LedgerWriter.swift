@@ -1,6 +1,7 @@
 import Dispatch
 import Foundation
 import GatewayCore
+import GatewayCrypto
 import Operations
 
 /// The ledger's write side: a bounded in-memory queue that `record` appends to, and one
@@ -42,6 +43,7 @@ final class LedgerWriter: Sendable {
                 maintain()
                 _ = writePending()
             }
+            OpenSSLThread.releaseState()  // libpq's password exchange used it on this thread
             exited.signal()
         }
         thread.name = "spend-ledger"

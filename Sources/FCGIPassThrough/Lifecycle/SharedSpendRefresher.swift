@@ -1,6 +1,7 @@
 import Dispatch
 import Foundation
 import GatewayCore
+import GatewayCrypto
 import Operations
 
 /// Budgets across hosts (docs/SHARED_STATE.md, "Budgets across hosts"): once a second,
@@ -49,6 +50,7 @@ final class SharedSpendRefresher: Sendable {
                 if stopping.withLock({ $0 }) { break }
                 refresh()
             }
+            OpenSSLThread.releaseState()  // libpq's password exchange used it on this thread
             exited.signal()
         }
         thread.name = "shared-spend"
