@@ -122,17 +122,25 @@ import Testing
         let sizes = Locked<[Int]>([])
         let answers = Locked<[Int: RedisReply?]>([:])
         let threads = 24
-        DispatchQueue.concurrentPerform(iterations: threads) { n in
-            for round in 0..<20 {
-                let ticket = RedisAdmitBatcher.Ticket(keys: ["k\(n)"], arguments: [String(round)], releases: [])
-                batcher.submit(ticket) { batch in
-                    sizes.withLock { $0.append(batch.count) }
-                    Thread.sleep(forTimeInterval: 0.001)  // the round trip, while others queue
-                    for waiting in batch { waiting.reply = .string(waiting.keys[0] + ":" + waiting.arguments[0]) }
+        // Threads of their own: `concurrentPerform` runs no more at once than there are
+        // cores, and on a busy two-core machine one after another.
+        let done = DispatchGroup()
+        for n in 0..<threads {
+            done.enter()
+            Thread {
+                defer { done.leave() }
+                for round in 0..<20 {
+                    let ticket = RedisAdmitBatcher.Ticket(keys: ["k\(n)"], arguments: [String(round)], releases: [])
+                    batcher.submit(ticket) { batch in
+                        sizes.withLock { $0.append(batch.count) }
+                        Thread.sleep(forTimeInterval: 0.001)  // the round trip, while others queue
+                        for waiting in batch { waiting.reply = .string(waiting.keys[0] + ":" + waiting.arguments[0]) }
+                    }
+                    answers.withLock { $0[n * 100 + round] = ticket.reply }
                 }
-                answers.withLock { $0[n * 100 + round] = ticket.reply }
-            }
+            }.start()
         }
+        done.wait()
         let all = answers.withLock { $0 }
         #expect(all.count == threads * 20)
         for (id, reply) in all { #expect(reply == .string("k\(id / 100):\(id % 100)")) }

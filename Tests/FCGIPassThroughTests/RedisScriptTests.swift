@@ -15,7 +15,7 @@ import Testing
 
     /// A running server and a connection to it, stopped at the end of `body`.
     func withServer(_ body: (RedisConnection, RedisAddress) throws -> Void) throws {
-        let port = Int.random(in: 20_000...60_000)
+        let port = TestPostgres.freePort()
         let process = try TestProcess(
             [
                 Self.binary, "--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--requirepass",
@@ -28,7 +28,8 @@ import Testing
         }
         let address = RedisAddress(host: "127.0.0.1", port: port, password: Self.password)
         var connection: RedisConnection?
-        for _ in 0..<100 where connection == nil {
+        // Up to 10 s: other suites start their servers and processes at the same time.
+        for _ in 0..<200 where connection == nil {
             connection = try? RedisPoolForTests.connect(address)
             if connection == nil { Thread.sleep(forTimeInterval: 0.05) }
         }

@@ -84,7 +84,7 @@ final class TestPostgres {
         return status
     }
 
-    private static func freePort() -> Int {
+    static func freePort() -> Int {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         defer { _ = Glibc.close(fd) }
         var address = sockaddr_in()
