@@ -9,7 +9,10 @@ public struct FastCGIParams {
     public let pairs: [(name: String, value: String)]
 
     public init(envp: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) {
-        var pairs: [(String, String)] = []
+        // Declared with the labels `pairs` has: an unlabelled array would be converted
+        // element by element, a dynamic cast per param.
+        var pairs: [(name: String, value: String)] = []
+        pairs.reserveCapacity(32)
         var cursor = envp
         while let entry = cursor?.pointee {
             let bytes = UnsafeRawBufferPointer(start: entry, count: strlen(entry))
@@ -26,7 +29,7 @@ public struct FastCGIParams {
     /// byte is the separator whatever the value holds; a search by `Character` would skip
     /// an `=` that a combining mark in the value joins into one grapheme, and take part
     /// of the value for the name.
-    static func split(_ bytes: UnsafeRawBufferPointer) -> (String, String)? {
+    static func split(_ bytes: UnsafeRawBufferPointer) -> (name: String, value: String)? {
         guard let eq = bytes.firstIndex(of: UInt8(ascii: "=")) else { return nil }
         return (
             String(decoding: UnsafeRawBufferPointer(rebasing: bytes[..<eq]), as: UTF8.self),
@@ -37,7 +40,7 @@ public struct FastCGIParams {
     /// Decodes a PARAMS stream (FastCGI 1.0 §3.4: each length is one byte below 128,
     /// else four with the high bit set). Stops at the first pair that does not fit.
     init(stream bytes: [UInt8]) {
-        var pairs: [(String, String)] = []
+        var pairs: [(name: String, value: String)] = []
         var index = 0
         func length() -> Int? {
             guard index < bytes.count else { return nil }

@@ -75,10 +75,27 @@ public final class Logger: Sendable {
             line.append(0x0A)
         }
         lock.withLock { _ in
-            line.withUnsafeMutableBytes { bytes in
-                guard let base = bytes.baseAddress else { return }
-                // Written straight from the buffer: `Data(line)` would copy it first.
-                FileHandle.standardError.write(Data(bytesNoCopy: base, count: bytes.count, deallocator: .none))
+            line.withUnsafeBytes { Self.writeToStandardError($0) }
+        }
+    }
+
+    /// The whole line in one `write(2)` where the pipe takes it (lines from several
+    /// processes sharing one stderr then never interleave); the rest after a short write
+    /// or an interruption. A line that cannot be written is dropped: logging never stops
+    /// a request. `FileHandle` would cost a dynamic cast and an object per line, and stop
+    /// the process on a write error.
+    private static func writeToStandardError(_ bytes: UnsafeRawBufferPointer) {
+        guard var next = bytes.baseAddress else { return }
+        var left = bytes.count
+        while left > 0 {
+            let written = write(STDERR_FILENO, next, left)
+            if written > 0 {
+                next += written
+                left -= written
+            } else if written < 0 && errno == EINTR {
+                continue
+            } else {
+                return
             }
         }
     }

@@ -19,6 +19,41 @@ import Testing
         #expect(!"[".caseInsensitiveEquals("{"))
     }
 
+    @Test func asciiLowercasingTouchesOnlyASCIILetters() {
+        #expect("Content-Type".asciiLowercased == "content-type")
+        #expect("x-already-lower".asciiLowercased == "x-already-lower")
+        #expect("X-@[`{ÄÖ".asciiLowercased == "x-@[`{ÄÖ")
+        #expect("".asciiLowercased == "")
+    }
+
+    @Test func configuredHeaderNamesFollowTheHeaders() throws {
+        var endpoint = Endpoint(
+            path: "/a", target: try #require(TargetURL(parsing: "http://up/a")), headers: HTTPHeaders([("X-Api-Key", "k")]))
+        #expect(endpoint.headerNames == ["x-api-key"])
+        endpoint.headers.append("Authorization", "Bearer t")
+        #expect(endpoint.headerNames == ["x-api-key", "authorization"])
+    }
+
+    @Test(arguments: [
+        ("", ""), ("plain ascii name", "plain ascii name"), ("exactly8", "exactly8"), ("héllo wörld, ünïcode", "héllo wörld, ünïcode"),
+        ("seven77", "seven77"), ("0123456789abcdef\u{7F}", "0123456789abcdef\u{7F}"),
+    ])
+    func utf8TextKeepsValidText(text: String, expected: String) {
+        let bytes = Array(text.utf8)
+        #expect(bytes.withUnsafeBufferPointer { UTF8Text.string($0) } == expected)
+        #expect(bytes.withUnsafeBufferPointer { UTF8Text.isASCII($0) } == text.utf8.allSatisfy { $0 < 0x80 })
+    }
+
+    @Test func utf8TextRefusesInvalidBytes() {
+        for bytes: [UInt8] in [[0xFF], [0x61, 0x62, 0x63, 0x64, 0x65, 0x66, 0x67, 0x68, 0xC3], [0xED, 0xA0, 0x80], [0xC0, 0xAF]] {
+            #expect(bytes.withUnsafeBufferPointer { UTF8Text.string($0) } == nil)
+            #expect(!bytes.withUnsafeBufferPointer { UTF8Text.isASCII($0) })
+        }
+        // A high byte in the word-at-a-time part, not only in the tail.
+        let early: [UInt8] = [0x80] + Array("abcdefghij".utf8)
+        #expect(!early.withUnsafeBufferPointer { UTF8Text.isASCII($0) })
+    }
+
     @Test func targetURLParsing() {
         let t = TargetURL(parsing: "HTTPS://api.cohere.com/v1/rerank?x=1")
         #expect(t == TargetURL(scheme: "https", authority: "api.cohere.com", path: "/v1/rerank", query: "x=1"))

@@ -50,6 +50,15 @@ import Testing
         #expect(same.headers.values("content-length") == ["7"])
     }
 
+    @Test(arguments: [
+        ("0", true), ("1234", true), ("7, 7", true), ("7,7,\t7 ", true), ("", false), (" ", false), ("7,", false),
+        (",7", false), ("7, 8", false), ("-1", false), ("+1", false), ("1e3", false), ("0x10", false), ("1 2", false),
+        ("\u{0663}", false),
+    ])
+    func contentLengthIsDigitsOrAgreeingList(value: String, valid: Bool) {
+        #expect(ResponseHeaderFilter.isValidContentLength(value) == valid)
+    }
+
     @Test func eventStreamsStreamEvenWithALength() throws {
         let result = try ResponseHeaderFilter.filter(
             HTTPHeaders([("Content-Type", "Text/Event-Stream;charset=utf-8"), ("Content-Length", "5")]), requestID: "id")

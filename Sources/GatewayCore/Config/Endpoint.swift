@@ -9,7 +9,12 @@ public struct Endpoint: Sendable, Equatable {
     public var target: TargetURL
     /// Headers sent upstream, env references resolved; the Langfuse pair is already
     /// turned into `Authorization: Basic ...` and `litellm_user_api_key` removed.
-    public var headers: HTTPHeaders
+    public var headers: HTTPHeaders {
+        didSet { headerNames = Self.lowercasedNames(headers) }
+    }
+    /// The configured headers' names, lower-cased, for the client headers they replace:
+    /// worked out once, not per request.
+    public private(set) var headerNames: Set<String>
     /// `headers.litellm_user_api_key`: a client header (lower-case) carrying the gateway key.
     public var userKeyHeader: String?
     public var forwardHeaders: Bool
@@ -61,6 +66,7 @@ public struct Endpoint: Sendable, Equatable {
         self.path = path
         self.target = target
         self.headers = headers
+        self.headerNames = Self.lowercasedNames(headers)
         self.userKeyHeader = userKeyHeader
         self.forwardHeaders = forwardHeaders
         self.includeSubpath = includeSubpath
@@ -75,6 +81,8 @@ public struct Endpoint: Sendable, Equatable {
         self.inputCostPerToken = inputCostPerToken
         self.outputCostPerToken = outputCostPerToken
     }
+
+    private static func lowercasedNames(_ headers: HTTPHeaders) -> Set<String> { Set(headers.map(\.name.asciiLowercased)) }
 
     /// The label used in logs and metrics: the `id`, else the path.
     public var label: String { id ?? path }

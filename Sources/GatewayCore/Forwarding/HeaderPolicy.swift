@@ -35,15 +35,18 @@ struct HeaderPolicy: Sendable {
         for field in client where field.value.utf8.contains(where: { $0 == 0x0D || $0 == 0x0A || $0 == 0x00 }) {
             throw .badRequest("Invalid request header value.")
         }
-        let configured = Set(endpoint.headers.map { $0.name.asciiLowercased })
+        let configured = endpoint.headerNames
         let connectionNamed = HopByHop.connectionTokens(client)
         let endpointKeyHeaders = [keyHeaderName, endpoint.userKeyHeader?.asciiLowercased].compactMap { $0 }
         // docs/BEHAVIOUR.md §3: on an endpoint that authenticates, no header that can carry the gateway
         // key leaves; configured names are dropped from the client side anyway. The
         // endpoint's `litellm_user_api_key` header exists only to carry the gateway key and
         // is never sent upstream (docs/BEHAVIOUR.md §1), with or without a master key.
-        var stripped: Set<String> = masterKey != nil && endpoint.auth ? Self.credentials.union(endpointKeyHeaders) : []
-        if let userKeyHeader = endpoint.userKeyHeader { stripped.insert(userKeyHeader.asciiLowercased) }
+        let stripsCredentials = masterKey != nil && endpoint.auth
+        let userKeyHeader = endpoint.userKeyHeader?.asciiLowercased
+        func stripped(_ name: String) -> Bool {
+            (stripsCredentials && (Self.credentials.contains(name) || endpointKeyHeaders.contains(name))) || name == userKeyHeader
+        }
 
         var derived: [(field: HTTPHeaders.Field, passed: Bool)] = []
         for field in client {
@@ -60,7 +63,7 @@ struct HeaderPolicy: Sendable {
                 continue
             }
             if endpoint.forwardHeaders {
-                if Self.isTransportOwned(name) || stripped.contains(name) { continue }
+                if Self.isTransportOwned(name) || stripped(name) { continue }
             } else {
                 // The body goes byte for byte, so its type must too; otherwise the transport
                 // would invent a form `Content-Type` (docs/ARCHITECTURE.md, "URLSession: headers it adds").
@@ -70,7 +73,7 @@ struct HeaderPolicy: Sendable {
         }
 
         // An explicit `x-pass-NAME` replaces a forwarded `NAME`, never both.
-        let passedNames = Set(derived.filter(\.passed).map { $0.field.name })
+        let passedNames = derived.contains(where: \.passed) ? Set(derived.filter(\.passed).map { $0.field.name }) : []
         var headers = endpoint.headers
         for (field, passed) in derived where passed || !passedNames.contains(field.name.asciiLowercased) {
             // docs/BEHAVIOUR.md §3: a header holding the master key never leaves, on any endpoint.

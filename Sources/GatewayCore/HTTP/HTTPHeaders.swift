@@ -73,8 +73,16 @@ extension String {
         }
     }
 
-    /// ASCII lower-casing; header names are ASCII tokens.
+    /// ASCII lower-casing; header names are ASCII tokens. A name with no upper-case
+    /// letter (every HTTP/2 name, most others) is returned as it is, without a copy.
     package var asciiLowercased: String {
-        String(decoding: utf8.map { ($0 >= 0x41 && $0 <= 0x5A) ? $0 | 0x20 : $0 }, as: UTF8.self)
+        var text = self
+        return text.withUTF8 { bytes in
+            guard bytes.contains(where: { $0 >= 0x41 && $0 <= 0x5A }) else { return self }
+            return String(unsafeUninitializedCapacity: bytes.count) { out in
+                for (index, byte) in bytes.enumerated() { out[index] = (byte >= 0x41 && byte <= 0x5A) ? byte | 0x20 : byte }
+                return bytes.count
+            }
+        }
     }
 }

@@ -70,8 +70,15 @@ package enum ResponseHeaderFilter {
     /// Digits, or a list of identical digit strings (a repeated but consistent field,
     /// which RFC 9112 §6.3 lets a recipient accept).
     static func isValidContentLength(_ value: String) -> Bool {
-        let values = Set(value.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) })
-        guard values.count == 1, let only = values.first else { return false }
-        return !only.isEmpty && only.utf8.allSatisfy { $0 >= 0x30 && $0 <= 0x39 }
+        func isDigits(_ text: Substring) -> Bool { !text.isEmpty && text.utf8.allSatisfy { $0 >= 0x30 && $0 <= 0x39 } }
+        // Nearly every response: one plain number.
+        if isDigits(Substring(value)) { return true }
+        var only: Substring?
+        for part in value.split(separator: ",", omittingEmptySubsequences: false) {
+            let digits = HTTPSyntax.trimmingWhitespace(part)
+            guard isDigits(digits), only.map({ $0 == digits }) ?? true else { return false }
+            only = digits
+        }
+        return only != nil
     }
 }

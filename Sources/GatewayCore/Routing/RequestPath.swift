@@ -31,7 +31,11 @@ public struct RequestPath: Sendable, Equatable {
             }
         }
         let body = text.dropFirst()
-        let segments = body.isEmpty ? [] : body.split(separator: "/", omittingEmptySubsequences: false)
+        // Split by bytes (all ASCII, checked above): a split by Character walks grapheme
+        // boundaries, several times the cost.
+        let segments =
+            body.isEmpty
+            ? [] : body.utf8.split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: false).map { Substring($0) }
         var decodedSegments: [String] = []
         decodedSegments.reserveCapacity(segments.count)
         for (index, segment) in segments.enumerated() {
@@ -39,7 +43,7 @@ public struct RequestPath: Sendable, Equatable {
             // only a single trailing slash is meaningful.
             if segment.isEmpty && index != segments.count - 1 { throw Self.reject("empty segment") }
             guard let bytes = PercentEncoding.decode(segment.utf8) else { throw Self.reject("malformed escape") }
-            guard let decoded = String(validating: bytes, as: UTF8.self) else {
+            guard let decoded = bytes.withUnsafeBufferPointer({ UTF8Text.string($0) }) else {
                 throw Self.reject("escapes are not UTF-8")
             }
             if let reason = Self.unsafeReason(bytes) { throw Self.reject(reason) }

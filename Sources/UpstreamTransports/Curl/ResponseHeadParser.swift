@@ -81,8 +81,8 @@ struct ResponseHeadParser {
         var value = line[(colon + 1)...]
         while let first = value.first, first == 0x20 || first == 0x09 { value = value.dropFirst() }
         while let last = value.last, last == 0x20 || last == 0x09 { value = value.dropLast() }
-        guard let name = String(validating: line[..<colon], as: UTF8.self) else { throw .malformedField }
-        guard let text = String(validating: value, as: UTF8.self) else { throw .notUTF8 }
+        guard let name = UTF8Text.string(UnsafeRawBufferPointer(rebasing: line[..<colon])) else { throw .malformedField }
+        guard let text = UTF8Text.string(UnsafeRawBufferPointer(rebasing: value)) else { throw .notUTF8 }
         return HTTPHeaders.Field(name: name, value: text)
     }
 }

@@ -1,0 +1,35 @@
+/// Strings made from bytes that must be valid UTF-8 (names, values and model names read
+/// from clients and upstreams), refused rather than repaired when they are not.
+///
+/// `String(validating:as:)` looks up generic metadata on every call, about a thousand
+/// instructions for a short name; nearly every such text is ASCII, which is checked here
+/// eight bytes at a time and needs no further validation.
+package enum UTF8Text {
+    /// The bytes as a `String`, or `nil` when they are not valid UTF-8.
+    package static func string(_ bytes: UnsafeBufferPointer<UInt8>) -> String? {
+        if isASCII(bytes) { return String(decoding: bytes, as: UTF8.self) }
+        return String(validating: bytes, as: UTF8.self)
+    }
+
+    package static func string(_ bytes: UnsafeRawBufferPointer) -> String? {
+        string(bytes.assumingMemoryBound(to: UInt8.self))
+    }
+
+    /// Whether every byte is below 0x80.
+    package static func isASCII(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
+        guard let base = bytes.baseAddress else { return true }
+        let count = bytes.count
+        var index = 0
+        var high: UInt64 = 0
+        while index + 8 <= count {
+            high |= UnsafeRawPointer(base + index).loadUnaligned(as: UInt64.self)
+            index += 8
+        }
+        var tail: UInt8 = 0
+        while index < count {
+            tail |= base[index]
+            index += 1
+        }
+        return high & 0x8080_8080_8080_8080 == 0 && tail < 0x80
+    }
+}
