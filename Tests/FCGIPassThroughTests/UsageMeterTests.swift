@@ -36,7 +36,7 @@ import Testing
     static func read(
         _ chunks: [Data], _ format: UsageFormat, contentType: String?, requestModel: String? = nil, complete: Bool = true
     ) -> Usage {
-        let meter = UsageMeter(format: format, contentType: contentType, requestModel: requestModel)
+        var meter = UsageMeter(format: format, contentType: contentType, requestModel: requestModel)
         for chunk in chunks { meter.consume(chunk) }
         return meter.finish(complete: complete)
     }
@@ -480,7 +480,7 @@ import Testing
     // MARK: Formats and content types
 
     @Test func formatNoneReadsNothing() {
-        let meter = UsageMeter(format: .none, contentType: Self.json, requestModel: "gpt-4o")
+        var meter = UsageMeter(format: .none, contentType: Self.json, requestModel: "gpt-4o")
         meter.consume(Data(Self.openAIChat.utf8))
         #expect(meter.finish(complete: true) == Usage(model: "gpt-4o"))
     }
@@ -620,7 +620,7 @@ import Testing
     /// Feeds `body` in 64 KiB pieces, checking the meter's buffers after each; returns the
     /// usage and the rate in MB/s.
     static func feedLarge(_ body: Data, _ format: UsageFormat, contentType: String) -> (Usage, Double) {
-        let meter = UsageMeter(format: format, contentType: contentType, requestModel: nil)
+        var meter = UsageMeter(format: format, contentType: contentType, requestModel: nil)
         var largestBuffer = 0
         let started = ContinuousClock.now
         var start = body.startIndex

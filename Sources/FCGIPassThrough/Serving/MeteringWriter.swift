@@ -43,7 +43,7 @@ final class MeteringWriter: ResponseWriter {
     /// - Parameter complete: the response reached its end; `false` marks it partial.
     func finish(complete: Bool) -> Usage? {
         guard sawHead else { return nil }
-        guard let meter else { return Usage(model: requestModel) }
-        return meter.finish(complete: complete)
+        guard meter != nil else { return Usage(model: requestModel) }
+        return meter!.finish(complete: complete)
     }
 }

@@ -1,3 +1,5 @@
+import Foundation
+
 /// Reads one string member of a JSON object's top level without building the document:
 /// the `model` of a request body that may be megabytes of messages.
 ///
@@ -21,15 +23,17 @@ enum JSONTopLevelField {
     static func string(named name: String, in body: some Collection<UInt8>) -> Outcome {
         var found: String?
         var count = 0
-        let wanted = Array(name.utf8)
-        let ok = body.withContiguousStorageIfAvailable { bytes -> Bool in
-            var scanner = Scanner(bytes: bytes)
-            return scanner.scanObject(naming: wanted) { isWanted, scanner in
-                guard isWanted else { return scanner.skipValue() }
-                count += 1
-                guard let value = scanner.scanStringValue() else { return false }
-                found = value
-                return true
+        var name = name
+        let ok = name.withUTF8 { wanted in
+            body.withContiguousStorageIfAvailable { bytes -> Bool in
+                var scanner = Scanner(bytes: bytes)
+                return scanner.scanObject(naming: wanted) { isWanted, scanner in
+                    guard isWanted else { return scanner.skipValue() }
+                    count += 1
+                    guard let value = scanner.scanStringValue() else { return false }
+                    found = value
+                    return true
+                }
             }
         }
         guard let ok else { return string(named: name, in: Array(body)) }
@@ -65,7 +69,7 @@ enum JSONTopLevelField {
 
         /// The whole body is one object; `member` is called at each top-level value with
         /// whether its decoded name is `wanted`, and must consume the value.
-        mutating func scanObject(naming wanted: [UInt8], _ member: (Bool, inout Scanner) -> Bool) -> Bool {
+        mutating func scanObject(naming wanted: UnsafeBufferPointer<UInt8>, _ member: (Bool, inout Scanner) -> Bool) -> Bool {
             guard consume(UInt8(ascii: "{")) else { return false }
             if consume(UInt8(ascii: "}")) { return trailingIsEmpty() }
             repeat {
@@ -84,12 +88,15 @@ enum JSONTopLevelField {
 
         /// Reads a member name and tells whether it decodes to `wanted`. A name without
         /// escapes (nearly all) is compared where it lies; one with escapes is decoded.
-        mutating func scanName(equalTo wanted: [UInt8]) -> Bool? {
+        mutating func scanName(equalTo wanted: UnsafeBufferPointer<UInt8>) -> Bool? {
             let start = index
             guard skipString() else { return nil }
-            if !skippedEscape { return UnsafeBufferPointer(rebasing: bytes[start + 1..<index - 1]).elementsEqual(wanted) }
+            if !skippedEscape {
+                let name = UnsafeBufferPointer(rebasing: bytes[start + 1..<index - 1])
+                return name.count == wanted.count && (name.isEmpty || memcmp(name.baseAddress!, wanted.baseAddress!, name.count) == 0)
+            }
             index = start
-            return scanString().map { $0 == wanted }
+            return scanString().map { $0.elementsEqual(wanted) }
         }
 
         /// A string at `index` (after whitespace), decoded. One without escapes (nearly
@@ -102,8 +109,7 @@ enum JSONTopLevelField {
                 return scanString().flatMap { String(validating: $0, as: UTF8.self) }
             }
             // Invalid UTF-8 would be replaced when turned into a String: refuse it.
-            guard let value = String(validating: UnsafeBufferPointer(rebasing: bytes[index + 1..<end]), as: UTF8.self)
-            else { return nil }
+            guard let value = UTF8Text.string(UnsafeBufferPointer(rebasing: bytes[index + 1..<end])) else { return nil }
             index = end + 1
             return value
         }

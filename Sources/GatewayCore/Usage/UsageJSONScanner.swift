@@ -53,7 +53,7 @@ struct UsageJSONScanner {
 
     private var state = State.top
     /// One entry per open object (the current member's name) or array (`element`).
-    private var stack: [UsageName] = []
+    private var stack = NameStack()
     /// Arrays open below the top level: no usage path goes through one.
     private var innerArrays = 0
     /// The number or model name the current scalar fills, if its path is a usage path.
@@ -61,7 +61,7 @@ struct UsageJSONScanner {
 
     private var role = StringRole.skipped
     /// The member name or model name being read; never more than `maxModelBytes`.
-    private var text: [UInt8] = []
+    private var text = TextBuffer()
     private var textUnusable = false
     private var unicodeValue: UInt32 = 0
     private var hexLeft = 0
@@ -77,20 +77,20 @@ struct UsageJSONScanner {
     private var literalLeft = 0
 
     /// The last model name read, kept so a stream naming it in every event is decoded once.
-    private var lastModelBytes: [UInt8] = []
     private var lastModel: String?
 
+    /// Holds no buffer of its own on the heap: the stack and the text are inline, so a
+    /// meter costs one allocation, whatever it reads.
     init(paths: UsagePaths) {
         self.paths = paths
-        stack.reserveCapacity(Self.maxDepth)
-        text.reserveCapacity(UsageName.maxLength)
     }
 
     /// The reading ended at a boundary between top-level values, after at least one.
     var isAtDocumentEnd: Bool { !failed && state == .top && documents > 0 }
 
-    /// Bytes of buffers held (for the bounded-memory check).
-    var bufferedBytes: Int { stack.capacity * MemoryLayout<UsageName>.stride + text.capacity + lastModelBytes.capacity }
+    /// Bytes of state held (for the bounded-memory check): all of it inline but the last
+    /// model name.
+    var bufferedBytes: Int { MemoryLayout<Self>.size + (lastModel?.utf8.count ?? 0) }
 
     /// Starts over for a new document (the next SSE event), keeping the buffers.
     mutating func reset() {
@@ -98,10 +98,10 @@ struct UsageJSONScanner {
         failed = false
         documents = 0
         state = .top
-        stack.removeAll(keepingCapacity: true)
+        stack.removeAll()
         innerArrays = 0
         field = nil
-        text.removeAll(keepingCapacity: true)
+        text.removeAll()
     }
 
     mutating func feed(_ bytes: UnsafeBufferPointer<UInt8>) {
@@ -117,7 +117,7 @@ struct UsageJSONScanner {
                 if role == .name, text.isEmpty, end < count, bytes[end] == Self.quote {
                     // A whole member name in this piece, without escapes: matched where it
                     // lies, not collected first.
-                    stack[stack.count - 1] = UsageName.named(UnsafeBufferPointer(rebasing: bytes[index..<end]))
+                    stack.last = UsageName.named(UnsafeBufferPointer(rebasing: bytes[index..<end]))
                     state = .colon
                     index = end + 1
                     break
@@ -226,17 +226,17 @@ struct UsageJSONScanner {
     private mutating func open(_ bracket: UInt8) {
         guard stack.count < Self.maxDepth else { return fail() }
         if bracket == UInt8(ascii: "{") {
-            stack.append(.other)
+            stack.push(.other)
             state = .nameOrEnd
         } else {
             if !stack.isEmpty { innerArrays += 1 }
-            stack.append(.element)
+            stack.push(.element)
             state = .valueOrEnd
         }
     }
 
     private mutating func close() {
-        let closed = stack.removeLast()
+        let closed = stack.pop()
         if closed == .element && !stack.isEmpty { innerArrays -= 1 }
         endValue()
     }
@@ -261,8 +261,7 @@ struct UsageJSONScanner {
     /// top-level array is a document of its own (Gemini's streamed array).
     private func currentField() -> UsageField? {
         guard innerArrays == 0 else { return nil }
-        let path = stack.first == .element ? stack.dropFirst() : stack[...]
-        return paths.field(at: path)
+        return stack.field(in: paths, from: stack.first == .element ? 1 : 0)
     }
 
     private mutating func beginValue(_ byte: UInt8) {
@@ -300,7 +299,7 @@ struct UsageJSONScanner {
         self.role = role
         state = .string
         if role.keepsText {
-            text.removeAll(keepingCapacity: true)
+            text.removeAll()
             textUnusable = false
         }
     }
@@ -309,7 +308,7 @@ struct UsageJSONScanner {
         guard !textUnusable else { return }
         let limit = role == .name ? UsageName.maxLength : Self.maxModelBytes
         if text.count + run.count <= limit {
-            text.append(contentsOf: run)
+            text.append(run)
         } else {
             textUnusable = true
         }
@@ -328,17 +327,16 @@ struct UsageJSONScanner {
     private mutating func endString() {
         switch role {
         case .name:
-            stack[stack.count - 1] = textUnusable ? .other : UsageName.named(text)
+            stack.last = textUnusable ? .other : text.withBytes { UsageName.named($0) }
             state = .colon
         case .ignoredName:
-            stack[stack.count - 1] = .other
+            stack.last = .other
             state = .colon
         case .model:
             if !textUnusable, !text.isEmpty {
-                if text != lastModelBytes {
-                    lastModelBytes.removeAll(keepingCapacity: true)
-                    lastModelBytes.append(contentsOf: text)
-                    lastModel = String(validating: text, as: UTF8.self)
+                let known = lastModel
+                if known.map({ name in text.withBytes { !name.utf8.elementsEqual($0) } }) ?? true {
+                    lastModel = text.withBytes { UTF8Text.string($0) }
                 }
                 if let lastModel { captures.model = lastModel }
             }
@@ -416,5 +414,76 @@ struct UsageJSONScanner {
         case UInt8(ascii: "A")...UInt8(ascii: "F"): return UInt32(byte - UInt8(ascii: "A") + 10)
         default: return nil
         }
+    }
+}
+
+/// The member names from the top of a document to the current value: at most
+/// `UsageJSONScanner.maxDepth`, kept inline.
+private struct NameStack {
+    private var names = InlineArray<64, UsageName>(repeating: .other)
+    private(set) var count = 0
+
+    var isEmpty: Bool { count == 0 }
+    var first: UsageName? { count > 0 ? names[0] : nil }
+
+    /// The innermost entry; set only while there is one.
+    var last: UsageName? {
+        get { count > 0 ? names[count - 1] : nil }
+        set { if let newValue, count > 0 { names[count - 1] = newValue } }
+    }
+
+    /// The caller keeps `count` below `UsageJSONScanner.maxDepth`.
+    mutating func push(_ name: UsageName) {
+        names[count] = name
+        count += 1
+    }
+
+    mutating func pop() -> UsageName {
+        count -= 1
+        return names[count]
+    }
+
+    mutating func removeAll() { count = 0 }
+
+    /// The field the entries from `start` on lead to, if `paths` names them.
+    func field(in paths: UsagePaths, from start: Int) -> UsageField? {
+        let length = count - start
+        guard length > 0, length <= paths.maxDepth, paths.leaves & names[count - 1].bit != 0 else { return nil }
+        for target in paths.targets where target.path.count == length {
+            var equal = true
+            for offset in 0..<length where target.path[offset] != names[start + offset] {
+                equal = false
+                break
+            }
+            if equal { return target.field }
+        }
+        return nil
+    }
+}
+
+/// The bytes of a member or model name being read, kept inline up to the longest one kept.
+private struct TextBuffer {
+    private var bytes = InlineArray<256, UInt8>(repeating: 0)
+    private(set) var count = 0
+
+    var isEmpty: Bool { count == 0 }
+
+    mutating func removeAll() { count = 0 }
+
+    /// The caller keeps `count` within `UsageJSONScanner.maxModelBytes`.
+    mutating func append(_ byte: UInt8) {
+        bytes[count] = byte
+        count += 1
+    }
+
+    mutating func append(_ run: UnsafeBufferPointer<UInt8>) {
+        for byte in run {
+            bytes[count] = byte
+            count += 1
+        }
+    }
+
+    func withBytes<Result>(_ body: (UnsafeBufferPointer<UInt8>) -> Result) -> Result {
+        bytes.span.withUnsafeBufferPointer { body(UnsafeBufferPointer(rebasing: $0[0..<count])) }
     }
 }

@@ -12,8 +12,8 @@ import Foundation
 /// other fields are passed over. Every other body is read as JSON: one object (usage may
 /// sit anywhere in it), or values one after another, or Gemini's streamed array, whose
 /// elements are read as they come. A body whose usage cannot be read is unmetered, never
-/// an error. Not thread-safe: one per response, fed in order.
-public final class UsageMeter {
+/// an error. One per response, fed in order; a value, held inline by its writer.
+public struct UsageMeter {
     private enum Mode { case off, json, eventStream }
 
     /// Where the reading of an SSE line stands.
@@ -63,14 +63,14 @@ public final class UsageMeter {
     }
 
     /// Reads one chunk of the body, as it is written to the client.
-    public func consume(_ chunk: Data) {
+    public mutating func consume(_ chunk: Data) {
         guard mode != .off, !chunk.isEmpty else { return }
         chunk.withUnsafeBytes { raw in
             raw.withMemoryRebound(to: UInt8.self) { self.consume(bytes: $0) }
         }
     }
 
-    func consume(bytes: UnsafeBufferPointer<UInt8>) {
+    mutating func consume(bytes: UnsafeBufferPointer<UInt8>) {
         switch mode {
         case .off: return
         case .json: scanner.feed(bytes)
@@ -81,7 +81,7 @@ public final class UsageMeter {
     /// What the response used. `complete` is false when the body did not reach its end
     /// (the client went away, the upstream cut it): the usage is then `partial`, with
     /// what was read until then.
-    public func finish(complete: Bool) -> Usage {
+    public mutating func finish(complete: Bool) -> Usage {
         var captures = UsageCaptures()
         switch mode {
         case .off: break
@@ -111,7 +111,7 @@ public final class UsageMeter {
 
     // MARK: Server-sent events
 
-    private func readEvents(_ bytes: UnsafeBufferPointer<UInt8>) {
+    private mutating func readEvents(_ bytes: UnsafeBufferPointer<UInt8>) {
         let count = bytes.count
         var index = 0
         while index < count {
@@ -164,14 +164,14 @@ public final class UsageMeter {
     }
 
     /// A `data:` line starts: its value follows the event's earlier ones after a line feed.
-    private func beginData() {
+    private mutating func beginData() {
         if eventHasData {
             Self.lineFeed.withUnsafeBufferPointer { scanner.feed($0) }
         }
         eventHasData = true
     }
 
-    private func endLine(carriageReturn: Bool) {
+    private mutating func endLine(carriageReturn: Bool) {
         afterCarriageReturn = carriageReturn
         if lineState == .field {
             if fieldMatched == 0 {
@@ -186,7 +186,7 @@ public final class UsageMeter {
     }
 
     /// A blank line: the event's data, if it was one whole JSON value, counts.
-    private func endEvent() {
+    private mutating func endEvent() {
         if eventHasData && scanner.isAtDocumentEnd && scanner.documents == 1 { events.merge(scanner.captures) }
         eventHasData = false
         scanner.reset()
