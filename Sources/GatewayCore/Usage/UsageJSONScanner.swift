@@ -118,8 +118,14 @@ struct UsageJSONScanner {
                     // A whole member name in this piece, without escapes: matched where it
                     // lies, not collected first.
                     stack.last = UsageName.named(UnsafeBufferPointer(rebasing: bytes[index..<end]))
-                    state = .colon
                     index = end + 1
+                    // The colon nearly always follows at once: taken here, not in a turn of its own.
+                    if index < count, bytes[index] == UInt8(ascii: ":") {
+                        index += 1
+                        state = .value
+                    } else {
+                        state = .colon
+                    }
                     break
                 }
                 if role.keepsText && end > index { keep(UnsafeBufferPointer(rebasing: bytes[index..<end])) }
@@ -165,7 +171,15 @@ struct UsageJSONScanner {
                     }
                 }
             case .number:
-                if number(byte) { index += 1 } else { endNumber() }
+                // The number's bytes in one turn: most are values no path asks for.
+                index += 1
+                guard number(byte) else {
+                    index -= 1
+                    endNumber()
+                    break
+                }
+                while index < count, number(bytes[index]) { index += 1 }
+                if index < count { endNumber() }
             case .literal:
                 index += 1
                 guard byte == UInt8(truncatingIfNeeded: literalRest) else { return fail() }
@@ -206,7 +220,16 @@ struct UsageJSONScanner {
                 let inArray = stack.last == .element
                 switch byte {
                 case 0x20, 0x09, 0x0A, 0x0D: break
-                case UInt8(ascii: ","): state = inArray ? .value : .name
+                case UInt8(ascii: ","):
+                    if inArray {
+                        state = .value
+                    } else if index < count, bytes[index] == Self.quote {
+                        // `,"name"`: the member's name starts here.
+                        index += 1
+                        beginString(namesMatter ? .name : .ignoredName)
+                    } else {
+                        state = .name
+                    }
                 case UInt8(ascii: "]") where inArray: close()
                 case UInt8(ascii: "}") where !inArray: close()
                 default: return fail()
