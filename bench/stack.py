@@ -81,9 +81,11 @@ class Stack:
         # Endpoint entries (YAML, indented as list items under pass_through_endpoints) added
         # after the standard ones; {up_http} is the upstream's plain HTTP port.
         self.extra_endpoints = extra_endpoints
+        # Gateway sets by name: a transport, or `transport+label` for a second set with the same
+        # transport (bench/usage.py loads two identical sets at once, one route each).
         self.transports = list(transports or ["urlsession"])
         for t in self.transports:
-            if t not in TRANSPORTS:
+            if transport_of(t) not in TRANSPORTS:
                 raise ValueError(f"unknown transport {t!r} (expected {' or '.join(TRANSPORTS)})")
         self.procs: list[subprocess.Popen] = []  # what is not nginx or a gateway: SSE upstream, LiteLLM
         self.nginxes: list[Nginx] = []
@@ -197,13 +199,13 @@ class Stack:
 
     # ---- gateway ------------------------------------------------------------------------
 
-    def gateway_config(self, transport: str) -> Path:
-        p = self.ports
+    def gateway_config(self, name: str) -> Path:
+        p, transport = self.ports, transport_of(name)
         headers = f"""      headers:
         Authorization: "bearer os.environ/COHERE_API_KEY"
         content-type: application/json
         accept: application/json"""
-        path = self.dir / f"config-{transport}.yaml"
+        path = self.dir / f"config-{name}.yaml"
         # The curl transport trusts the bench CA through configuration; URLSession has no such setting.
         ca = f"\n  ssl_ca_file: {self.dir / 'ca-bundle.crt'}" if transport == "curl" else ""
         extra = "\n" + self.extra_settings.rstrip("\n") if self.extra_settings else ""
@@ -250,7 +252,8 @@ class Stack:
             for gateway in gateways:
                 gateway.wait_ready(timeout=20)
 
-    def _start_transport(self, transport: str) -> None:
+    def _start_transport(self, set_name: str) -> None:
+        transport = transport_of(set_name)
         env = dict(os.environ, COHERE_API_KEY=UPSTREAM_KEY)
         # The measurement aid (bench/libcurl_defaults.c) changes what FoundationNetworking leaves
         # at libcurl's defaults; for the curl transport, it can undo the transport's own settings.
@@ -269,16 +272,16 @@ class Stack:
         if self.ca_trust == "env" and transport == "urlsession":
             env["URLSessionCertificateAuthorityInfoFile"] = str(self.dir / "ca-bundle.crt")
             env["SSL_CERT_FILE"] = str(self.dir / "ca-bundle.crt")
-        config = self.gateway_config(transport)
+        config = self.gateway_config(set_name)
         prefix = self._ca_mount(transport)
         for i in range(1, self.instances + 1):
-            name = f"gateway-{transport}-{i}"
+            name = f"gateway-{nginx_name(set_name)}-{i}"
             # The integration suite's launcher; the transport is also in the config file.
             gateway = GatewayProcess(self.gateway_bin, self.dir, name, config, env, threads=self.threads,
                                      extra_args=self.gateway_args, transport=transport,
                                      log_path=self.dir / f"{name}.log")
             gateway.args = [*prefix, *gateway.args]
-            self.gateways[transport].append(gateway)
+            self.gateways[set_name].append(gateway)
             gateway.start()
 
     def sockets(self, transport: str) -> list[Path]:
@@ -307,10 +310,11 @@ class Stack:
         snippet = SNIPPET.read_text()
         groups, gateways = [], []
         for t in self.transports:
-            groups.append(upstream_block(self.sockets(t), f"fcgi_pass_through_{t}"))
-            conf = d / f"fcgi-pass-through-{t}.conf"
-            conf.write_text(snippet.replace("fastcgi_pass fcgi_pass_through;", f"fastcgi_pass fcgi_pass_through_{t};"))
-            gateways.append(f"""    # The gateway with transport {t}, as users include it.
+            group = f"fcgi_pass_through_{nginx_name(t)}"
+            groups.append(upstream_block(self.sockets(t), group))
+            conf = d / f"fcgi-pass-through-{nginx_name(t)}.conf"
+            conf.write_text(snippet.replace("fastcgi_pass fcgi_pass_through;", f"fastcgi_pass {group};"))
+            gateways.append(f"""    # The gateway set {t}, as users include it.
     server {{
         listen 127.0.0.1:{p[f'gateway_{t}']} backlog=4096;
         include {conf};
@@ -367,6 +371,16 @@ class Stack:
 
     def front_worker_pids(self) -> list[int]:
         return children(self.front.proc.pid)
+
+
+def transport_of(set_name: str) -> str:
+    """The transport of a gateway set: `curl` for `curl` and for `curl+b`."""
+    return set_name.split("+", 1)[0]
+
+
+def nginx_name(set_name: str) -> str:
+    """A gateway set's name as nginx and file names take it."""
+    return set_name.replace("+", "_")
 
 
 def remove_workdir(workdir: Path) -> None:

@@ -10,9 +10,15 @@ paths of the same shape and length so that routing costs both the same:
               search units priced from a model cost map (LiteLLM's format, written for the run)
 
 Both write their ledger row (every forwarded request has one), so the difference is the
-metering and pricing. Rounds interleave them per transport, alternating which goes first.
-The figure that matters is the gateway's CPU per request: user + system time of the
-gateway processes over a wrk run, divided by its requests. The goal (the usage issue):
+metering and pricing. The two routes are loaded at the same time, each through a gateway
+set of its own (two identical sets of BENCH_INSTANCES instances, the same config, the
+same ledger file, behind the same nginx): two wrk runs side by side, each with half the
+connections. Both routes then meet the same machine at the same moment, and each set's
+CPU is its route's alone; which set serves which route alternates from round to round.
+Loading one route after the other, as this bench once did, left a single round's ratio
+moving by ±0.1 with what else the two cores did in each 5-second window.
+The figure that matters is the gateway's CPU per request: user + system time of a set's
+gateway processes over its wrk run, divided by its requests. The goal (the usage issue):
 metering costs at most 5 % more gateway CPU per request, as the median of per-round
 ratios, at each load. Timing never fails the command.
 
@@ -26,15 +32,15 @@ metering measured is the metering that works).
 
 Knobs (environment): BENCH_TRANSPORTS (curl; curl,urlsession for both), BENCH_ROUNDS (5),
 BENCH_SECONDS per load run (5), BENCH_CONNECTIONS (32,2: each count is a load run per
-round; 32 saturates the two cores, 2 leaves them headroom, where CPU per request varies
-least from round to round), BENCH_INSTANCES gateway instances
-per transport (2), BENCH_THREADS per instance (64), BENCH_GATEWAY_ARGS extra gateway flags,
+round, split between the two routes; 32 saturates the two cores, 2 leaves them headroom),
+BENCH_INSTANCES gateway instances per set (1), BENCH_THREADS per instance (64), BENCH_GATEWAY_ARGS extra gateway flags,
 BENCH_FRONT_WORKERS nginx workers (auto), BENCH_KEEP=1 keeps the temporary directory, GATEWAY_BIN.
 """
 from __future__ import annotations
 
 import asyncio
 import json
+import threading
 import os
 import shlex
 import sqlite3
@@ -90,6 +96,31 @@ def load(stack: Stack, transport: str, path: str, connections: int, seconds: flo
     return load_key(stack, transport, MASTER_KEY, connections, seconds, errors, what, path=path)
 
 
+def side_by_side(stack: Stack, transport: str, connections: int, seconds: float, errors: list[str],
+                 swapped: bool) -> dict[str, dict]:
+    """Both routes at once, each through its own gateway set with half the connections:
+    `transport` serves the unmetered route and its twin the metered one, or the other way
+    round when `swapped`."""
+    sets = (twin(transport), transport) if swapped else (transport, twin(transport))
+    results: dict[str, dict] = {}
+
+    def run(scenario: str, gateway_set: str) -> None:
+        results[scenario] = load(stack, gateway_set, PATHS[scenario], max(1, connections // 2), seconds, errors,
+                                 f"{transport}, {connections} connections, {SCENARIOS[scenario]}")
+
+    runners = [threading.Thread(target=run, args=(s, g)) for s, g in zip(PATHS, sets)]
+    for r in runners:
+        r.start()
+    for r in runners:
+        r.join()
+    return results
+
+
+def twin(transport: str) -> str:
+    """The second gateway set of a transport."""
+    return f"{transport}+twin"
+
+
 def sse(stack: Stack, transport: str, path: str, streams: int, errors: list[str], what: str) -> dict:
     async def run() -> list:
         return [await read_stream("127.0.0.1", stack.ports[f"gateway_{transport}"],
@@ -129,7 +160,7 @@ def main() -> int:
     rounds, seconds = knob("BENCH_ROUNDS", 5), knob("BENCH_SECONDS", 5.0)
     loads = [int(c) for c in knob("BENCH_CONNECTIONS", "32,2").split(",") if c.strip()]
     sse_streams = knob("BENCH_SSE_STREAMS", 10)
-    instances, threads = knob("BENCH_INSTANCES", 2), knob("BENCH_THREADS", 64)
+    instances, threads = knob("BENCH_INSTANCES", 1), knob("BENCH_THREADS", 64)
     gateway_bin = Path(knob("GATEWAY_BIN", str(REPO / ".build/release/fcgi-pass-through")))
     transports = [t.strip() for t in knob("BENCH_TRANSPORTS", "curl").split(",") if t.strip()]
     workdir = Path(tempfile.mkdtemp(prefix="fcgi-bench-usage-"))
@@ -142,36 +173,40 @@ def main() -> int:
     ledger = workdir / "usage.db"
     settings = f"  model_cost_map: {prices}\n  usage_db: {ledger}\n"
     stack = Stack(workdir, gateway_bin, instances, threads, shlex.split(knob("BENCH_GATEWAY_ARGS", "")),
-                  front_workers=knob("BENCH_FRONT_WORKERS", "auto"), transports=transports, extra_settings=settings,
+                  front_workers=knob("BENCH_FRONT_WORKERS", "auto"),
+                  transports=[s for t in transports for s in (t, twin(t))], extra_settings=settings,
                   extra_endpoints=METERED_ENDPOINT)
     print(f"fcgi-pass-through usage bench: {rounds} rounds × {seconds:g} s per load run, {'/'.join(map(str, loads))} connections, "
-          f"transports {', '.join(transports)}, {instances} gateway instance(s) × {threads} threads per transport, "
+          f"transports {', '.join(transports)}, two sets of {instances} gateway instance(s) × {threads} threads per transport, "
           f"{os.cpu_count()} CPUs, load average at start {os.getloadavg()[0]:.2f}", flush=True)
     started = time.monotonic()
     try:
         stack.start()
         for t in transports:
-            for s, path in PATHS.items():
-                problem = check(stack.ports[f"gateway_{t}"], MASTER_KEY, path)
-                if problem:
-                    print(f"{t}, {SCENARIOS[s]}: the check request failed ({problem}); no measurement", file=sys.stderr)
-                    return 1
+            for gateway_set in (t, twin(t)):
+                for s, path in PATHS.items():
+                    problem = check(stack.ports[f"gateway_{gateway_set}"], MASTER_KEY, path)
+                    if problem:
+                        print(f"{gateway_set}, {SCENARIOS[s]}: the check request failed ({problem}); no measurement",
+                              file=sys.stderr)
+                        return 1
         errors: list[str] = []
         for t in transports:
-            for path in PATHS.values():
-                load(stack, t, path, loads[0], 1, errors, "warm-up")
+            for gateway_set in (t, twin(t)):
+                for path in PATHS.values():
+                    load(stack, gateway_set, path, loads[0], 1, errors, "warm-up")
         errors.clear()
         results = {(t, c): {s: [] for s in PATHS} for t in transports for c in loads}
         sse_results = {t: {s: [] for s in SSE_PATHS} for t in transports}
         other = OtherLoad()
         for i in range(rounds):
             for t in transports:
-                # Alternating which goes first keeps a drift within a round (the ledger's
-                # checkpoints, other load) from always landing on the same side.
                 for c in loads:
-                    for s in (list(PATHS) if i % 2 == 0 else list(reversed(PATHS))):
-                        results[t, c][s].append(
-                            load(stack, t, PATHS[s], c, seconds, errors, f"{t}, {c} connections, {SCENARIOS[s]}"))
+                    # Which set serves which route alternates: a difference between the sets
+                    # (where their threads and sockets landed) falls on both routes alike.
+                    both = side_by_side(stack, t, c, seconds, errors, swapped=i % 2 == 1)
+                    for s in PATHS:
+                        results[t, c][s].append(both[s])
                 for s in (list(SSE_PATHS) if i % 2 == 0 else list(reversed(SSE_PATHS))):
                     sse_results[t][s].append(sse(stack, t, SSE_PATHS[s], sse_streams, errors, f"{t}, SSE {s}"))
             print(f"round {i + 1}/{rounds} done ({time.monotonic() - started:.0f} s)", flush=True)
