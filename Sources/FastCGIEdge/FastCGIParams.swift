@@ -5,8 +5,14 @@ import GatewayCore
 ///
 /// Public so that the fuzz targets in `Fuzz/` can feed it hostile params directly.
 public struct FastCGIParams {
-    /// Every `NAME=value` pair in the order nginx sent them, duplicates included.
+    /// The `NAME=value` pairs in the order nginx sent them, duplicates included: from a
+    /// request's `envp`, those the gateway reads (`HTTP_*` and `read`); from a stream, all.
     public let pairs: [(name: String, value: String)]
+
+    /// The params other than `HTTP_*` that a request is built from, with their `=`.
+    private static let read: [[UInt8]] = ["REQUEST_METHOD", "REQUEST_URI", "REQUEST_ID", "REMOTE_ADDR", "CONTENT_TYPE", "CONTENT_LENGTH"]
+        .map { Array("\($0)=".utf8) }
+    private static let headerPrefix = Array("HTTP_".utf8)
 
     public init(envp: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) {
         // Declared with the labels `pairs` has: an unlabelled array would be converted
@@ -16,10 +22,18 @@ public struct FastCGIParams {
         var cursor = envp
         while let entry = cursor?.pointee {
             let bytes = UnsafeRawBufferPointer(start: entry, count: strlen(entry))
-            if let pair = Self.split(bytes) { pairs.append(pair) }
+            // The rest (QUERY_STRING, SERVER_NAME, ...) is never looked at: not decoded.
+            if Self.isRead(bytes), let pair = Self.split(bytes) { pairs.append(pair) }
             cursor = cursor?.advanced(by: 1)
         }
         self.pairs = pairs
+    }
+
+    private static func isRead(_ entry: UnsafeRawBufferPointer) -> Bool {
+        func starts(with prefix: [UInt8]) -> Bool {
+            entry.count >= prefix.count && prefix.withUnsafeBytes { memcmp(entry.baseAddress!, $0.baseAddress!, prefix.count) == 0 }
+        }
+        return starts(with: headerPrefix) || read.contains(where: starts)
     }
 
     public init(pairs: [(name: String, value: String)]) { self.pairs = pairs }
@@ -97,14 +111,23 @@ public struct FastCGIParams {
     /// `HTTP_X_PASS_ANTHROPIC_BETA` → `x-pass-anthropic-beta`. nginx upper-cases names
     /// and turns `-` into `_`; the original case is lost, and names containing `_`
     /// are dropped by nginx by default, so the mapping back is unambiguous.
+    /// Written straight into the new string: mapping into an array first cost about as
+    /// much again as the rest of reading a header.
     static func headerName(fromParam param: String) -> String {
-        String(
-            decoding: param.utf8.dropFirst(5).map { byte -> UInt8 in
-                switch byte {
-                case UInt8(ascii: "_"): UInt8(ascii: "-")
-                case 0x41...0x5A: byte | 0x20
-                default: byte
+        var param = param
+        return param.withUTF8 { bytes in
+            guard bytes.count > 5 else { return "" }
+            let name = UnsafeBufferPointer(rebasing: bytes[5...])
+            return String(unsafeUninitializedCapacity: name.count) { out in
+                for (index, byte) in name.enumerated() {
+                    switch byte {
+                    case UInt8(ascii: "_"): out[index] = UInt8(ascii: "-")
+                    case 0x41...0x5A: out[index] = byte | 0x20
+                    default: out[index] = byte
+                    }
                 }
-            }, as: UTF8.self)
+                return name.count
+            }
+        }
     }
 }

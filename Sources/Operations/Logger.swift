@@ -100,8 +100,52 @@ public final class Logger: Sendable {
         }
     }
 
+    /// Now, in UTC to the millisecond: `2026-12-07T06:50:32.328Z`.
     static func timestamp() -> String {
-        Date().formatted(.iso8601.year().month().day().time(includingFractionalSeconds: true).timeZone(separator: .omitted))
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)
+        return timestamp(seconds: now.tv_sec, nanoseconds: now.tv_nsec)
+    }
+
+    /// ISO 8601 as `Date.ISO8601FormatStyle` writes it with fractional seconds (the
+    /// milliseconds cut, not rounded), built from the calendar fields by hand: the format
+    /// style cost about 4,700 instructions a line, a tenth of a proxied request's log line
+    /// and more than the rest of it.
+    static func timestamp(seconds: Int, nanoseconds: Int) -> String {
+        var time = seconds
+        var fields = tm()
+        gmtime_r(&time, &fields)
+        let millisecond = max(0, min(999, nanoseconds / 1_000_000))
+        return String(unsafeUninitializedCapacity: 24) { out in
+            var at = 0
+            func put(_ value: Int, digits: Int) {
+                var value = value
+                for offset in stride(from: digits - 1, through: 0, by: -1) {
+                    out[at + offset] = UInt8(ascii: "0") + UInt8(value % 10)
+                    value /= 10
+                }
+                at += digits
+            }
+            func put(_ byte: Unicode.Scalar) {
+                out[at] = UInt8(ascii: byte)
+                at += 1
+            }
+            put(Int(fields.tm_year) + 1900, digits: 4)
+            put("-")
+            put(Int(fields.tm_mon) + 1, digits: 2)
+            put("-")
+            put(Int(fields.tm_mday), digits: 2)
+            put("T")
+            put(Int(fields.tm_hour), digits: 2)
+            put(":")
+            put(Int(fields.tm_min), digits: 2)
+            put(":")
+            put(Int(fields.tm_sec), digits: 2)
+            put(".")
+            put(millisecond, digits: 3)
+            put("Z")
+            return at
+        }
     }
 
     static func quotedIfNeeded(_ value: String) -> String {

@@ -29,6 +29,14 @@ import Testing
         #expect(params.contentLength == 2)
     }
 
+    @Test func headerNamesAreLowerCasedWithDashes() {
+        #expect(FastCGIParams.headerName(fromParam: "HTTP_X_PASS_ANTHROPIC_BETA") == "x-pass-anthropic-beta")
+        #expect(FastCGIParams.headerName(fromParam: "HTTP_AUTHORIZATION") == "authorization")
+        #expect(FastCGIParams.headerName(fromParam: "HTTP_X_A9_Z") == "x-a9-z")
+        #expect(FastCGIParams.headerName(fromParam: "HTTP_X_\u{00C4}") == "x-\u{00C4}")
+        #expect(FastCGIParams.headerName(fromParam: "HTTP_") == "")
+    }
+
     @Test func contentTypeParamIsUsedWhenNoHeaderParamCarriesIt() {
         let request = FastCGIParams(pairs: [("CONTENT_TYPE", "text/plain"), ("CONTENT_LENGTH", "")]).gatewayRequest()
         #expect(request.headers["content-type"] == "text/plain")

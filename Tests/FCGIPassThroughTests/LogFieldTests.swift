@@ -6,6 +6,29 @@ import Testing
 @testable import Operations
 
 @Suite struct LogFieldTests {
+    /// The hand-built timestamp writes what `Date.ISO8601FormatStyle` writes, milliseconds
+    /// cut. Compared half-way through each millisecond: a `Date` holds seconds as a
+    /// `Double` from 2001, so the style itself can land a whole millisecond low.
+    @Test func timestampMatchesTheISO8601FormatStyle() {
+        let style = Date.ISO8601FormatStyle().year().month().day().time(includingFractionalSeconds: true)
+            .timeZone(separator: .omitted)
+        var instants: [(seconds: Int, millisecond: Int)] = [(0, 0), (1, 999), (951_782_400, 500), (1_796_624_432, 328)]
+        instants += [(4_102_444_799, 1), (253_402_300_799, 999), (1_709_164_800, 0), (1_709_251_199, 998)]
+        var seed: UInt64 = 7
+        for _ in 0..<2_000 {
+            seed = seed &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            instants.append((Int(seed >> 33) % 4_102_444_800, Int(seed >> 20) % 1000))
+        }
+        for (seconds, millisecond) in instants {
+            let date = Date(timeIntervalSince1970: Double(seconds) + (Double(millisecond) + 0.5) / 1000)
+            let written = Logger.timestamp(seconds: seconds, nanoseconds: millisecond * 1_000_000 + 500_000)
+            #expect(written == date.formatted(style), "\(seconds) s \(millisecond) ms")
+            // The cut, not a rounding: the last nanosecond of the millisecond stays in it.
+            #expect(Logger.timestamp(seconds: seconds, nanoseconds: millisecond * 1_000_000 + 999_999) == written)
+        }
+        #expect(Logger.timestamp().utf8.count == 24)
+    }
+
     /// The integer formatting of `ms` and `ttfb_ms` writes what `%.1f` writes, ties included.
     @Test func millisecondsMatchPrintfOneDecimal() {
         var durations: [Duration] = [.zero, .nanoseconds(1), .microseconds(49), .microseconds(50), .microseconds(51)]

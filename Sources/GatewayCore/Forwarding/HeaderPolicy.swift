@@ -51,7 +51,10 @@ struct HeaderPolicy: Sendable {
         var derived: [(field: HTTPHeaders.Field, passed: Bool)] = []
         for field in client {
             let name = field.name.asciiLowercased
-            if connectionNamed.contains(name) || configured.contains(name) { continue }
+            // Most requests name no header in `Connection` and configure few: no hashing then.
+            if (!connectionNamed.isEmpty && connectionNamed.contains(name)) || (!configured.isEmpty && configured.contains(name)) {
+                continue
+            }
             if name.hasPrefix(Self.passPrefix) {
                 // `x-pass-NAME: v` → `NAME: v` whatever `forward_headers` says (LiteLLM).
                 let target = String(name.dropFirst(Self.passPrefix.count))

@@ -45,7 +45,9 @@ package enum ResponseHeaderFilter {
         var total = 0
         for field in upstream {
             let name = field.name.asciiLowercased
-            if dropped.contains(name) || connectionListed.contains(name) || name.hasPrefix("x-accel-") { continue }
+            if dropped.contains(name) || (!connectionListed.isEmpty && connectionListed.contains(name)) || name.hasPrefix("x-accel-") {
+                continue
+            }
             if decoded && (name == "content-encoding" || name == "content-length") { continue }
             if name == "x-litellm-call-id" { continue }
             // Agreeing repeats (checked above) go on once: nginx refuses a duplicated length.
