@@ -29,6 +29,17 @@ import Testing
         #expect(params.contentLength == 2)
     }
 
+    @Test func pathAndQuerySplitAtTheFirstQuestionMarkByte() {
+        func request(_ uri: String) -> GatewayRequest { GatewayRequest(method: "GET", requestURI: uri) }
+        #expect(request("/a?b=1?c").rawPath == "/a")
+        #expect(request("/a?b=1?c").rawQuery == "b=1?c")
+        #expect(request("/a").rawQuery == nil)
+        #expect(request("/a?").rawQuery == "")
+        // A combining mark after `?` makes one Character of the two; the path still ends there.
+        #expect(request("/a?\u{0301}x=1").rawPath == "/a")
+        #expect(request("/a?\u{0301}x=1").rawQuery == "\u{0301}x=1")
+    }
+
     @Test func headerNamesAreLowerCasedWithDashes() {
         #expect(FastCGIParams.headerName(fromParam: "HTTP_X_PASS_ANTHROPIC_BETA") == "x-pass-anthropic-beta")
         #expect(FastCGIParams.headerName(fromParam: "HTTP_AUTHORIZATION") == "authorization")

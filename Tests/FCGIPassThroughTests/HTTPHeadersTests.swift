@@ -13,6 +13,8 @@ import Testing
         var h = HTTPHeaders([("Authorization", "a"), ("x-Foo", "1"), ("authorization", "b")])
         #expect(h["AUTHORIZATION"] == "a")
         #expect(h.values("authorization") == ["a", "b"])
+        #expect(h.count(of: "AUTHORIZATION") == 2)
+        #expect(h.count(of: "x-none") == 0)
         h.set("X-FOO", "2")
         #expect(h.values("x-foo") == ["2"])
         #expect(!"x-fop".caseInsensitiveEquals("X-FOO"))

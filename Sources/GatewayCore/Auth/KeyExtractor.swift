@@ -52,7 +52,7 @@ struct KeyExtractor: Sendable {
     func extract(from headers: HTTPHeaders) -> Outcome {
         // Duplicates are checked on every source first, so the answer does not depend on
         // which header happens to win the precedence.
-        for source in sources where headers.values(source.name).count > 1 { return .ambiguous }
+        for source in sources where headers.count(of: source.name) > 1 { return .ambiguous }
         for source in sources {
             guard let value = headers[source.name].map({ HTTPSyntax.trimmingWhitespace($0) }), !value.isEmpty else { continue }
             let token = Self.bearerToken(value)

@@ -30,6 +30,13 @@ public struct HTTPHeaders: Sendable, Equatable, Sequence {
         fields.filter { $0.name.caseInsensitiveEquals(name) }.map(\.value)
     }
 
+    /// How many fields are named `name`, counted without collecting their values.
+    public func count(of name: String) -> Int {
+        var count = 0
+        for field in fields where field.name.caseInsensitiveEquals(name) { count += 1 }
+        return count
+    }
+
     /// The first value of `name`.
     public subscript(_ name: String) -> String? {
         fields.first { $0.name.caseInsensitiveEquals(name) }?.value
