@@ -209,6 +209,11 @@ class Stack:
         # The curl transport trusts the bench CA through configuration; URLSession has no such setting.
         ca = f"\n  ssl_ca_file: {self.dir / 'ca-bundle.crt'}" if transport == "curl" else ""
         extra = "\n" + self.extra_settings.rstrip("\n") if self.extra_settings else ""
+        # The run's own ledger, shared by every gateway as on one host: the default (usage.db
+        # in the working directory) would carry rows over from earlier runs, and a ledger of
+        # millions of rows costs its writer more per row than a new one.
+        if "usage_db:" not in self.extra_settings:
+            extra += f"\n  usage_db: {self.dir / 'usage.db'}"
         path.write_text(f"""general_settings:
   master_key: {MASTER_KEY}
   transport: {transport}{ca}{extra}

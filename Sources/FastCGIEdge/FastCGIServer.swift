@@ -7,13 +7,18 @@ import Synchronization
     import Glibc
 #endif
 
-/// Serves FastCGI requests with a fixed pool of worker threads fed by one acceptor.
+/// Serves FastCGI requests with a fixed pool of worker threads, one of which at a time
+/// is the acceptor (leader/follower).
 ///
 /// Each thread owns one heap-allocated `FCGX_Request` and serves one request at a
 /// time, blocking while it relays the upstream answer; the thread count is the
-/// process's concurrency. The acceptor hands each connection to a free thread, which
-/// lets libfcgi read the request from it (a request whose `ipcFd` is already set skips
-/// libfcgi's own `accept`).
+/// process's concurrency. The thread in the acceptor's role watches the socket; when
+/// it takes a connection it passes the role to an idle thread and serves the
+/// connection itself, so a request never waits for one thread to wake another (a
+/// scheduler wake-up, tens of microseconds on a busy machine). libfcgi reads the
+/// request from the taken connection (a request whose `ipcFd` is already set skips
+/// libfcgi's own `accept`). The pool has one thread more than the concurrency, so a
+/// thread is always free to take the role while `threads` connections are served.
 ///
 /// Admission (LIFE-01): with a thread free, the acceptor takes the next connection at
 /// once. With every thread busy it keeps watching the socket, and when a connection
@@ -21,7 +26,8 @@ import Synchronization
 /// queued after that has nobody to serve it, unless another process sharing the socket
 /// (a supervisor's workers) says it has a thread free: that process is about to take
 /// it. Otherwise it is taken and answered 503 by the `OverloadResponder`, and so is the
-/// rest of the queue, until a thread frees up.
+/// rest of the queue, until a thread frees up. While the socket drains (stopping),
+/// the acceptor hands what it takes to idle threads instead of serving one itself.
 public final class FastCGIServer: @unchecked Sendable {
     /// How long a connection may wait for a thread before it is refused. Busy: far above
     /// a scheduler's wake-up latency, well below the 50 ms a refusal may take. Draining:
@@ -48,10 +54,14 @@ public final class FastCGIServer: @unchecked Sendable {
     private let idleThreads: DispatchSemaphore
     /// Threads serving a connection; the lock also orders what siblings are told.
     private let busyThreads = Locked(0)
-    /// Serving threads waiting for a connection, the most recently idle last, and
-    /// connections handed over before a thread was waiting. `closed` once the acceptor
-    /// has handed over its last connection: idle threads then exit.
-    private let handOff = Locked<(idle: [IdleThread], queued: [Int32], closed: Bool)>(([], [], false))
+    /// Threads waiting for something to do, the most recently idle last; connections
+    /// handed over before a thread was waiting; whether the acceptor's role waits for
+    /// the next thread to become idle. `closed` once the acceptor has handed over its
+    /// last connection: idle threads then exit. The role and the acceptor's state below
+    /// pass from thread to thread under this lock.
+    private let handOff = Locked<(idle: [IdleThread], queued: [Int32], leaderWanted: Bool, closed: Bool)>(
+        ([], [], true, false)
+    )
     /// Whether the acceptor, once stopped, takes what is still queued (`stopAccepting`).
     private let takeQueuedOnStop = Atomic<Bool>(false)
     /// Set by `stopAccepting`: the process is going away, with no replacement.
@@ -61,13 +71,13 @@ public final class FastCGIServer: @unchecked Sendable {
     private let listenerRelease = Locked<(@Sendable () -> Void)?>(nil)
     private let accepted = Atomic<Int>(0)
     private let maxRequests: Int?
-    /// Called once, on the acceptor thread, when `maxRequests` connections were accepted.
+    /// Called once, by the acceptor, when `maxRequests` connections were accepted.
     private let onRetire: (@Sendable () -> Void)?
-    /// The acceptor thread holds a token of `idleThreads` for the next connection.
-    /// Acceptor thread only.
+    /// The acceptor holds a token of `idleThreads` for the next connection.
+    /// Read and written by the thread in the acceptor's role only.
     private var threadReserved = false
     /// Until when siblings are not waited for, after one did not take a connection in time.
-    /// Acceptor thread only.
+    /// Read and written by the thread in the acceptor's role only.
     private var siblingsDistrustedUntil = ContinuousClock.now
 
     public init(
@@ -98,17 +108,14 @@ public final class FastCGIServer: @unchecked Sendable {
     /// Connections handed to a thread so far (refused ones are not counted).
     public var acceptedCount: Int { accepted.load(ordering: .relaxed) }
 
-    /// Starts the acceptor, the worker threads and the overload responder, and returns.
+    /// Starts the worker threads (the first to run takes the acceptor's role) and the
+    /// overload responder, and returns.
     public func start() {
-        for index in 0..<threadCount {
-            spawn(name: "fcgi-worker-\(index)") { [self] in serve() }
-        }
-        spawn(name: "fcgi-refusals") { [self] in responder.run() }
         acceptorFinished.enter()
         threadsBusy(changedBy: 0)
-        spawn(name: "fcgi-acceptor") { [self] in
-            acceptLoop()
-            acceptorFinished.leave()
+        spawn(name: "fcgi-refusals") { [self] in responder.run() }
+        for index in 0...threadCount {
+            spawn(name: "fcgi-worker-\(index)") { [self] in serve() }
         }
     }
 
@@ -122,8 +129,8 @@ public final class FastCGIServer: @unchecked Sendable {
     ///     stay for whoever else holds the socket.
     ///   - forReplacement: a fresh process is about to take over (`maxRequests`), and
     ///     siblings are told to wait for its threads rather than refuse.
-    ///   - release: lets go of the listening socket; run on the acceptor thread the moment
-    ///     it has taken its last connection. A TCP socket refuses connections only once
+    ///   - release: lets go of the listening socket; run by the acceptor the moment it has
+    ///     taken its last connection. A TCP socket refuses connections only once
     ///     closed, so any delay there is a window in which one would be reset.
     public func stopAccepting(
         takingQueued: Bool = false, forReplacement: Bool = false, release: (@Sendable () -> Void)? = nil
@@ -164,7 +171,10 @@ public final class FastCGIServer: @unchecked Sendable {
 
     // MARK: accepting
 
-    private func acceptLoop() {
+    /// The acceptor's role: watches the socket until it takes a connection for the
+    /// calling thread, which it returns once another thread has the role, or until it
+    /// stops (`nil`, the hand-off closed).
+    private func lead() -> Int32? {
         loop: while true {
             if !threadReserved { threadReserved = idleThreads.wait(timeout: .now()) == .success }
             switch acceptor.waitForConnection() {
@@ -180,13 +190,25 @@ public final class FastCGIServer: @unchecked Sendable {
                 takeAllQueued(refusingAs: .draining)
                 break loop
             case .connectionWaiting:
-                takeAllQueued(refusingAs: .busy, untilServed: true)
+                if let fd = takeAllQueued(refusingAs: .busy, keepingFirstServed: true) {
+                    passLeadership()
+                    return fd
+                }
             }
         }
+        stopAcceptorRole()
+        return nil
+    }
+
+    /// The end of accepting, on the thread that had the role last.
+    private func stopAcceptorRole() {
         threadsBusy(changedBy: 0)  // stopped: what siblings may count on changes
         if takeQueuedOnStop.load(ordering: .relaxed) { takeAllQueued(refusingAs: .draining) }
         releaseListener()
-        if threadReserved { idleThreads.signal() }
+        if threadReserved {
+            threadReserved = false
+            idleThreads.signal()
+        }
         responder.finish()
         // Wake every waiting worker thread so each sees the end of the hand-off and exits.
         let waiting = handOff.withLock { handOff in
@@ -195,21 +217,33 @@ public final class FastCGIServer: @unchecked Sendable {
             return handOff.idle
         }
         for thread in waiting { thread.wake.signal() }
+        acceptorFinished.leave()
     }
 
-    private enum Taken { case served, refused, none }
+    private enum Taken { case served(Int32), refused, none }
 
-    /// Takes queued connections until the queue is empty (or, `untilServed`, one went to
-    /// a thread). The first without a free thread waits the grace; once one was refused,
-    /// the rest are refused at once (nobody took them meanwhile), until a thread frees up.
-    private func takeAllQueued(refusingAs reason: RefusalReason, untilServed: Bool = false) {
+    /// Takes queued connections until the queue is empty, each one to be served handed to
+    /// an idle thread, or, `keepingFirstServed`, until one is to be served, which is
+    /// returned for the calling thread. The first without a free thread waits the grace;
+    /// once one was refused, the rest are refused at once (nobody took them meanwhile),
+    /// until a thread frees up.
+    @discardableResult
+    private func takeAllQueued(refusingAs reason: RefusalReason, keepingFirstServed: Bool = false) -> Int32? {
         var waiting = true
         // Bounded, so a socket that keeps receiving connections cannot keep a stopping acceptor.
         for _ in 0..<ListenSocket.defaultBacklog {
-            let taken = takeQueued(waiting: waiting, refusingAs: reason)
-            if taken == .none || (untilServed && taken == .served) { return }
-            waiting = taken == .served
+            switch takeQueued(waiting: waiting, refusingAs: reason) {
+            case .none:
+                return nil
+            case .served(let fd):
+                if keepingFirstServed { return fd }
+                handOver(fd)
+                waiting = true
+            case .refused:
+                waiting = false
+            }
         }
+        return nil
     }
 
     private func takeQueued(waiting: Bool, refusingAs requested: RefusalReason) -> Taken {
@@ -231,13 +265,12 @@ public final class FastCGIServer: @unchecked Sendable {
         }
         threadReserved = false
         threadsBusy(changedBy: 1)
-        handOver(fd)
         let count = accepted.add(1, ordering: .relaxed).newValue
         if let maxRequests, count == maxRequests {
             acceptor.stop()
             onRetire?()
         }
-        return .served
+        return .served(fd)
     }
 
     private enum ThreadWait { case reserved, takenElsewhere, timedOut }
@@ -278,41 +311,63 @@ public final class FastCGIServer: @unchecked Sendable {
 
     // MARK: serving
 
-    /// A serving thread, as the hand-off sees it while it waits.
-    private final class IdleThread: @unchecked Sendable {
-        let wake = DispatchSemaphore(value: 0)
-        /// The connection handed to it; written and read under `handOff`'s lock.
-        var fd: Int32 = -1
+    /// What an idle thread is given.
+    private enum Assignment {
+        case lead
+        case serve(Int32)
     }
 
-    /// Gives `fd` to the thread that became idle last: the threads that serve are the
-    /// ones whose upstream connections, caches and stacks are warm, and at low
-    /// concurrency the others stay asleep.
+    /// A thread of the pool, as the hand-off sees it while it waits.
+    private final class IdleThread: @unchecked Sendable {
+        let wake = DispatchSemaphore(value: 0)
+        /// What it was given (`nil`: exit); written and read under `handOff`'s lock.
+        var assignment: Assignment?
+    }
+
+    /// Gives the acceptor's role to the thread that became idle last (or the next to
+    /// become idle): the threads that serve are the ones whose upstream connections,
+    /// caches and stacks are warm, and at low concurrency the others stay asleep.
+    private func passLeadership() {
+        give(.lead) { $0.leaderWanted = true }
+    }
+
+    /// Gives `fd` to the thread that became idle last, or queues it for the next.
     private func handOver(_ fd: Int32) {
+        give(.serve(fd)) { $0.queued.append(fd) }
+    }
+
+    private func give(
+        _ assignment: Assignment,
+        orElse keep: (inout (idle: [IdleThread], queued: [Int32], leaderWanted: Bool, closed: Bool)) -> Void
+    ) {
         let woken: IdleThread? = handOff.withLock { handOff in
             guard let thread = handOff.idle.popLast() else {
-                handOff.queued.append(fd)
+                keep(&handOff)
                 return nil
             }
-            thread.fd = fd
+            thread.assignment = assignment
             return thread
         }
         woken?.wake.signal()
     }
 
-    /// The next connection for `thread`, waiting for one; `nil` once the hand-off closed.
-    private func nextConnection(for thread: IdleThread) -> Int32? {
-        let now: Int32?? = handOff.withLock { handOff in
-            if !handOff.queued.isEmpty { return .some(handOff.queued.removeFirst()) }
+    /// What `thread` does next, waiting until there is something; `nil` once the
+    /// hand-off closed.
+    private func nextAssignment(for thread: IdleThread) -> Assignment? {
+        let now: Assignment?? = handOff.withLock { handOff in
+            if handOff.leaderWanted {
+                handOff.leaderWanted = false
+                return .some(.lead)
+            }
+            if !handOff.queued.isEmpty { return .some(.serve(handOff.queued.removeFirst())) }
             if handOff.closed { return .some(nil) }
-            thread.fd = -1
+            thread.assignment = nil
             handOff.idle.append(thread)
             return nil
         }
         if let now { return now }
         thread.wake.wait()
-        let fd = handOff.withLock { _ in thread.fd }
-        return fd >= 0 ? fd : nil
+        return handOff.withLock { _ in thread.assignment }
     }
 
     private func serve() {
@@ -320,27 +375,59 @@ public final class FastCGIServer: @unchecked Sendable {
         defer { request.deallocate() }
         guard FCGX_InitRequest(request, inertListenFD, 0) == 0 else { return }
         let me = IdleThread()
-        while true {
-            guard let fd = nextConnection(for: me) else { break }
-            // keepConnection stops FCGX_Accept_r's opening FCGX_Finish_r from closing
-            // the handed-over fd; the request's own flags then decide (nginx: close).
-            request.pointee.keepConnection = 1
-            request.pointee.ipcFd = fd
-            // With `fastcgi_keep_conn on`, nginx sends further requests on the same
-            // connection: serve them until it closes (libfcgi then frees the fd).
-            while request.pointee.ipcFd >= 0, FCGX_Accept_r(request) >= 0 {
-                let connection = FastCGIConnection(request: request)
-                switch connection.readRequest(maxBodyBytes: maxBodyBytes) {
-                case .success(let gatewayRequest):
-                    handler.handle(gatewayRequest, writer: connection)
-                case .failure(let error):
-                    connection.write(error.error, requestID: error.requestID)
-                }
-                FCGX_Finish_r(request)
+        while let assignment = nextAssignment(for: me) {
+            switch assignment {
+            case .lead:
+                guard let fd = lead() else { continue }
+                serve(fd, with: request)
+            case .serve(let fd):
+                serve(fd, with: request)
             }
-            threadsBusy(changedBy: -1)
-            idleThreads.signal()
         }
         FCGX_Free(request, 1)
+    }
+
+    private func serve(_ fd: Int32, with request: UnsafeMutablePointer<FCGX_Request>) {
+        // keepConnection stops FCGX_Accept_r's opening FCGX_Finish_r from closing
+        // the handed-over fd; the request's own flags then decide (nginx: close).
+        request.pointee.keepConnection = 1
+        request.pointee.ipcFd = fd
+        // With `fastcgi_keep_conn on`, nginx sends further requests on the same
+        // connection: serve them until it closes (libfcgi then frees the fd).
+        while request.pointee.ipcFd >= 0, FCGX_Accept_r(request) >= 0 {
+            let connection = FastCGIConnection(request: request)
+            switch connection.readRequest(maxBodyBytes: maxBodyBytes) {
+            case .success(let gatewayRequest):
+                handler.handle(gatewayRequest, writer: connection)
+            case .failure(let error):
+                connection.write(error.error, requestID: error.requestID)
+            }
+            Self.finish(request)
+        }
+        threadsBusy(changedBy: -1)
+        idleThreads.signal()
+    }
+
+    /// Ends the request (`FCGX_Finish_r`: the rest of the answer and its end record).
+    /// A connection to be closed with nothing left unread is closed at once: libfcgi's
+    /// own close shuts writing down and then waits for nginx to close its end, so that
+    /// unread input cannot make TCP reset the connection and lose the answer's end;
+    /// with nothing unread there is nothing to reset, and the wait would cost a thread
+    /// wake-up per request.
+    private static func finish(_ request: UnsafeMutablePointer<FCGX_Request>) {
+        let closing = request.pointee.keepConnection == 0
+        if closing { request.pointee.keepConnection = 1 }
+        FCGX_Finish_r(request)
+        let fd = request.pointee.ipcFd
+        guard closing, fd >= 0 else { return }  // libfcgi closed it after a stream error
+        var unread: Int32 = 0
+        if ioctl(fd, UInt(FIONREAD), &unread) == 0, unread == 0 {
+            close(fd)
+            request.pointee.ipcFd = -1
+        } else {
+            // Input left: libfcgi's close, which reads it away first.
+            request.pointee.keepConnection = 0
+            FCGX_Free(request, 1)
+        }
     }
 }

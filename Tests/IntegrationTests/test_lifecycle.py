@@ -420,7 +420,11 @@ def test_fds_and_threads_return_to_baseline_after_load(fresh_stacks, mock, key):
         load()
     time.sleep(0.5)
     fds, threads = resources(pid)
-    assert fds <= baseline[0] + 2, f"fds grew from {baseline[0]} to {fds}"
+    # The pool has one thread more than can serve at once (the one watching the socket), so
+    # one thread may serve for the first time after the baseline: its transport state (the
+    # curl multi handle's wake-up pair and a warm upstream connection) is 3 fds. A leak per
+    # request would grow by hundreds over these 624 requests.
+    assert fds <= baseline[0] + 2 + 3, f"fds grew from {baseline[0]} to {fds}"
     assert threads <= baseline[1] + 2, f"threads grew from {baseline[1]} to {threads}"
 
 
