@@ -40,6 +40,7 @@ enum CGIResponse {
             return true
         }
 
+        func flush() -> Bool { true }
         func abort() {}
         func clientHasGone() -> Bool { false }
     }

@@ -91,7 +91,7 @@ final class FastCGIConnection: ResponseWriter, RequestBodySource, @unchecked Sen
     func writeHead(status: Int, headers: HTTPHeaders) -> Bool {
         // A refused request's body is discarded here, in bounded memory, before answering.
         if bodyUnread { drainBody() }
-        return put(CGIResponse.head(status: status, headers: headers)) && flush()
+        return put(CGIResponse.head(status: status, headers: headers))
     }
 
     func writeBody(_ data: Data, flush shouldFlush: Bool) -> Bool {
@@ -133,7 +133,7 @@ final class FastCGIConnection: ResponseWriter, RequestBodySource, @unchecked Sen
         return !broken
     }
 
-    private func flush() -> Bool {
+    func flush() -> Bool {
         guard !broken else { return false }
         if FCGX_FFlush(request.pointee.out) != 0 { broken = true }
         return !broken

@@ -52,7 +52,16 @@ public final class URLSessionUpstreamClient: UpstreamClient, @unchecked Sendable
         defer { channel.release() }
         let call = start(request, into: channel)
         while true {
-            guard let event = channel.next(timeout: sink.pollInterval) else {
+            // What was taken so far leaves in one write before this thread waits.
+            var ready = channel.next(timeout: .zero)
+            if ready == nil {
+                guard sink.flushBeforeWaiting() else {
+                    call.cancel()
+                    return .cancelled
+                }
+                ready = channel.next(timeout: sink.pollInterval)
+            }
+            guard let event = ready else {
                 if sink.stillWanted() { continue }
                 call.cancel()
                 return .cancelled

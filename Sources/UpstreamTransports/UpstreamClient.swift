@@ -29,6 +29,10 @@ public protocol UpstreamSink: AnyObject {
     /// Body bytes. May block while the client catches up; a transport that can pause
     /// reads nothing more from the upstream meanwhile.
     func receiveBody(_ data: Data) -> Bool
+    /// The transport has delivered everything it has received and is about to wait for
+    /// the upstream: what the sink held back to write together goes to the client now.
+    /// `false` when the client is gone (the exchange then stops).
+    func flushBeforeWaiting() -> Bool
     /// Asked whenever the upstream has been silent for `pollInterval`: whether the
     /// exchange is still wanted (the client is there, the idle timeout not reached).
     func stillWanted() -> Bool

@@ -33,6 +33,12 @@ final class RecordingWriter: ResponseWriter, @unchecked Sendable {
         return true
     }
 
+    func flush() -> Bool {
+        guard !clientGone else { return false }
+        flushes += 1
+        return true
+    }
+
     func abort() { aborted = true }
     func clientHasGone() -> Bool { clientGone }
 

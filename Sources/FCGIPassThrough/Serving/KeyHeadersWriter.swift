@@ -49,6 +49,7 @@ final class KeyHeadersWriter: ResponseWriter {
     }
 
     func writeBody(_ data: Data, flush: Bool) -> Bool { base.writeBody(data, flush: flush) }
+    func flush() -> Bool { base.flush() }
     func abort() { base.abort() }
     func clientHasGone() -> Bool { base.clientHasGone() }
 }

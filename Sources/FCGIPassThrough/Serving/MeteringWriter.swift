@@ -34,6 +34,8 @@ final class MeteringWriter: ResponseWriter {
         return written
     }
 
+    func flush() -> Bool { base.flush() }
+
     func abort() { base.abort() }
 
     func clientHasGone() -> Bool { base.clientHasGone() }

@@ -165,6 +165,14 @@ final class RelaySink: UpstreamSink {
         return true
     }
 
+    func flushBeforeWaiting() -> Bool {
+        guard writer.flush() else {
+            stopped = .clientGone
+            return false
+        }
+        return true
+    }
+
     func stillWanted() -> Bool {
         if writer.clientHasGone() {
             writer.abort()

@@ -4,10 +4,16 @@ import Foundation
 ///
 /// Every write reports whether the client is still there; `false` means the client
 /// went away and the caller must stop (and cancel the upstream).
+///
+/// What is written waits in the writer's buffer until a flush (`writeBody(_:flush: true)`,
+/// `flush()`, a full buffer or the end of the request), so that a head and a body that
+/// are ready together reach nginx in one write: one wake-up of nginx instead of two.
 public protocol ResponseWriter: AnyObject {
     func writeHead(status: Int, headers: HTTPHeaders) -> Bool
     /// - Parameter flush: push the bytes to nginx now (streams) rather than when the buffer fills.
     func writeBody(_ data: Data, flush: Bool) -> Bool
+    /// Pushes what waits in the buffer to nginx now.
+    func flush() -> Bool
     /// Ends the response so nginx and the client see it as broken, never as complete.
     func abort()
     /// Checks, without blocking, whether the client has gone away.

@@ -67,6 +67,9 @@ final class CurlThread {
             _ = curl_multi_perform(multi, &running)
             if let code = finished() { return transfer.result(code) }
             if transfer.stopReason != nil { return transfer.stopReason }
+            // What this round delivered (a head and the body that came with it) leaves
+            // in one write, before the wait.
+            guard sink.flushBeforeWaiting() else { return .cancelled }
             // Returns on socket activity or libcurl's next timer, at the latest after the
             // poll interval, when the sink is asked whether the exchange is still wanted.
             _ = curl_multi_poll(multi, nil, 0, pollMilliseconds, nil)
