@@ -15,7 +15,7 @@ import pytest
 from harness import probes
 from harness.assertions import bearer
 from harness.gateway import sanitized, transport
-from harness.mock_upstream import chunk_piece, pattern_digest, sse_event
+from harness.mock_upstream import chunk_piece, pattern_digest, pattern_piece, sse_event
 from harness.waiting import wait_until
 
 
@@ -292,6 +292,22 @@ def test_str_02_status_and_headers_arrive_before_the_first_event(relay_stack, mo
         assert head_latency < 0.5, f"head held {head_latency:.2f}s until the first event"
         exchange.read_rest()
 
+
+
+def test_a_json_answer_that_trickles_in_shows_its_head_and_first_bytes_at_once(relay_stack, mock, key):
+    # Writes wait in the FastCGI buffer so that a head and the body read with it leave
+    # together; before the gateway waits for more of the upstream, they must leave.
+    path = "/mock/fast-stream?bytes=2000&chunk=200&rate=1000&length=1&pattern=1&ctype=application/json"
+    with relay_stack.exchange("GET", path, key, timeout=30) as exchange:
+        exchange.read_head()
+        head_latency = exchange.head_at - mock.only_request().received_at
+        assert exchange.status == 200
+        assert head_latency < 0.5, f"head held {head_latency:.2f}s of a 2 s body"
+        response = exchange.read_rest()
+        finished = time.monotonic()
+    assert response.complete
+    assert response.body == b"".join(pattern_piece(k, 200) for k in range(10))
+    assert finished - exchange.head_at > 1.0, "the body did not trickle: the test proves nothing"
 
 # --- STR-03: a client that leaves cancels the upstream ---------------------------------------------
 
