@@ -38,11 +38,13 @@ final class ConnectionAcceptor: @unchecked Sendable {
         _ = fcntl(listenFD, F_SETFL, fcntl(listenFD, F_GETFL) | O_NONBLOCK)
     }
 
-    var isStopped: Bool { stopped.load(ordering: .relaxed) }
+    /// Acquiring: what the stopping thread set before `stop()` (whether to take what is
+    /// queued, whether the process is going away) is seen by whoever sees the stop.
+    var isStopped: Bool { stopped.load(ordering: .acquiring) }
 
     /// Makes `waitForConnection()` return `.stopped` now and from then on. Safe from any thread.
     func stop() {
-        guard !stopped.exchange(true, ordering: .relaxed) else { return }
+        guard !stopped.exchange(true, ordering: .acquiringAndReleasing) else { return }
         wake.signal()
     }
 
