@@ -6,6 +6,7 @@
 
 typedef size_t (*ccurl_data_callback)(char *buffer, size_t size, size_t count, void *userdata);
 typedef int (*ccurl_seek_callback)(void *userdata, curl_off_t offset, int origin);
+typedef int (*ccurl_prereq_callback)(void *userdata, char *primary_ip, char *local_ip, int primary_port, int local_port);
 
 static inline CURLcode ccurl_easy_set_long(CURL *easy, CURLoption option, long value) {
     return curl_easy_setopt(easy, option, value);
@@ -22,6 +23,12 @@ static inline CURLcode ccurl_easy_set_data_callback(CURL *easy, CURLoption optio
 static inline CURLcode ccurl_easy_set_seek_callback(CURL *easy, ccurl_seek_callback value) {
     return curl_easy_setopt(easy, CURLOPT_SEEKFUNCTION, value);
 }
+static inline CURLcode ccurl_easy_set_prereq_callback(CURL *easy, ccurl_prereq_callback value) {
+    return curl_easy_setopt(easy, CURLOPT_PREREQFUNCTION, value);
+}
+static inline CURLcode ccurl_easy_get_long(CURL *easy, CURLINFO info, long *value) {
+    return curl_easy_getinfo(easy, info, value);
+}
 static inline CURLMcode ccurl_multi_set_long(CURLM *multi, CURLMoption option, long value) {
     return curl_multi_setopt(multi, option, value);
 }
@@ -30,4 +37,6 @@ static inline CURLMcode ccurl_multi_set_long(CURLM *multi, CURLMoption option, l
 static const size_t ccurl_writefunc_pause = CURL_WRITEFUNC_PAUSE;
 static const int ccurl_pause_cont = CURLPAUSE_CONT;
 static const int ccurl_seekfunc_fail = CURL_SEEKFUNC_FAIL;
+static const int ccurl_prereqfunc_ok = CURL_PREREQFUNC_OK;
+static const int ccurl_prereqfunc_abort = CURL_PREREQFUNC_ABORT;
 #endif

@@ -1,3 +1,4 @@
+internal import CFCGI
 import Foundation
 import GatewayCore
 import Synchronization
@@ -86,11 +87,9 @@ final class ConnectionAcceptor: @unchecked Sendable {
     func acceptQueued() -> Int32? {
         while true {
             // Linux's accept() does not carry O_NONBLOCK over: the connection blocks.
-            let fd = Glibc.accept(listenFD, nil, nil)
-            if fd >= 0 {
-                _ = fcntl(fd, F_SETFD, FD_CLOEXEC)  // workers spawned later must not hold it
-                return fd
-            }
+            // Close-on-exec: workers spawned later must not hold it.
+            let fd = accept4(listenFD, nil, nil, Int32(SOCK_CLOEXEC.rawValue))
+            if fd >= 0 { return fd }
             switch errno {
             case EINTR, ECONNABORTED, EPROTO:
                 continue

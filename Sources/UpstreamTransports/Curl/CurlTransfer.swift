@@ -13,6 +13,13 @@ final class CurlTransfer {
     private let sink: any UpstreamSink
     private let body: Data
     private var bodySent = 0
+    /// A small body's bytes for `CURLOPT_POSTFIELDS`, which libcurl reads where they lie
+    /// until the transfer ends (`Data` promises no address that outlives a closure).
+    private var postFields: UnsafeMutableRawBufferPointer?
+    /// Times libcurl was about to send the request: more than once is its own retry.
+    private var attempts = 0
+    /// Whether a retry of a request already sent must be refused (a request with a body).
+    private var refusesResending = false
     private var headerList: UnsafeMutablePointer<curl_slist>?
     private var parser = ResponseHeadParser()
     /// Why a callback stopped the transfer; libcurl itself reports only a write error.
@@ -37,7 +44,12 @@ final class CurlTransfer {
 
     deinit {
         curl_slist_free_all(headerList)
+        postFields?.deallocate()
     }
+
+    /// Bodies below this go in the same `send` as the head (libcurl's
+    /// `MAX_INITIAL_POST_SIZE`); larger ones are read through the read callback.
+    static let inlineBodyLimit = 64 * 1024
 
     private func configure(_ request: UpstreamRequest, caFile: String) {
         let me = Unmanaged.passUnretained(self).toOpaque()
@@ -88,16 +100,31 @@ final class CurlTransfer {
             set(CURLOPT_NOBODY, 1)
         default:
             if hasBody {
-                // Read from memory through a callback without a seek function: libcurl
-                // cannot silently send the body again on a fresh connection after a
-                // kept-alive one died (UP-03: a billable call made twice); it fails instead.
                 set(CURLOPT_POST, 1)
                 _ = ccurl_easy_set_offset(easy, CURLOPT_POSTFIELDSIZE_LARGE, curl_off_t(request.body.count))
                 let me = Unmanaged.passUnretained(self).toOpaque()
-                _ = ccurl_easy_set_data_callback(easy, CURLOPT_READFUNCTION, curlRequestBytes)
-                set(CURLOPT_READDATA, me)
-                _ = ccurl_easy_set_seek_callback(easy, curlRewind)
-                set(CURLOPT_SEEKDATA, me)
+                if request.body.count < Self.inlineBodyLimit {
+                    // Handed over as post fields, a small body leaves with the head in one
+                    // `send`: one system call and one wake-up of the upstream fewer.
+                    let fields = UnsafeMutableRawBufferPointer.allocate(byteCount: max(1, request.body.count), alignment: 1)
+                    request.body.withUnsafeBytes { fields.copyMemory(from: $0) }
+                    postFields = fields
+                    set(CURLOPT_POSTFIELDS, UnsafeRawPointer(fields.baseAddress))
+                } else {
+                    // Read from memory through a callback without a seek function: libcurl
+                    // cannot rewind it to send it again; it fails instead.
+                    _ = ccurl_easy_set_data_callback(easy, CURLOPT_READFUNCTION, curlRequestBytes)
+                    set(CURLOPT_READDATA, me)
+                    _ = ccurl_easy_set_seek_callback(easy, curlRewind)
+                    set(CURLOPT_SEEKDATA, me)
+                }
+                // libcurl sends a request again, on a fresh connection, when a kept-alive
+                // one dies before any answer byte; the upstream may have acted on it
+                // (UP-03: a billable call made twice). Its pre-request callback runs before
+                // each attempt and refuses one after a request that left.
+                refusesResending = true
+                _ = ccurl_easy_set_prereq_callback(easy, curlBeforeRequest)
+                set(CURLOPT_PREREQDATA, me)
             }
             if request.method != "POST" || !hasBody {
                 set(CURLOPT_CUSTOMREQUEST, request.method)
@@ -151,6 +178,19 @@ final class CurlTransfer {
         return count
     }
 
+    /// Allows the first attempt, and a retry only when nothing of the first one was
+    /// sent (its `send` failed: the upstream cannot have seen it).
+    fileprivate func beforeRequest() -> Int32 {
+        attempts += 1
+        guard attempts > 1, refusesResending else { return ccurl_prereqfunc_ok }
+        var sent = 0
+        guard ccurl_easy_get_long(easy, CURLINFO_REQUEST_SIZE, &sent) == CURLE_OK, sent == 0 else {
+            stopReason = .unreachable(.reset)
+            return ccurl_prereqfunc_abort
+        }
+        return ccurl_prereqfunc_ok
+    }
+
     fileprivate func refuseRewind() -> Int32 {
         stopReason = .unreachable(.reset)
         return ccurl_seekfunc_fail
@@ -188,4 +228,8 @@ private let curlRequestBytes: ccurl_data_callback = { buffer, size, count, userd
 
 private let curlRewind: ccurl_seek_callback = { userdata, _, _ in
     CurlTransfer.from(userdata).refuseRewind()
+}
+
+private let curlBeforeRequest: ccurl_prereq_callback = { userdata, _, _, _, _ in
+    CurlTransfer.from(userdata).beforeRequest()
 }
