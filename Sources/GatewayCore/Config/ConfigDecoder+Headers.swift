@@ -11,7 +11,7 @@ struct DecodedHeaders {
 extension ConfigDecoder {
     /// The gateway frames the upstream request itself; a configured value for these
     /// would contradict it (request smuggling) or be dropped by libcurl.
-    static let framingHeaders: Set<String> = HopByHop.names.union(["content-length"])
+    static let framingHeaders = HopByHop.names.union(["content-length"])
     /// Header values longer than this are refused: upstreams commonly cap a header line
     /// at 8 KiB, and a value that long is more likely a wrong file than a key.
     static let maxHeaderValueBytes = 8192

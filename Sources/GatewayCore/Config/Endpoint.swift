@@ -14,7 +14,7 @@ public struct Endpoint: Sendable, Equatable {
     }
     /// The configured headers' names, lower-cased, for the client headers they replace:
     /// worked out once, not per request.
-    public private(set) var headerNames: Set<String>
+    package private(set) var headerNames: HeaderNameSet
     /// `headers.litellm_user_api_key`: a client header (lower-case) carrying the gateway key.
     public var userKeyHeader: String?
     public var forwardHeaders: Bool
@@ -82,7 +82,7 @@ public struct Endpoint: Sendable, Equatable {
         self.outputCostPerToken = outputCostPerToken
     }
 
-    private static func lowercasedNames(_ headers: HTTPHeaders) -> Set<String> { Set(headers.map(\.name.asciiLowercased)) }
+    private static func lowercasedNames(_ headers: HTTPHeaders) -> HeaderNameSet { HeaderNameSet(headers.map(\.name.asciiLowercased)) }
 
     /// The label used in logs and metrics: the `id`, else the path.
     public var label: String { id ?? path }

@@ -1,3 +1,5 @@
+import Foundation
+
 /// Decides which headers go upstream (docs/BEHAVIOUR.md §3). Built once per config.
 ///
 /// Order of the rules: reject unsafe values,
@@ -19,12 +21,12 @@ struct HeaderPolicy: Sendable {
     /// Fields the transport owns: it sets `Host` from the target and frames the body, and
     /// the gateway neither negotiates encodings it would have to undo (LiteLLM PR #37058)
     /// nor sends `100-continue` for a body it already holds.
-    static let framing: Set<String> = ["host", "content-length", "accept-encoding", "expect"]
+    static let framing: HeaderNameSet = ["host", "content-length", "accept-encoding", "expect"]
 
     /// Every standard header that can carry the gateway key (`KeyExtractor.standardSources`).
-    static let credentials: Set<String> = Set(KeyExtractor.standardSources.map(\.name))
+    static let credentials = HeaderNameSet(KeyExtractor.standardSources.map(\.name))
 
-    static let passPrefix = "x-pass-"
+    static let passPrefix: StaticString = "x-pass-"
 
     /// The headers to send upstream for `request` on `endpoint`: the configured ones first,
     /// in file order, then client-derived ones in the client's order.
@@ -55,12 +57,12 @@ struct HeaderPolicy: Sendable {
             if (!connectionNamed.isEmpty && connectionNamed.contains(name)) || (!configured.isEmpty && configured.contains(name)) {
                 continue
             }
-            if name.hasPrefix(Self.passPrefix) {
+            if name.hasBytePrefix(Self.passPrefix) {
                 // `x-pass-NAME: v` → `NAME: v` whatever `forward_headers` says (LiteLLM).
-                let target = String(name.dropFirst(Self.passPrefix.count))
+                let target = String(name.utf8.dropFirst(Self.passPrefix.utf8CodeUnitCount))!
                 let refused =
                     target.isEmpty || Self.isTransportOwned(target) || Self.credentials.contains(target)
-                    || endpointKeyHeaders.contains(target) || target.hasPrefix("x-amz-")
+                    || endpointKeyHeaders.contains(target) || target.hasBytePrefix("x-amz-")
                     || connectionNamed.contains(target) || configured.contains(target)
                 if !refused { derived.append((HTTPHeaders.Field(name: target, value: field.value), true)) }
                 continue
@@ -101,17 +103,23 @@ struct HeaderPolicy: Sendable {
     /// Hop-by-hop, `proxy-*`, `Proxy` (httpoxy: never let a client name an outbound proxy)
     /// and framing fields.
     static func isTransportOwned(_ name: String) -> Bool {
-        HopByHop.names.contains(name) || framing.contains(name) || name == "proxy" || name.hasPrefix("proxy-")
+        HopByHop.names.contains(name) || framing.contains(name) || name == "proxy" || name.hasBytePrefix("proxy-")
     }
 
     /// Byte-wise substring search. `String.contains` compares grapheme clusters, so a key
-    /// followed by a combining mark (`sk-key\u{301}`) would not be found by it.
+    /// followed by a combining mark (`sk-key\u{301}`) would not be found by it. Reads both
+    /// strings in place: it runs for every forwarded header.
     static func containsBytes(_ haystack: String, _ needle: String) -> Bool {
-        let h = Array(haystack.utf8), n = Array(needle.utf8)
-        guard !n.isEmpty, h.count >= n.count else { return n.isEmpty }
-        for start in 0...(h.count - n.count) where h[start] == n[0] && h[start..<start + n.count].elementsEqual(n) {
-            return true
+        var haystack = haystack, needle = needle
+        return haystack.withUTF8 { h in
+            needle.withUTF8 { n in
+                guard !n.isEmpty, h.count >= n.count else { return n.isEmpty }
+                for start in 0...(h.count - n.count) where h[start] == n[0] && memcmp(h.baseAddress! + start, n.baseAddress!, n.count) == 0
+                {
+                    return true
+                }
+                return false
+            }
         }
-        return false
     }
 }

@@ -25,25 +25,33 @@ public struct HTTPHeaders: Sendable, Equatable, Sequence {
     public var isEmpty: Bool { fields.isEmpty }
     public var count: Int { fields.count }
 
+    // Lookups walk the fields by index: `first(where:)` and friends copy each field out
+    // of the array (two retains and two releases per field), several times the cost of
+    // comparing its name.
+
     /// Every value of `name`, in order.
     public func values(_ name: String) -> [String] {
-        fields.filter { $0.name.caseInsensitiveEquals(name) }.map(\.value)
+        var values: [String] = []
+        for index in fields.indices where fields[index].name.caseInsensitiveEquals(name) { values.append(fields[index].value) }
+        return values
     }
 
     /// How many fields are named `name`, counted without collecting their values.
     public func count(of name: String) -> Int {
         var count = 0
-        for field in fields where field.name.caseInsensitiveEquals(name) { count += 1 }
+        for index in fields.indices where fields[index].name.caseInsensitiveEquals(name) { count += 1 }
         return count
     }
 
     /// The first value of `name`.
     public subscript(_ name: String) -> String? {
-        fields.first { $0.name.caseInsensitiveEquals(name) }?.value
+        for index in fields.indices where fields[index].name.caseInsensitiveEquals(name) { return fields[index].value }
+        return nil
     }
 
     public func contains(_ name: String) -> Bool {
-        fields.contains { $0.name.caseInsensitiveEquals(name) }
+        for index in fields.indices where fields[index].name.caseInsensitiveEquals(name) { return true }
+        return false
     }
 
     public mutating func append(_ name: String, _ value: String) {
@@ -64,20 +72,28 @@ public struct HTTPHeaders: Sendable, Equatable, Sequence {
 extension String {
     /// ASCII case-insensitive comparison, as header names compare (RFC 9110 §5.1).
     /// Compares the contiguous UTF-8 buffers: every lookup in `HTTPHeaders` runs this once
-    /// per field, and a zip of the two UTF-8 views costs several times as much.
+    /// per field, and a zip of the two UTF-8 views costs several times as much. Read in
+    /// place, not through `withUTF8` on copies, which retain and release both strings.
     @inlinable
     package func caseInsensitiveEquals(_ other: String) -> Bool {
         guard utf8.count == other.utf8.count else { return false }
-        var a = self, b = other
-        return a.withUTF8 { x in
-            b.withUTF8 { y in
-                for i in 0..<x.count where x[i] != y[i] {
-                    let lower = x[i] | 0x20
-                    guard lower == y[i] | 0x20, lower >= 0x61, lower <= 0x7A else { return false }
-                }
-                return true
-            }
+        let inPlace = utf8.withContiguousStorageIfAvailable { x in
+            other.utf8.withContiguousStorageIfAvailable { y in Self.asciiCaseInsensitiveEqual(x, y) }
         }
+        if let inPlace, let inPlace { return inPlace }
+        // A string bridged from elsewhere has no contiguous UTF-8 to lend.
+        var a = self, b = other
+        return a.withUTF8 { x in b.withUTF8 { y in Self.asciiCaseInsensitiveEqual(x, y) } }
+    }
+
+    /// Two buffers of the same length, equal but for the case of ASCII letters.
+    @inlinable
+    package static func asciiCaseInsensitiveEqual(_ x: UnsafeBufferPointer<UInt8>, _ y: UnsafeBufferPointer<UInt8>) -> Bool {
+        for i in 0..<x.count where x[i] != y[i] {
+            let lower = x[i] | 0x20
+            guard lower == y[i] | 0x20, lower >= 0x61, lower <= 0x7A else { return false }
+        }
+        return true
     }
 
     /// ASCII lower-casing; header names are ASCII tokens. A name with no upper-case

@@ -4,7 +4,7 @@ package enum ResponseHeaderFilter {
     /// steer nginx (`Status`, `X-Accel-*`) or duplicate what nginx sets (`Server`, `Date`).
     /// Not `Trailers`: that name is an RFC 2616 typo for `Trailer`, an ordinary field
     /// (RFC 2616 errata 4522; Go's ReverseProxy relays it too).
-    static let dropped: Set<String> = HopByHop.names.union([
+    static let dropped = HopByHop.names.union([
         "proxy-authenticate", "proxy-authorization", "server", "date", "status",
     ])
 
@@ -36,16 +36,17 @@ package enum ResponseHeaderFilter {
         let decoded = decoded && upstream.contains("content-encoding")
         // FoundationNetworking joins repeated fields with ", ": `2, 40` is two lengths;
         // libcurl passes each field on, and every one must agree.
-        if !decoded, upstream.contains("content-length"),
-            !isValidContentLength(upstream.values("content-length").joined(separator: ","))
+        let lengths = upstream.count(of: "content-length")
+        if !decoded, lengths > 0,
+            !isValidContentLength(lengths == 1 ? upstream["content-length"]! : upstream.values("content-length").joined(separator: ","))
         {
             throw .invalidContentLength
         }
         var headers = HTTPHeaders()
         var total = 0
-        for field in upstream {
+        for field in upstream.fields {
             let name = field.name.asciiLowercased
-            if dropped.contains(name) || (!connectionListed.isEmpty && connectionListed.contains(name)) || name.hasPrefix("x-accel-") {
+            if dropped.contains(name) || (!connectionListed.isEmpty && connectionListed.contains(name)) || name.hasBytePrefix("x-accel-") {
                 continue
             }
             if decoded && (name == "content-encoding" || name == "content-length") { continue }
@@ -61,7 +62,7 @@ package enum ResponseHeaderFilter {
         guard total <= maxTotalBytes, headers.count <= maxFields else { throw .tooLarge }
         headers.append("x-litellm-call-id", requestID)
         let contentType = upstream["content-type"]?.asciiLowercased ?? ""
-        let streaming = contentType.hasPrefix("text/event-stream") || !headers.contains("content-length")
+        let streaming = contentType.hasBytePrefix("text/event-stream") || !headers.contains("content-length")
         if streaming {
             // Makes nginx pass each flushed chunk on at once, even with fastcgi_buffering on.
             headers.append("X-Accel-Buffering", "no")
