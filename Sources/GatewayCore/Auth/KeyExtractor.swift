@@ -33,6 +33,9 @@ struct KeyExtractor: Sendable {
 
     /// Where the key is read from, first found wins.
     let sources: [(name: String, form: Form)]
+    /// Bit n set: some source's name is n bytes long (bit 63: 63 or longer). Most fields
+    /// of a request are no source: their length turns them away.
+    private let sourceLengths: UInt64
 
     /// - Parameters:
     ///   - keyHeaderName: `litellm_key_header_name`; when set it is the only source.
@@ -47,14 +50,27 @@ struct KeyExtractor: Sendable {
         } else {
             sources = Self.standardSources
         }
+        sourceLengths = sources.reduce(0) { $0 | Self.lengthBit($1.name.utf8.count) }
+        precondition(sources.count <= 8, "extract keeps one slot per source, eight at most")
     }
 
+    private static func lengthBit(_ length: Int) -> UInt64 { 1 << UInt64(min(length, 63)) }
+
     func extract(from headers: HTTPHeaders) -> Outcome {
-        // Duplicates are checked on every source first, so the answer does not depend on
+        // One pass over the fields finds each source's field, and any source named twice:
+        // duplicates are checked on every source first, so the answer does not depend on
         // which header happens to win the precedence.
-        for source in sources where headers.count(of: source.name) > 1 { return .ambiguous }
-        for source in sources {
-            guard let value = headers[source.name].map({ HTTPSyntax.trimmingWhitespace($0) }), !value.isEmpty else { continue }
+        let fields = headers.fields
+        var firstField = InlineArray<8, Int>(repeating: -1)
+        for index in fields.indices where sourceLengths & Self.lengthBit(fields[index].name.utf8.count) != 0 {
+            for source in sources.indices where fields[index].name.caseInsensitiveEquals(sources[source].name) {
+                if firstField[source] >= 0 { return .ambiguous }
+                firstField[source] = index
+            }
+        }
+        for (position, source) in sources.enumerated() where firstField[position] >= 0 {
+            let value = HTTPSyntax.trimmingWhitespace(fields[firstField[position]].value)
+            guard !value.isEmpty else { continue }
             let token = Self.bearerToken(value)
             switch source.form {
             case .raw: return .key(String(value))

@@ -42,6 +42,16 @@ public struct RequestPath: Sendable, Equatable {
             // `//` would be merged by nginx and many upstreams, changing the route (PATH-02);
             // only a single trailing slash is meaningful.
             if segment.isEmpty && index != segments.count - 1 { throw Self.reject("empty segment") }
+            if !segment.utf8.contains(UInt8(ascii: "%")) {
+                // Nothing escaped (nearly every segment): it is its own decoding, and the
+                // check of the raw bytes above already refused controls, `\` and non-ASCII.
+                let bytes = segment.utf8
+                if Self.isDotSegment(bytes) || Self.isDotSegment(bytes.prefix { $0 != UInt8(ascii: ";") }) {
+                    throw Self.reject("dot segment")
+                }
+                decodedSegments.append(String(segment))
+                continue
+            }
             guard let bytes = PercentEncoding.decode(segment.utf8) else { throw Self.reject("malformed escape") }
             guard let decoded = bytes.withUnsafeBufferPointer({ UTF8Text.string($0) }) else {
                 throw Self.reject("escapes are not UTF-8")
@@ -86,8 +96,10 @@ public struct RequestPath: Sendable, Equatable {
         return nil
     }
 
-    private static func isDotSegment(_ segment: ArraySlice<UInt8>) -> Bool {
-        segment.elementsEqual([UInt8(ascii: ".")]) || segment.elementsEqual([UInt8(ascii: "."), UInt8(ascii: ".")])
+    /// `.` or `..`; compared by count and bytes (an array literal to compare with would be
+    /// built for every segment of every request).
+    private static func isDotSegment(_ segment: some Collection<UInt8>) -> Bool {
+        (segment.count == 1 || segment.count == 2) && segment.allSatisfy { $0 == UInt8(ascii: ".") }
     }
 
     /// Short and generic: the path itself is never echoed back.

@@ -78,16 +78,26 @@ final class CurlTransfer {
         set(CURLOPT_WRITEDATA, me)
         configureMethod(request)
 
-        var lines = request.headers.map { field in
-            // "Name;" is libcurl's spelling of a header sent with an empty value.
-            field.value.isEmpty ? "\(field.name);" : "\(field.name): \(field.value)"
+        // Each line is built in one reused buffer: a String per line costs an interpolation
+        // and a C string copy on top of the copy libcurl makes.
+        var line: [UInt8] = []
+        line.reserveCapacity(256)
+        func append(_ name: String, _ value: String?) {
+            line.removeAll(keepingCapacity: true)
+            line.append(contentsOf: name.utf8)
+            if let value, !value.isEmpty {
+                line.append(contentsOf: ": ".utf8)
+                line.append(contentsOf: value.utf8)
+            } else {
+                // "Name;" is libcurl's spelling of a header sent with an empty value;
+                // "Name:" (no value) removes one it would add.
+                line.append(value == nil ? UInt8(ascii: ":") : UInt8(ascii: ";"))
+            }
+            line.append(0)
+            headerList = line.withUnsafeBytes { curl_slist_append(headerList, $0.baseAddress!.assumingMemoryBound(to: CChar.self)) }
         }
-        for name in Self.suppressedHeaders where !request.headers.contains(name) {
-            lines.append("\(name):")
-        }
-        for line in lines {
-            headerList = curl_slist_append(headerList, line)
-        }
+        for field in request.headers.fields { append(field.name, field.value) }
+        for name in Self.suppressedHeaders where !request.headers.contains(name) { append(name, nil) }
         set(CURLOPT_HTTPHEADER, UnsafeRawPointer(headerList))
     }
 
