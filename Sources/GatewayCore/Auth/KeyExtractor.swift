@@ -33,9 +33,9 @@ struct KeyExtractor: Sendable {
 
     /// Where the key is read from, first found wins.
     let sources: [(name: String, form: Form)]
-    /// Bit n set: some source's name is n bytes long (bit 63: 63 or longer). Most fields
-    /// of a request are no source: their length turns them away.
-    private let sourceLengths: UInt64
+    /// The sources' names: most fields of a request are no source, and their length alone
+    /// turns them away.
+    private let sourceNames: HeaderNameSet
 
     /// - Parameters:
     ///   - keyHeaderName: `litellm_key_header_name`; when set it is the only source.
@@ -50,11 +50,9 @@ struct KeyExtractor: Sendable {
         } else {
             sources = Self.standardSources
         }
-        sourceLengths = sources.reduce(0) { $0 | Self.lengthBit($1.name.utf8.count) }
+        sourceNames = HeaderNameSet(sources.map(\.name))
         precondition(sources.count <= 8, "extract keeps one slot per source, eight at most")
     }
-
-    private static func lengthBit(_ length: Int) -> UInt64 { 1 << UInt64(min(length, 63)) }
 
     func extract(from headers: HTTPHeaders) -> Outcome {
         // One pass over the fields finds each source's field, and any source named twice:
@@ -62,7 +60,7 @@ struct KeyExtractor: Sendable {
         // which header happens to win the precedence.
         let fields = headers.fields
         var firstField = InlineArray<8, Int>(repeating: -1)
-        for index in fields.indices where sourceLengths & Self.lengthBit(fields[index].name.utf8.count) != 0 {
+        for index in fields.indices where sourceNames.admitsLength(of: fields[index].name) {
             for source in sources.indices where fields[index].name.caseInsensitiveEquals(sources[source].name) {
                 if firstField[source] >= 0 { return .ambiguous }
                 firstField[source] = index

@@ -16,7 +16,12 @@ package struct HeaderNameSet: Sendable, Equatable, ExpressibleByArrayLiteral {
 
     /// Whether `name` (already lower-case) is a member.
     package func contains(_ name: String) -> Bool {
-        lengths & Self.bit(name.utf8.count) != 0 && names.contains(name)
+        admitsLength(of: name) && names.contains(name)
+    }
+
+    /// Whether some member is as long as `name`, in any letter case: false rules it out.
+    package func admitsLength(of name: String) -> Bool {
+        lengths & Self.bit(name.utf8.count) != 0
     }
 
     package var isEmpty: Bool { names.isEmpty }
