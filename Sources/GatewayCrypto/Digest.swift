@@ -8,24 +8,14 @@ package enum SHA256 {
 
     package static func hash(_ message: some Collection<UInt8>) -> [UInt8] {
         var digest = [UInt8](repeating: 0, count: byteCount)
-        let done: Bool =
-            message.withContiguousStorageIfAvailable { bytes in compute(bytes, into: &digest) }
-            ?? Array(message).withUnsafeBufferPointer { bytes in compute(bytes, into: &digest) }
-        // It only fails when OpenSSL cannot allocate a context.
-        precondition(done, "SHA-256 failed")
+        if message.withContiguousStorageIfAvailable({ compute($0, into: &digest) }) == nil {
+            Array(message).withUnsafeBufferPointer { compute($0, into: &digest) }
+        }
         return digest
     }
 
-    /// SHA-256 as OpenSSL implements it, looked up once: the one-shot `SHA256()` fetches
-    /// the algorithm on every call, about 40 % of hashing a key (every request that
-    /// presents one). An `EVP_MD` is immutable once fetched, safe to share between threads.
-    nonisolated(unsafe) private static let algorithm: OpaquePointer? = EVP_MD_fetch(nil, "SHA256", nil)
-
-    private static func compute(_ bytes: UnsafeBufferPointer<UInt8>, into digest: inout [UInt8]) -> Bool {
-        guard let algorithm else { return false }
-        return digest.withUnsafeMutableBufferPointer { out in
-            EVP_Digest(bytes.baseAddress, bytes.count, out.baseAddress, nil, algorithm, nil) == 1
-        }
+    private static func compute(_ bytes: UnsafeBufferPointer<UInt8>, into digest: inout [UInt8]) {
+        digest.withUnsafeMutableBufferPointer { out in ccrypto_sha256(bytes.baseAddress, bytes.count, out.baseAddress) }
     }
 
     /// The digest as 64 lower-case hex digits.

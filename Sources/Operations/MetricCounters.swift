@@ -4,6 +4,11 @@ import GatewayCore
 /// The counters one process has accumulated: mergeable (a scrape adds up every
 /// worker's) and encodable as text lines (how workers publish them to each other).
 struct MetricCounters: Sendable, Equatable {
+    /// Keys compare by bytes: every request looks its series up under the metrics lock,
+    /// and `String`'s `==` (canonical equivalence) costs several times a `memcmp`. Names
+    /// that differ only in normalisation hash alike and stay apart.
+    private static func same(_ a: String, _ b: String) -> Bool { UTF8Text.sameBytes(a, b) }
+
     struct RequestKey: Hashable, Sendable, Comparable {
         var route: String
         var method: String
@@ -13,12 +18,16 @@ struct MetricCounters: Sendable, Equatable {
         static func < (a: Self, b: Self) -> Bool {
             (a.route, a.method, a.status, a.keyAlias) < (b.route, b.method, b.status, b.keyAlias)
         }
+        static func == (a: Self, b: Self) -> Bool {
+            a.status == b.status && same(a.route, b.route) && same(a.method, b.method) && same(a.keyAlias, b.keyAlias)
+        }
     }
 
     struct ErrorKey: Hashable, Sendable, Comparable {
         var route: String
         package var kind: String
         static func < (a: Self, b: Self) -> Bool { (a.route, a.kind) < (b.route, b.kind) }
+        static func == (a: Self, b: Self) -> Bool { same(a.route, b.route) && same(a.kind, b.kind) }
     }
 
     /// A series of the model-labelled families (cost, tokens): empty `keyAlias` or `model`
@@ -30,6 +39,9 @@ struct MetricCounters: Sendable, Equatable {
         static func < (a: Self, b: Self) -> Bool {
             (a.route, a.keyAlias, a.model) < (b.route, b.keyAlias, b.model)
         }
+        static func == (a: Self, b: Self) -> Bool {
+            same(a.route, b.route) && same(a.keyAlias, b.keyAlias) && same(a.model, b.model)
+        }
     }
 
     /// A series of `tokens_total`: `type` is a `TokenType` raw value.
@@ -37,6 +49,7 @@ struct MetricCounters: Sendable, Equatable {
         var spend: SpendKey
         var type: String
         static func < (a: Self, b: Self) -> Bool { (a.spend, a.type) < (b.spend, b.type) }
+        static func == (a: Self, b: Self) -> Bool { a.spend == b.spend && same(a.type, b.type) }
     }
 
     enum TokenType: String, CaseIterable, Sendable {
@@ -49,12 +62,14 @@ struct MetricCounters: Sendable, Equatable {
         var route: String
         var keyAlias = ""
         static func < (a: Self, b: Self) -> Bool { (a.route, a.keyAlias) < (b.route, b.keyAlias) }
+        static func == (a: Self, b: Self) -> Bool { same(a.route, b.route) && same(a.keyAlias, b.keyAlias) }
     }
 
     struct ModelKey: Hashable, Sendable, Comparable {
         var route: String
         var model = ""
         static func < (a: Self, b: Self) -> Bool { (a.route, a.model) < (b.route, b.model) }
+        static func == (a: Self, b: Self) -> Bool { same(a.route, b.route) && same(a.model, b.model) }
     }
 
     /// The spend ledger's writer, as the process last reported it (`Metrics.ledgerStats`).

@@ -63,4 +63,43 @@ import Testing
         // A space joined to a combining mark still splits the line for a parser: quoted.
         #expect(Logger.quotedIfNeeded("a \u{301}b") == "\"a \u{301}b\"")
     }
+
+    @Test func fieldsAreWrittenIntoTheLineAsTheyAreAdded() {
+        // A small buffer, so the line must grow several times.
+        var fields = LogFields(json: false, capacity: 16)
+        fields.add("status", 200)
+        fields.add("zero", 0)
+        fields.add("negative", -42)
+        fields.add("largest", Int.max)
+        fields.add("smallest", Int.min)
+        fields.add("route", "/v1/rerank")
+        fields.add("reason", "upstream said \"no\"")
+        fields.add("empty", "")
+        let long = String(repeating: "x", count: 3_000)
+        fields.add("long", long)
+        fields.add(String("dynamic"), "k=v")
+        let line = fields.line.withBytes { String(decoding: $0, as: UTF8.self) }
+        #expect(
+            line
+                == " status=200 zero=0 negative=-42 largest=\(Int.max) smallest=\(Int.min) route=/v1/rerank"
+                + " reason=\"upstream said \\\"no\\\"\" empty=\"\" long=\(long) dynamic=\"k=v\"")
+    }
+
+    @Test func jsonLinesKeepTheFieldsAsPairs() {
+        var fields = LogFields(json: true, capacity: 16)
+        fields.add("status", 503)
+        fields.add("route", "/a b")
+        #expect(fields.pairs.map { "\($0.0)=\($0.1)" } == ["status=503", "route=/a b"])
+        #expect(fields.line.count == 0)
+    }
+
+    @Test func sameBytesComparesUTF8NotCanonicalEquivalence() {
+        #expect(UTF8Text.sameBytes("rerank-english-v3.0", "rerank-english-" + "v3.0"))
+        #expect(!UTF8Text.sameBytes("gpt-4o", "gpt-4o-mini"))
+        #expect(!UTF8Text.sameBytes("gpt-4o", "gpt-4O"))
+        #expect(UTF8Text.sameBytes("", ""))
+        // Equal as Strings, different bytes: kept apart.
+        #expect("caf\u{E9}" == "cafe\u{301}")
+        #expect(!UTF8Text.sameBytes("caf\u{E9}", "cafe\u{301}"))
+    }
 }

@@ -9,46 +9,45 @@ extension Gateway {
         var message = "request"
         // Health probes and scrapes would drown the request log.
         if case .builtIn = record.route { level = .debug }
-        // Appended one by one: `fields += [...]` builds and frees an array each time, about
-        // a thousand instructions.
-        var fields: [(String, String)] = []
-        fields.reserveCapacity(20)
-        fields.append(("route", record.routeLabel))
-        fields.append(("method", record.method))
-        fields.append(("key_alias", record.caller.alias.isEmpty ? "-" : record.caller.alias))
         switch record.outcome {
-        case .completed: break
-        case .failed(let error):
-            fields.append(("error", error.message))
-        case .aborted(_, let reason):
+        case .completed, .failed: break
+        case .aborted:
             message = "request aborted"
             level = .warning
-            fields.append(("reason", reason))
         case .clientGone:
             message = "client gone"
         }
-        fields.append(("status", String(record.status)))
-        if let upstreamStatus = record.upstreamStatus { fields.append(("upstream_status", String(upstreamStatus))) }
-        fields.append(("ms", Self.milliseconds(record.duration)))
-        if let ttfb = record.timeToFirstByte { fields.append(("ttfb_ms", Self.milliseconds(ttfb))) }
-        fields.append(("bytes_in", String(record.bytesIn)))
-        fields.append(("bytes_out", String(record.bytesOut)))
-        if let usage = record.usage {
-            if let model = usage.model { fields.append(("model", Self.printable(model))) }
-            fields.append(("input_tokens", String(usage.inputTokens)))
-            fields.append(("output_tokens", String(usage.outputTokens)))
-            fields.append(("cache_read_tokens", String(usage.cacheReadTokens)))
-            fields.append(("cache_write_tokens", String(usage.cacheWriteTokens)))
-            if usage.searchUnits > 0 { fields.append(("search_units", String(usage.searchUnits))) }
-            if !usage.metered {
-                fields.append(("usage", "unmetered"))
-            } else if usage.partial {
-                fields.append(("usage", "partial"))
+        logger.log(level, message) { fields in
+            fields.add("route", record.routeLabel)
+            fields.add("method", record.method)
+            fields.add("key_alias", record.caller.alias.isEmpty ? "-" : record.caller.alias)
+            switch record.outcome {
+            case .completed, .clientGone: break
+            case .failed(let error): fields.add("error", error.message)
+            case .aborted(_, let reason): fields.add("reason", reason)
             }
+            fields.add("status", record.status)
+            if let upstreamStatus = record.upstreamStatus { fields.add("upstream_status", upstreamStatus) }
+            fields.add("ms", Self.milliseconds(record.duration))
+            if let ttfb = record.timeToFirstByte { fields.add("ttfb_ms", Self.milliseconds(ttfb)) }
+            fields.add("bytes_in", record.bytesIn)
+            fields.add("bytes_out", record.bytesOut)
+            if let usage = record.usage {
+                if let model = usage.model { fields.add("model", Self.printable(model)) }
+                fields.add("input_tokens", usage.inputTokens)
+                fields.add("output_tokens", usage.outputTokens)
+                fields.add("cache_read_tokens", usage.cacheReadTokens)
+                fields.add("cache_write_tokens", usage.cacheWriteTokens)
+                if usage.searchUnits > 0 { fields.add("search_units", usage.searchUnits) }
+                if !usage.metered {
+                    fields.add("usage", "unmetered")
+                } else if usage.partial {
+                    fields.add("usage", "partial")
+                }
+            }
+            if let cost = record.cost { fields.add("cost", String(cost)) }
+            fields.add("request_id", record.requestID)
         }
-        if let cost = record.cost { fields.append(("cost", String(cost))) }
-        fields.append(("request_id", record.requestID))
-        logger.log(level, message, fields)
         metrics.requestFinished(record)
     }
 

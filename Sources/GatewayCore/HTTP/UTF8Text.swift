@@ -1,3 +1,5 @@
+import Foundation
+
 /// Strings made from bytes that must be valid UTF-8 (names, values and model names read
 /// from clients and upstreams), refused rather than repaired when they are not.
 ///
@@ -9,6 +11,18 @@ package enum UTF8Text {
     package static func string(_ bytes: UnsafeBufferPointer<UInt8>) -> String? {
         if isASCII(bytes) { return String(decoding: bytes, as: UTF8.self) }
         return String(validating: bytes, as: UTF8.self)
+    }
+
+    /// Whether two strings hold the same UTF-8 bytes, compared in place: `==` compares by
+    /// canonical equivalence, several hundred instructions for two short names that are
+    /// not the same object.
+    package static func sameBytes(_ a: String, _ b: String) -> Bool {
+        guard a.utf8.count == b.utf8.count else { return false }
+        let inPlace = a.utf8.withContiguousStorageIfAvailable { x in
+            b.utf8.withContiguousStorageIfAvailable { y in x.isEmpty || memcmp(x.baseAddress!, y.baseAddress!, x.count) == 0 }
+        }
+        if let inPlace, let inPlace { return inPlace }
+        return a.utf8.elementsEqual(b.utf8)
     }
 
     package static func string(_ bytes: UnsafeRawBufferPointer) -> String? {

@@ -42,7 +42,11 @@ public struct RequestPath: Sendable, Equatable {
             // `//` would be merged by nginx and many upstreams, changing the route (PATH-02);
             // only a single trailing slash is meaningful.
             if segment.isEmpty && index != segments.count - 1 { throw Self.reject("empty segment") }
-            if !segment.utf8.contains(UInt8(ascii: "%")) {
+            // Searched in place: through the view, each byte costs an index step.
+            let escaped =
+                segment.utf8.withContiguousStorageIfAvailable { $0.contains(UInt8(ascii: "%")) }
+                ?? segment.utf8.contains(UInt8(ascii: "%"))
+            if !escaped {
                 // Nothing escaped (nearly every segment): it is its own decoding, and the
                 // check of the raw bytes above already refused controls, `\` and non-ASCII.
                 let bytes = segment.utf8
