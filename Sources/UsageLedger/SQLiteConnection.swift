@@ -108,7 +108,14 @@ final class SQLiteStatement {
 
     func bind(_ index: Int32, _ value: String?) {
         if let value {
-            sqlite3_bind_text(handle, index, value, -1, Self.transient)
+            // A native string's bytes with their length: passed as a C string, each value
+            // is first copied into an array of its own.
+            let bound = value.utf8.withContiguousStorageIfAvailable { bytes -> Bool in
+                guard let text = UnsafeRawPointer(bytes.baseAddress)?.assumingMemoryBound(to: CChar.self) else { return false }
+                sqlite3_bind_text(handle, index, text, Int32(bytes.count), Self.transient)
+                return true
+            }
+            if bound != true { sqlite3_bind_text(handle, index, value, -1, Self.transient) }
         } else {
             sqlite3_bind_null(handle, index)
         }

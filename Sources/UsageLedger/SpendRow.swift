@@ -83,6 +83,8 @@ extension SpendRow {
     /// value short in PostgreSQL while SQLite keeps it whole. A NUL becomes U+FFFD, the
     /// same in every store.
     public static func storable(_ text: String) -> String {
-        text.utf8.contains(0) ? text.replacingOccurrences(of: "\u{0}", with: "\u{FFFD}") : text
+        // Over a native string's bytes in place: `utf8.contains` decodes them one by one.
+        let hasNUL = text.utf8.withContiguousStorageIfAvailable { $0.contains(0) } ?? text.utf8.contains(0)
+        return hasNUL ? text.replacingOccurrences(of: "\u{0}", with: "\u{FFFD}") : text
     }
 }

@@ -86,6 +86,11 @@ import Testing
         for _ in 0..<2 {
             for (model, endpoint, name) in asked { #expect(book.price(model: model, provider: nil, endpoint: endpoint)?.name == name) }
         }
+        // Each twice in a row: the second is answered by the last lookup, which must match
+        // the provider as well as the name.
+        for (model, endpoint, name) in asked + asked.reversed() {
+            for _ in 0..<2 { #expect(book.price(model: model, provider: nil, endpoint: endpoint)?.name == name) }
+        }
         // Thousands of names nothing prices (clients choose them) fill the memory and it
         // starts over: known names are still found.
         let openai = Self.endpoint(provider: .openai)

@@ -152,13 +152,23 @@ public struct PriceBook: Sendable, Equatable {
     /// builds up to five names (and a regular expression's match) each time.
     private func cachedLookup(_ model: String, provider: String?) -> ModelPrice? {
         let key = FoundPrices.Key(model: model, provider: provider)
-        if let known = found.entries.withLock({ $0[key] }) { return known }
+        // The last name looked up is compared before any hashing: requests to one
+        // endpoint mostly name one model, and two strings' hashes cost more than comparing them.
+        if let known = found.entries.withLock({ cache -> ModelPrice?? in
+            if let last = cache.last, last.key == key { return last.price }
+            guard let known = cache.entries[key] else { return nil }
+            cache.last = (key, known)
+            return known
+        }) {
+            return known
+        }
         let price = lookup(model, provider: provider)
-        found.entries.withLock { entries in
+        found.entries.withLock { cache in
             // Model names come from clients and upstreams: the cache is bounded, and starts
             // over when full rather than growing with whatever names arrive.
-            if entries.count >= FoundPrices.capacity { entries.removeAll(keepingCapacity: true) }
-            entries[key] = price
+            if cache.entries.count >= FoundPrices.capacity { cache.entries.removeAll(keepingCapacity: true) }
+            cache.entries[key] = price
+            cache.last = (key, price)
         }
         return price
     }
@@ -257,9 +267,25 @@ private final class FoundPrices: Sendable {
     struct Key: Hashable {
         var model: String
         var provider: String?
+
+        /// By bytes: names that differ only in their Unicode normalisation hash alike but
+        /// stay apart, and the common case costs a `memcmp`.
+        static func == (a: Key, b: Key) -> Bool {
+            guard UTF8Text.sameBytes(a.model, b.model) else { return false }
+            switch (a.provider, b.provider) {
+            case (nil, nil): return true
+            case (let x?, let y?): return UTF8Text.sameBytes(x, y)
+            default: return false
+            }
+        }
     }
 
     static let capacity = 4096
 
-    let entries = Locked<[Key: ModelPrice?]>([:])
+    struct Cache {
+        var entries: [Key: ModelPrice?] = [:]
+        var last: (key: Key, price: ModelPrice?)?
+    }
+
+    let entries = Locked(Cache())
 }

@@ -276,12 +276,14 @@ struct UsageJSONScanner {
 
     /// Whether the name of a member of the object just opened can be on a usage path:
     /// outside inner arrays, and no deeper than the longest path.
+    @inline(__always)
     private var namesMatter: Bool {
         innerArrays == 0 && stack.count - (stack.first == .element ? 1 : 0) <= paths.maxDepth
     }
 
     /// The path of the value about to start, relative to its document: an element of a
     /// top-level array is a document of its own (Gemini's streamed array).
+    @inline(__always)
     private func currentField() -> UsageField? {
         guard innerArrays == 0 else { return nil }
         return stack.field(in: paths, from: stack.first == .element ? 1 : 0)
@@ -469,6 +471,7 @@ private struct NameStack {
     mutating func removeAll() { count = 0 }
 
     /// The field the entries from `start` on lead to, if `paths` names them.
+    @inline(__always)
     func field(in paths: UsagePaths, from start: Int) -> UsageField? {
         let length = count - start
         guard length > 0, length <= paths.maxDepth, paths.leaves & names[count - 1].bit != 0 else { return nil }
