@@ -148,9 +148,10 @@ public final class SpendLedger: Sendable {
     /// than fail start-up. SQLite answers "busy" at once, without calling the busy
     /// handler, when waiting could deadlock (two connections switching a new file to WAL
     /// together, as the processes of several instances starting at once do): such a try
-    /// is repeated on a fresh connection, for up to 5 s.
+    /// is repeated on a fresh connection, for up to two minutes, which covers a migration
+    /// that rebuilds a large file (version 3 copies every row: about 7 s per million).
     static func prepared(path: String) throws(SQLiteError) -> SQLiteConnection {
-        let deadline = ContinuousClock.now + .seconds(5)
+        let deadline = ContinuousClock.now + .seconds(120)
         while true {
             do throws(SQLiteError) {
                 let connection = try SQLiteConnection(path: path, create: true)

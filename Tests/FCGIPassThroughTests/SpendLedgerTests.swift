@@ -65,7 +65,44 @@ import Testing
                     + "ORDER BY name")
             var indexNames: [String] = []
             while try indexes.step() { indexNames.append(indexes.text(0) ?? "") }
-            #expect(indexNames == ["spend_logs_key_alias", "spend_logs_start_time"])
+            #expect(indexNames == ["spend_logs_key_alias", "spend_logs_time_request"])
+            // No index of SQLite's own: the request id is not the key (see LedgerSchema v3).
+            #expect(try connection.integer("SELECT count(*) FROM sqlite_master WHERE tbl_name = 'spend_logs' AND sql IS NULL") == 0)
+        }
+    }
+
+    /// A file of schema version 2 (`request_id` the key) is rebuilt at start: every row
+    /// kept as it was, replays still ignored, and the listing's order unchanged.
+    @Test func aVersion2FileIsRebuiltWithEveryRow() throws {
+        try Self.withDirectory { directory in
+            let path = directory + "/usage.db"
+            let before = (0..<300).map { Self.row("r\($0)", start: 1_700_000_000 + Double($0 % 7), cost: Double($0)) }
+            do {
+                let old = try SQLiteConnection(path: path, create: true)
+                for migration in LedgerSchema.migrations.prefix(2) { try old.execute(migration) }
+                try old.execute("PRAGMA user_version = 2")
+                let insert = try old.prepare(LedgerSchema.insert)
+                for row in before {
+                    LedgerSchema.bind(row, to: insert)
+                    _ = try insert.step()
+                    insert.reset()
+                }
+            }
+            let ledger = try SpendLedger.open(path: path)
+            defer { ledger.close() }
+            #expect(try SQLiteConnection(path: path).integer("PRAGMA user_version") == LedgerSchema.version)
+            let rows = try Self.all(ledger)
+            #expect(rows.count == before.count)
+            for row in rows { #expect(row == before.first { $0.requestID == row.requestID }) }
+            // Newest first, ties by request id (bytes, descending), as before the rebuild.
+            let newestFirst = before.sorted { a, b in
+                a.startTime != b.startTime
+                    ? a.startTime > b.startTime : Array(b.requestID.utf8).lexicographicallyPrecedes(Array(a.requestID.utf8))
+            }
+            #expect(rows.map(\.requestID) == newestFirst.map(\.requestID))
+            ledger.record(before[5])
+            #expect(ledger.flush())
+            #expect(try Self.all(ledger).count == before.count)
         }
     }
 
