@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 
 @testable import ConfigLoading
@@ -78,5 +79,22 @@ import Testing
     @Test(arguments: ["http://[::1]:8443/x", "https://example.com./x", "http://127.0.0.1:1/x", "https://a-b.example_c~d/x"])
     func wellFormedAuthoritiesAreAccepted(target: String) {
         #expect(TargetURL(parsing: target) != nil)
+    }
+
+    @Test func aMediaTypeIsMatchedWithoutCaseAndBeforeItsParameters() {
+        let eventStream: [(String, Bool)] = [
+            ("text/event-stream", true), (" Text/Event-Stream; charset=utf-8", true), ("\ttext/event-stream ", true),
+            ("text/event-stream;x=1", true), ("text/event-stream-x", false), ("text/event-strea", false), ("", false),
+            ("application/json", false), ("xtext/event-stream", false),
+        ]
+        for (value, expected) in eventStream { #expect(HTTPSyntax.isMediaType(value, "text/event-stream") == expected, "\(value)") }
+        // A string bridged from elsewhere (no contiguous UTF-8 of its own) reads alike.
+        let bridged = String(NSString(string: "TEXT/EVENT-STREAM; charset=utf-8"))
+        #expect(HTTPSyntax.isMediaType(bridged, "text/event-stream"))
+    }
+
+    @Test func tokenCharactersAreRFC9110s() {
+        let tchars = Set("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ".utf8)
+        for byte in UInt8.min...UInt8.max { #expect(HTTPSyntax.isTokenCharacter(byte) == tchars.contains(byte), "\(byte)") }
     }
 }

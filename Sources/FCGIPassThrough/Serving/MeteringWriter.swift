@@ -21,9 +21,21 @@ final class MeteringWriter: ResponseWriter {
 
     func writeHead(status: Int, headers: HTTPHeaders) -> Bool {
         sawHead = true
-        let coding = headers["content-encoding"].map { String(HTTPSyntax.trimmingWhitespace($0)) } ?? ""
+        // Both fields in one walk over the head (each the first of its name, as a lookup
+        // finds it); the name's length is checked before its letters.
+        var contentEncoding: String?
+        var contentType: String?
+        for field in headers.fields {
+            switch field.name.utf8.count {
+            case 12 where contentType == nil && field.name.caseInsensitiveEquals("content-type"): contentType = field.value
+            case 16 where contentEncoding == nil && field.name.caseInsensitiveEquals("content-encoding"):
+                contentEncoding = field.value
+            default: break
+            }
+        }
+        let coding = contentEncoding.map { String(HTTPSyntax.trimmingWhitespace($0)) } ?? ""
         if coding.isEmpty || coding.caseInsensitiveEquals("identity") {
-            meter = UsageMeter(format: format, contentType: headers["content-type"], requestModel: requestModel)
+            meter = UsageMeter(format: format, contentType: contentType, requestModel: requestModel)
         }
         return base.writeHead(status: status, headers: headers)
     }

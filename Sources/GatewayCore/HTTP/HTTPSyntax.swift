@@ -40,15 +40,23 @@ package enum HTTPSyntax {
     /// ignoring case, leading whitespace and any parameters; reads the value in place.
     package static func isMediaType(_ value: String, _ mediaType: StaticString) -> Bool {
         let wanted = UnsafeBufferPointer(start: mediaType.utf8Start, count: mediaType.utf8CodeUnitCount)
-        var bytes = value.utf8.drop(while: isWhitespace)
-        guard bytes.count >= wanted.count else { return false }
-        for expected in wanted {
-            guard bytes.first.map({ ($0 >= 0x41 && $0 <= 0x5A ? $0 | 0x20 : $0) == expected }) == true else { return false }
-            bytes = bytes.dropFirst()
+        // A native string's bytes in place; through the view, each step costs an index check.
+        if let inPlace = value.utf8.withContiguousStorageIfAvailable({ isMediaType($0, wanted) }) { return inPlace }
+        return Array(value.utf8).withUnsafeBufferPointer { isMediaType($0, wanted) }
+    }
+
+    private static func isMediaType(_ bytes: UnsafeBufferPointer<UInt8>, _ wanted: UnsafeBufferPointer<UInt8>) -> Bool {
+        var start = 0
+        while start < bytes.count, isWhitespace(bytes[start]) { start += 1 }
+        guard bytes.count - start >= wanted.count else { return false }
+        for (offset, expected) in wanted.enumerated() {
+            let byte = bytes[start + offset]
+            guard (byte >= 0x41 && byte <= 0x5A ? byte | 0x20 : byte) == expected else { return false }
         }
         // `text/event-stream-x` is another type; a parameter or whitespace may follow.
-        guard let next = bytes.first else { return true }
-        return next == UInt8(ascii: ";") || isWhitespace(next)
+        let end = start + wanted.count
+        guard end < bytes.count else { return true }
+        return bytes[end] == UInt8(ascii: ";") || isWhitespace(bytes[end])
     }
 
     /// Optional whitespace (RFC 9110 §5.6.3): space or tab.
