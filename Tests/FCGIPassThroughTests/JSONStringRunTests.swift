@@ -20,7 +20,7 @@ import Testing
         // next to them (0x1F/0x20, 0x21/0x23, 0x5B/0x5D, 0x7F/0x80) that must not.
         let rare: [UInt8] = [0x22, 0x5C, 0x00, 0x1F, 0x20, 0x21, 0x23, 0x5B, 0x5D, 0x7F, 0x80, 0xC3, 0xFF, 0x0A]
         for _ in 0..<4000 {
-            let length = Int.random(in: 0...40, using: &generator)
+            let length = Int.random(in: 0...80, using: &generator)
             let bytes: [UInt8] = (0..<length).map { _ in
                 Int.random(in: 0..<6, using: &generator) == 0
                     ? rare.randomElement(using: &generator)! : UInt8.random(in: 0x23...0x5B, using: &generator)
