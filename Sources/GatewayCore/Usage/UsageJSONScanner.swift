@@ -9,6 +9,9 @@
 /// newline-delimited stream, or Gemini's streamed array, whose elements count as tops of
 /// their own). Malformed JSON, nesting deeper than `maxDepth`, or a top-level scalar fail
 /// the reading for good: `failed`.
+///
+/// Two readings share this state: a document that lies whole in one piece is read by
+/// descent (`UsageJSONScanner+WholeDocuments.swift`), anything else byte by byte here.
 struct UsageJSONScanner {
     static let maxDepth = 64
     /// A model name longer than this is not a model name; it is not kept.
@@ -45,23 +48,24 @@ struct UsageJSONScanner {
 
     private enum NumberPhase { case sign, zero, integer, fractionStart, fraction, exponentStart, exponentSign, exponent }
 
-    private let paths: UsagePaths
-    private(set) var captures = UsageCaptures()
+    // Read by the reading of whole documents too (`UsageJSONScanner+WholeDocuments.swift`).
+    let paths: UsagePaths
+    var captures = UsageCaptures()
     private(set) var failed = false
     /// Top-level values read to their end.
-    private(set) var documents = 0
+    var documents = 0
 
     private var state = State.top
     /// One entry per open object (the current member's name) or array (`element`).
-    private var stack = NameStack()
+    var stack = UsageNameStack()
     /// Arrays open below the top level: no usage path goes through one.
-    private var innerArrays = 0
+    var innerArrays = 0
     /// The number or model name the current scalar fills, if its path is a usage path.
     private var field: UsageField?
 
     private var role = StringRole.skipped
     /// The member name or model name being read; never more than `maxModelBytes`.
-    private var text = TextBuffer()
+    private var text = UsageTextBuffer()
     private var textUnusable = false
     private var unicodeValue: UInt32 = 0
     private var hexLeft = 0
@@ -106,8 +110,17 @@ struct UsageJSONScanner {
 
     mutating func feed(_ bytes: UnsafeBufferPointer<UInt8>) {
         guard !failed else { return }
+        // Between documents, the ones that lie whole in this piece (nearly every JSON body
+        // and SSE event) are read by descent; the rest goes byte by byte.
+        let start = state == .top ? readWholeDocuments(bytes) : 0
+        if start < bytes.count { feedPieces(bytes, from: start) }
+    }
+
+    /// The byte-by-byte reading: resumes wherever the last piece left off, and is the one
+    /// that decides what is malformed.
+    private mutating func feedPieces(_ bytes: UnsafeBufferPointer<UInt8>, from start: Int) {
         let count = bytes.count
-        var index = 0
+        var index = start
         while index < count {
             let byte = bytes[index]
             switch state {
@@ -277,14 +290,14 @@ struct UsageJSONScanner {
     /// Whether the name of a member of the object just opened can be on a usage path:
     /// outside inner arrays, and no deeper than the longest path.
     @inline(__always)
-    private var namesMatter: Bool {
+    var namesMatter: Bool {
         innerArrays == 0 && stack.count - (stack.first == .element ? 1 : 0) <= paths.maxDepth
     }
 
     /// The path of the value about to start, relative to its document: an element of a
     /// top-level array is a document of its own (Gemini's streamed array).
     @inline(__always)
-    private func currentField() -> UsageField? {
+    func currentField() -> UsageField? {
         guard innerArrays == 0 else { return nil }
         return stack.field(in: paths, from: stack.first == .element ? 1 : 0)
     }
@@ -358,13 +371,7 @@ struct UsageJSONScanner {
             stack.last = .other
             state = .colon
         case .model:
-            if !textUnusable, !text.isEmpty {
-                let known = lastModel
-                if known.map({ name in text.withBytes { !name.utf8.elementsEqual($0) } }) ?? true {
-                    lastModel = text.withBytes { UTF8Text.string($0) }
-                }
-                if let lastModel { captures.model = lastModel }
-            }
+            if !textUnusable, !text.isEmpty { text.withBytes { takeModel($0) } }
             endValue()
         case .skipped:
             endValue()
@@ -424,12 +431,23 @@ struct UsageJSONScanner {
         case .sign, .fractionStart, .exponentStart, .exponentSign: return fail()
         case .zero, .integer, .fraction, .exponent: break
         }
-        // A count is a whole number from 0 to 2^53, written `12` or `12.0`; anything else
-        // (negative, fractional, huge) is left unread rather than guessed at.
-        if let field, field != .model, !numberFractional, !numberTooBig, !numberNegative || numberValue == 0 {
-            captures[field] = Int(numberValue)
-        }
+        takeCount(field, numberValue, negative: numberNegative, fractional: numberFractional, tooBig: numberTooBig)
         endValue()
+    }
+
+    /// A model name read to its end (not empty, not too long): the one the captures report.
+    mutating func takeModel(_ name: UnsafeBufferPointer<UInt8>) {
+        // A stream names its model in every event: the string is made once.
+        if !(lastModel.map { $0.utf8.elementsEqual(name) } ?? false) { lastModel = UTF8Text.string(name) }
+        if let lastModel { captures.model = lastModel }
+    }
+
+    /// A number read to its end at `field`'s path, if it is on one. A count is a whole
+    /// number from 0 to 2^53, written `12` or `12.0`; anything else (negative, fractional,
+    /// huge) is left unread rather than guessed at.
+    @inline(__always)
+    mutating func takeCount(_ field: UsageField?, _ value: UInt64, negative: Bool, fractional: Bool, tooBig: Bool) {
+        if let field, field != .model, !fractional, !tooBig, !negative || value == 0 { captures[field] = Int(value) }
     }
 
     private func hexDigit(_ byte: UInt8) -> UInt32? {
@@ -439,77 +457,5 @@ struct UsageJSONScanner {
         case UInt8(ascii: "A")...UInt8(ascii: "F"): return UInt32(byte - UInt8(ascii: "A") + 10)
         default: return nil
         }
-    }
-}
-
-/// The member names from the top of a document to the current value: at most
-/// `UsageJSONScanner.maxDepth`, kept inline.
-private struct NameStack {
-    private var names = InlineArray<64, UsageName>(repeating: .other)
-    private(set) var count = 0
-
-    var isEmpty: Bool { count == 0 }
-    var first: UsageName? { count > 0 ? names[0] : nil }
-
-    /// The innermost entry; set only while there is one.
-    var last: UsageName? {
-        get { count > 0 ? names[count - 1] : nil }
-        set { if let newValue, count > 0 { names[count - 1] = newValue } }
-    }
-
-    /// The caller keeps `count` below `UsageJSONScanner.maxDepth`.
-    mutating func push(_ name: UsageName) {
-        names[count] = name
-        count += 1
-    }
-
-    mutating func pop() -> UsageName {
-        count -= 1
-        return names[count]
-    }
-
-    mutating func removeAll() { count = 0 }
-
-    /// The field the entries from `start` on lead to, if `paths` names them.
-    @inline(__always)
-    func field(in paths: UsagePaths, from start: Int) -> UsageField? {
-        let length = count - start
-        guard length > 0, length <= paths.maxDepth, paths.leaves & names[count - 1].bit != 0 else { return nil }
-        for target in paths.targets where target.path.count == length {
-            var equal = true
-            for offset in 0..<length where target.path[offset] != names[start + offset] {
-                equal = false
-                break
-            }
-            if equal { return target.field }
-        }
-        return nil
-    }
-}
-
-/// The bytes of a member or model name being read, kept inline up to the longest one kept.
-private struct TextBuffer {
-    private var bytes = InlineArray<256, UInt8>(repeating: 0)
-    private(set) var count = 0
-
-    var isEmpty: Bool { count == 0 }
-
-    mutating func removeAll() { count = 0 }
-
-    /// The caller keeps `count` within `UsageJSONScanner.maxModelBytes`.
-    mutating func append(_ byte: UInt8) {
-        bytes[count] = byte
-        count += 1
-    }
-
-    mutating func append(_ run: UnsafeBufferPointer<UInt8>) {
-        for byte in run {
-            bytes[count] = byte
-            count += 1
-        }
-    }
-
-    func withBytes<Result>(_ body: (UnsafeBufferPointer<UInt8>) -> Result) -> Result {
-        bytes.span.withUnsafeBufferPointer { body(UnsafeBufferPointer(rebasing: $0[0..<count])) }
     }
 }

@@ -65,9 +65,13 @@ public struct UsageMeter {
     /// Reads one chunk of the body, as it is written to the client.
     public mutating func consume(_ chunk: Data) {
         guard mode != .off, !chunk.isEmpty else { return }
-        chunk.withUnsafeBytes { raw in
-            raw.withMemoryRebound(to: UInt8.self) { self.consume(bytes: $0) }
-        }
+        chunk.withUnsafeBytes { consume($0) }
+    }
+
+    /// Reads one chunk of the body where it lies.
+    public mutating func consume(_ chunk: UnsafeRawBufferPointer) {
+        guard mode != .off, !chunk.isEmpty else { return }
+        chunk.withMemoryRebound(to: UInt8.self) { consume(bytes: $0) }
     }
 
     mutating func consume(bytes: UnsafeBufferPointer<UInt8>) {

@@ -133,11 +133,26 @@ struct UsagePaths: Sendable {
     /// The names values sit under (the last of each path), as `UsageName.bit`s: most values
     /// are turned away by this alone.
     let leaves: UInt64
+    /// The names some path has at each depth, as `UsageName.bit`s: a member whose name is
+    /// not among them at its depth holds no usage, however deep its value goes.
+    private let namesByDepth: InlineArray<8, UInt64>
 
     init(_ targets: [(path: [UsageName], field: UsageField)]) {
         self.targets = targets
         self.maxDepth = targets.map(\.path.count).max() ?? 0
         self.leaves = targets.reduce(0) { $0 | ($1.path.last?.bit ?? 0) }
+        var namesByDepth = InlineArray<8, UInt64>(repeating: 0)
+        for target in targets {
+            precondition(target.path.count <= namesByDepth.count, "a usage path longer than the names kept per depth")
+            for (depth, name) in target.path.enumerated() { namesByDepth[depth] |= name.bit }
+        }
+        self.namesByDepth = namesByDepth
+    }
+
+    /// Whether a usage path can go through `name` at `depth` (0 for a document's own members).
+    @inline(__always)
+    func mayLeadSomewhere(_ name: UsageName, atDepth depth: Int) -> Bool {
+        depth < maxDepth && namesByDepth[depth] & name.bit != 0
     }
 
     func field(at path: ArraySlice<UsageName>) -> UsageField? {
