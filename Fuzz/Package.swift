@@ -24,6 +24,11 @@ let package = Package(
                 "FuzzSupport", .product(name: "ConfigLoading", package: gateway), .product(name: "GatewayCore", package: gateway),
             ]
         ),
+        // A response body in: UsageMeter, whole, in pieces and byte by byte.
+        .executableTarget(
+            name: "fuzz-usage",
+            dependencies: ["FuzzSupport", .product(name: "GatewayCore", package: gateway)]
+        ),
         // FastCGI params and body in: params -> GatewayRequest -> RequestDecider.decide.
         .executableTarget(
             name: "fuzz-request",

@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 seconds=${1:-600}
 shift || true
 targets=("$@")
-((${#targets[@]})) || targets=(fuzz-config fuzz-request)
+((${#targets[@]})) || targets=(fuzz-config fuzz-request fuzz-usage)
 scratch=$PWD/.build-fuzz
 
 # `--sanitize=fuzzer` rather than `-Xswiftc -sanitize=fuzzer`: only then does SwiftPM

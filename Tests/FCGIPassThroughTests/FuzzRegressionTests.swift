@@ -25,4 +25,19 @@ import Testing
             #expect(E.pairs(try policy.upstreamHeaders(for: request, endpoint: endpoint)) == ["x-ok: 1"])
         }
     }
+
+    /// fuzz-usage: a member name that began with an escape keeping nothing (a lone UTF-16
+    /// surrogate, `"\ud83d\ude00message"`) was taken for its plain remainder (`message`)
+    /// when that remainder and the closing quote came in one piece, but not when they came
+    /// in several: one body read two ways. Such a name is no usage path's name, however
+    /// it arrives.
+    @Test func aNameBeginningWithAnUnkeptEscapeWasMatchedByItsRemainder() {
+        let body = #"{"type":"message_start","\ud83d\ude00message":{"model":"claude-sonnet-4-20250514","usage":{"input_tokens":25}}}"#
+        let bytes = Array(body.utf8)
+        for pieces in [[bytes[...]], bytes.indices.map { bytes[$0...$0] }, [bytes[..<40], bytes[40...]]] {
+            var meter = UsageMeter(format: .anthropic, contentType: "application/json", requestModel: nil)
+            for piece in pieces { piece.withUnsafeBytes { meter.consume($0) } }
+            #expect(meter.finish(complete: true) == Usage(metered: false))
+        }
+    }
 }

@@ -33,9 +33,44 @@ public struct ModelPrice: Sendable, Equatable {
         self.inputCostPerQuery = inputCostPerQuery
     }
 
-    /// The entry prices tokens or queries at all (an image model's entry may not).
-    var pricesUsage: Bool {
-        inputCostPerToken != nil || outputCostPerToken != nil || inputCostPerQuery != nil
+    /// The prices alone, without the entry's names: what a request's cost is made of,
+    /// copied without touching a reference count.
+    struct Rates {
+        var inputCostPerToken: Double?
+        var outputCostPerToken: Double?
+        var cacheReadInputTokenCost: Double?
+        var cacheCreationInputTokenCost: Double?
+        var inputCostPerQuery: Double?
+
+        /// The entry prices tokens or queries at all (an image model's entry may not).
+        var pricesUsage: Bool {
+            inputCostPerToken != nil || outputCostPerToken != nil || inputCostPerQuery != nil
+        }
+
+        /// With the endpoint's own `input_cost_per_token` / `output_cost_per_token` in
+        /// place of the map's.
+        func overridden(by endpoint: Endpoint) -> Rates {
+            var rates = self
+            if let input = endpoint.inputCostPerToken { rates.inputCostPerToken = input }
+            if let output = endpoint.outputCostPerToken { rates.outputCostPerToken = output }
+            return rates
+        }
+    }
+
+    var rates: Rates {
+        get {
+            Rates(
+                inputCostPerToken: inputCostPerToken, outputCostPerToken: outputCostPerToken,
+                cacheReadInputTokenCost: cacheReadInputTokenCost, cacheCreationInputTokenCost: cacheCreationInputTokenCost,
+                inputCostPerQuery: inputCostPerQuery)
+        }
+        set {
+            inputCostPerToken = newValue.inputCostPerToken
+            outputCostPerToken = newValue.outputCostPerToken
+            cacheReadInputTokenCost = newValue.cacheReadInputTokenCost
+            cacheCreationInputTokenCost = newValue.cacheCreationInputTokenCost
+            inputCostPerQuery = newValue.inputCostPerQuery
+        }
     }
 }
 
@@ -137,40 +172,54 @@ public struct PriceBook: Sendable, Equatable {
     /// they price a model the map lacks (or a response naming no model) on their own.
     /// - Returns: `nil` when nothing prices the model.
     public func price(model: String?, provider: String?, endpoint: Endpoint) -> ModelPrice? {
-        let provider = provider ?? endpoint.provider?.rawValue ?? endpoint.usageFormat.litellmProvider
-        var found = model.flatMap { cachedLookup($0, provider: provider) }
-        if endpoint.inputCostPerToken != nil || endpoint.outputCostPerToken != nil {
+        let provider = provider ?? Self.provider(of: endpoint)
+        var found = model.flatMap { cachedLookup($0, provider: provider).price }
+        if Self.overridesPrices(endpoint) {
             var price = found ?? ModelPrice(name: model ?? endpoint.label, provider: provider)
-            if let input = endpoint.inputCostPerToken { price.inputCostPerToken = input }
-            if let output = endpoint.outputCostPerToken { price.outputCostPerToken = output }
+            price.rates = price.rates.overridden(by: endpoint)
             found = price
         }
         return found
     }
 
+    /// `price(model:provider: nil, endpoint:)`'s rates, without its names.
+    func rates(model: String?, endpoint: Endpoint) -> ModelPrice.Rates? {
+        let found = model.flatMap { cachedLookup($0, provider: Self.provider(of: endpoint)).price?.rates }
+        guard Self.overridesPrices(endpoint) else { return found }
+        return (found ?? ModelPrice.Rates()).overridden(by: endpoint)
+    }
+
+    private static func provider(of endpoint: Endpoint) -> String? {
+        endpoint.provider?.rawValue ?? endpoint.usageFormat.litellmProvider
+    }
+
+    private static func overridesPrices(_ endpoint: Endpoint) -> Bool {
+        endpoint.inputCostPerToken != nil || endpoint.outputCostPerToken != nil
+    }
+
     /// `lookup`, remembered: a response's model is usually one seen before, and the lookup
     /// builds up to five names (and a regular expression's match) each time.
-    private func cachedLookup(_ model: String, provider: String?) -> ModelPrice? {
+    private func cachedLookup(_ model: String, provider: String?) -> FoundPrices.Entry {
         let key = FoundPrices.Key(model: model, provider: provider)
         // The last name looked up is compared before any hashing: requests to one
         // endpoint mostly name one model, and two strings' hashes cost more than comparing them.
-        if let known = found.entries.withLock({ cache -> ModelPrice?? in
-            if let last = cache.last, last.key == key { return last.price }
+        if let known = found.entries.withLock({ cache -> FoundPrices.Entry? in
+            if let last = cache.last, last.key == key { return last }
             guard let known = cache.entries[key] else { return nil }
-            cache.last = (key, known)
+            cache.last = known
             return known
         }) {
             return known
         }
-        let price = lookup(model, provider: provider)
+        let entry = FoundPrices.Entry(key: key, price: lookup(model, provider: provider))
         found.entries.withLock { cache in
             // Model names come from clients and upstreams: the cache is bounded, and starts
             // over when full rather than growing with whatever names arrive.
             if cache.entries.count >= FoundPrices.capacity { cache.entries.removeAll(keepingCapacity: true) }
-            cache.entries[key] = price
-            cache.last = (key, price)
+            cache.entries[key] = entry
+            cache.last = entry
         }
-        return price
+        return entry
     }
 
     private func lookup(_ written: String, provider: String?) -> ModelPrice? {
@@ -239,7 +288,7 @@ public struct PriceBook: Sendable, Equatable {
     /// input price never undercounts spend.
     public func cost(of usage: Usage, format: UsageFormat, endpoint: Endpoint) -> (cost: Double, priced: Bool) {
         let perRequest = endpoint.costPerRequest ?? 0
-        guard let found = self.price(model: usage.model, provider: nil, endpoint: endpoint), found.pricesUsage else {
+        guard let found = rates(model: usage.model, endpoint: endpoint), found.pricesUsage else {
             return (perRequest, false)
         }
         let input = found.inputCostPerToken ?? 0
@@ -282,9 +331,21 @@ private final class FoundPrices: Sendable {
 
     static let capacity = 4096
 
+    /// One lookup's answer, by reference: taking it from the cache, or comparing the
+    /// last one, copies a pointer rather than the price's names.
+    final class Entry: Sendable {
+        let key: Key
+        let price: ModelPrice?
+
+        init(key: Key, price: ModelPrice?) {
+            self.key = key
+            self.price = price
+        }
+    }
+
     struct Cache {
-        var entries: [Key: ModelPrice?] = [:]
-        var last: (key: Key, price: ModelPrice?)?
+        var entries: [Key: Entry] = [:]
+        var last: Entry?
     }
 
     let entries = Locked(Cache())

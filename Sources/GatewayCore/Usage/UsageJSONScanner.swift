@@ -127,9 +127,10 @@ struct UsageJSONScanner {
             case .string:
                 // Runs of plain bytes, the bulk of a response, are skipped (or kept) at once.
                 let end = JSONStringRun.end(in: bytes, from: index, stoppingAtNonASCII: false)
-                if role == .name, text.isEmpty, end < count, bytes[end] == Self.quote {
+                if role == .name, text.isEmpty, !textUnusable, end < count, bytes[end] == Self.quote {
                     // A whole member name in this piece, without escapes: matched where it
-                    // lies, not collected first.
+                    // lies, not collected first. (An empty text that is unusable follows an
+                    // escape that kept nothing: the name began before this run.)
                     stack.last = UsageName.named(UnsafeBufferPointer(rebasing: bytes[index..<end]))
                     index = end + 1
                     // The colon nearly always follows at once: taken here, not in a turn of its own.

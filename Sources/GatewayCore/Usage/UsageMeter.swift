@@ -86,18 +86,21 @@ public struct UsageMeter {
     /// (the client went away, the upstream cut it): the usage is then `partial`, with
     /// what was read until then.
     public mutating func finish(complete: Bool) -> Usage {
-        var captures = UsageCaptures()
         switch mode {
         case .off: break
         case .json:
             // A body that ends inside its JSON, or breaks it, has no usage to trust; a
             // body cut short keeps the counts read before the cut.
-            if !scanner.failed && (!complete || scanner.isAtDocumentEnd) { captures = scanner.captures }
+            if !scanner.failed && (!complete || scanner.isAtDocumentEnd) { return usage(scanner.captures, complete: complete) }
         case .eventStream:
             // The last event may end with the body, without its blank line.
             if complete { endEvent() }
-            captures = events
+            return usage(events, complete: complete)
         }
+        return Usage(model: requestModel, partial: !complete)
+    }
+
+    private func usage(_ captures: borrowing UsageCaptures, complete: Bool) -> Usage {
         var usage = Usage(model: requestModel ?? captures.model, partial: !complete)
         guard captures.hasCounts else { return usage }
         usage.metered = true
