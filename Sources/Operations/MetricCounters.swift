@@ -44,18 +44,49 @@ struct MetricCounters: Sendable, Equatable {
         }
     }
 
-    /// A series of `tokens_total`: `type` is a `TokenType` raw value.
-    struct TokenKey: Hashable, Sendable, Comparable {
-        var spend: SpendKey
-        var type: String
-        static func < (a: Self, b: Self) -> Bool { (a.spend, a.type) < (b.spend, b.type) }
-        static func == (a: Self, b: Self) -> Bool { a.spend == b.spend && same(a.type, b.type) }
-    }
-
+    /// The `type` label of `tokens_total`, in the order its series are written.
     enum TokenType: String, CaseIterable, Sendable {
-        case input, output
         case cacheRead = "cache_read"
         case cacheWrite = "cache_write"
+        case input, output
+    }
+
+    /// One (route, key alias, model)'s tokens by type, kept together so that a metered
+    /// response, which usually has two to four kinds, costs one lookup; each non-zero
+    /// count is a series of `tokens_total`.
+    struct TokenCounts: Sendable, Equatable {
+        var cacheRead = 0
+        var cacheWrite = 0
+        var input = 0
+        var output = 0
+
+        subscript(type: TokenType) -> Int {
+            get {
+                switch type {
+                case .cacheRead: cacheRead
+                case .cacheWrite: cacheWrite
+                case .input: input
+                case .output: output
+                }
+            }
+            set {
+                switch type {
+                case .cacheRead: cacheRead = newValue
+                case .cacheWrite: cacheWrite = newValue
+                case .input: input = newValue
+                case .output: output = newValue
+                }
+            }
+        }
+
+        var isZero: Bool { cacheRead == 0 && cacheWrite == 0 && input == 0 && output == 0 }
+
+        mutating func add(_ other: TokenCounts) {
+            cacheRead += other.cacheRead
+            cacheWrite += other.cacheWrite
+            input += other.input
+            output += other.output
+        }
     }
 
     struct AliasKey: Hashable, Sendable, Comparable {
@@ -117,7 +148,7 @@ struct MetricCounters: Sendable, Equatable {
     /// USD, by route, key alias and model (successful requests).
     var cost: [SpendKey: Double] = [:]
     /// Tokens of metered responses; only non-zero counts make a series.
-    var tokens: [TokenKey: Int] = [:]
+    var tokens: [SpendKey: TokenCounts] = [:]
     /// Cohere's billed search units.
     var searchUnits: [AliasKey: Int] = [:]
     /// Requests to a metering endpoint whose response carried no readable usage.
@@ -144,7 +175,11 @@ struct MetricCounters: Sendable, Equatable {
         requests.merge(other.requests, uniquingKeysWith: +)
         upstreamErrors.merge(other.upstreamErrors, uniquingKeysWith: +)
         cost.merge(other.cost, uniquingKeysWith: +)
-        tokens.merge(other.tokens, uniquingKeysWith: +)
+        tokens.merge(other.tokens) { mine, theirs in
+            var sum = mine
+            sum.add(theirs)
+            return sum
+        }
         searchUnits.merge(other.searchUnits, uniquingKeysWith: +)
         unmetered.merge(other.unmetered, uniquingKeysWith: +)
         unpriced.merge(other.unpriced, uniquingKeysWith: +)
@@ -190,8 +225,10 @@ struct MetricCounters: Sendable, Equatable {
                 lines.append(Self.line("cm", key.route, key.keyAlias, key.model, String(value)))
             }
         }
-        for (key, n) in tokens {
-            lines.append(Self.line("tk", key.spend.route, key.spend.keyAlias, key.spend.model, key.type, String(n)))
+        for (key, counts) in tokens {
+            for type in TokenType.allCases where counts[type] != 0 {
+                lines.append(Self.line("tk", key.route, key.keyAlias, key.model, type.rawValue, String(counts[type])))
+            }
         }
         for (key, n) in searchUnits { lines.append(Self.line("su", key.route, key.keyAlias, String(n))) }
         for (route, n) in unmetered { lines.append(Self.line("um", route, String(n))) }
@@ -233,8 +270,8 @@ struct MetricCounters: Sendable, Equatable {
             case ("cm", 5):
                 if let v = Double(f[4]) { cost[SpendKey(route: f[1], keyAlias: f[2], model: f[3]), default: 0] += v }
             case ("tk", 6):
-                if let n = Int(f[5]) {
-                    tokens[TokenKey(spend: SpendKey(route: f[1], keyAlias: f[2], model: f[3]), type: f[4]), default: 0] += n
+                if let n = Int(f[5]), let type = TokenType(rawValue: f[4]) {
+                    tokens[SpendKey(route: f[1], keyAlias: f[2], model: f[3]), default: TokenCounts()][type] += n
                 }
             case ("su", 4): if let n = Int(f[3]) { searchUnits[AliasKey(route: f[1], keyAlias: f[2]), default: 0] += n }
             case ("um", 3): if let n = Int(f[2]) { unmetered[f[1], default: 0] += n }

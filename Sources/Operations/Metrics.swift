@@ -36,20 +36,14 @@ public final class Metrics: Sendable {
                 counters.unmetered[route, default: 0] += 1
                 return
             }
-            // One call per type rather than a loop over an array: this runs under the lock
-            // every worker thread takes, for every metered response.
-            countTokens(usage.inputTokens, .input, spend)
-            countTokens(usage.outputTokens, .output, spend)
-            countTokens(usage.cacheReadTokens, .cacheRead, spend)
-            countTokens(usage.cacheWriteTokens, .cacheWrite, spend)
+            let tokens = MetricCounters.TokenCounts(
+                cacheRead: usage.cacheReadTokens, cacheWrite: usage.cacheWriteTokens, input: usage.inputTokens,
+                output: usage.outputTokens)
+            if !tokens.isZero { counters.tokens[spend, default: MetricCounters.TokenCounts()].add(tokens) }
             if usage.searchUnits != 0 {
                 counters.searchUnits[.init(route: route, keyAlias: alias), default: 0] += usage.searchUnits
             }
             if !record.priced { counters.unpriced[.init(route: route, model: model), default: 0] += 1 }
-        }
-
-        private mutating func countTokens(_ count: Int, _ type: MetricCounters.TokenType, _ spend: MetricCounters.SpendKey) {
-            if count != 0 { counters.tokens[.init(spend: spend, type: type.rawValue), default: 0] += count }
         }
     }
 
@@ -238,10 +232,12 @@ public final class Metrics: Sendable {
         out.family(
             "fcgi_pass_through_tokens_total", "counter",
             "Tokens metered from responses by type: input, output, cache_read, cache_write.")
-        for (key, n) in c.tokens.sorted(by: { $0.key < $1.key }) {
-            var labels = labels(key.spend)
-            labels["type"] = key.type
-            out.sample("fcgi_pass_through_tokens_total", labels, Double(n))
+        for (key, counts) in c.tokens.sorted(by: { $0.key < $1.key }) {
+            for type in MetricCounters.TokenType.allCases where counts[type] != 0 {
+                var labels = labels(key)
+                labels["type"] = type.rawValue
+                out.sample("fcgi_pass_through_tokens_total", labels, Double(counts[type]))
+            }
         }
         out.family("fcgi_pass_through_search_units_total", "counter", "Search units billed by Cohere.")
         for (key, n) in c.searchUnits.sorted(by: { $0.key < $1.key }) {

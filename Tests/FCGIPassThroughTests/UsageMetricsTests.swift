@@ -271,7 +271,7 @@ import Testing
         let awkward = MetricCounters.SpendKey(route: "/a\tb", keyAlias: "k%\n", model: "m\t%0A\n")
         counters.cost[awkward] = 0.5
         counters.cost[.init(route: "/plain")] = 2
-        counters.tokens[.init(spend: awkward, type: "cache_read")] = 12
+        counters.tokens[awkward] = .init(cacheRead: 12, output: 7)
         counters.searchUnits[.init(route: "/r", keyAlias: "k%\n")] = 3
         counters.unmetered["/u\t"] = 4
         counters.unpriced[.init(route: "/a\tb", model: "m\t%0A\n")] = 5
@@ -279,6 +279,9 @@ import Testing
         #expect(MetricCounters(decoding: counters.encoded()) == counters)
         let lines = String(decoding: counters.encoded(), as: UTF8.self).split(separator: "\n")
         #expect(lines.contains("c\t/plain\t2.0"))  // unlabelled cost keeps its old line
+        // Each non-zero count of a series is its own line, as before; zero counts make none.
+        #expect(lines.filter { $0.hasPrefix("tk\t") }.count == 2)
+        #expect(lines.contains("tk\t/a%09b\tk%25%0A\tm%09%250A%0A\tcache_read\t12"))
         #expect(MetricCounters(decoding: Data("c\t/old\t1.5".utf8)).cost == [.init(route: "/old"): 1.5])
     }
 
