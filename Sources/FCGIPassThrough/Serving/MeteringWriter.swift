@@ -27,11 +27,13 @@ final class MeteringWriter: ResponseWriter {
         // finds it); the name's length is checked before its letters.
         var contentEncoding: String?
         var contentType: String?
-        for field in headers.fields {
-            switch field.name.utf8.count {
-            case 12 where contentType == nil && field.name.caseInsensitiveEquals("content-type"): contentType = field.value
-            case 16 where contentEncoding == nil && field.name.caseInsensitiveEquals("content-encoding"):
-                contentEncoding = field.value
+        // By index: iterating the fields would copy each one (two retains and releases).
+        for index in headers.fields.indices {
+            switch headers.fields[index].name.utf8.count {
+            case 12 where contentType == nil && headers.fields[index].name.caseInsensitiveEquals("content-type"):
+                contentType = headers.fields[index].value
+            case 16 where contentEncoding == nil && headers.fields[index].name.caseInsensitiveEquals("content-encoding"):
+                contentEncoding = headers.fields[index].value
             default: break
             }
         }
