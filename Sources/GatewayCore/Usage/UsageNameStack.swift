@@ -31,14 +31,9 @@ struct UsageNameStack {
     func field(in paths: UsagePaths, from start: Int) -> UsageField? {
         let length = count - start
         guard length > 0, length <= paths.maxDepth, paths.leaves & names[count - 1].bit != 0 else { return nil }
-        for target in paths.targets where target.path.count == length {
-            var equal = true
-            for offset in 0..<length where target.path[offset] != names[start + offset] {
-                equal = false
-                break
-            }
-            if equal { return target.field }
-        }
-        return nil
+        // `UsagePaths.code` of the entries, made where they lie.
+        var code = UInt64(length) << 56
+        for offset in 0..<length { code |= UInt64(names[start + offset].rawValue) << (8 * offset) }
+        return paths.field(code: code)
     }
 }

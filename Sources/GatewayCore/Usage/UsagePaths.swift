@@ -128,37 +128,53 @@ struct UsageCaptures: Equatable {
 /// body, one SSE event, or one element of a top-level array) to a number, or to the
 /// response's model name. Paths never go through arrays.
 struct UsagePaths: Sendable {
-    let targets: [(path: [UsageName], field: UsageField)]
+    /// Paths are at most this long: a path and its length fit in one `UInt64` (`code`).
+    static let maxLength = 7
+
     let maxDepth: Int
     /// The names values sit under (the last of each path), as `UsageName.bit`s: most values
     /// are turned away by this alone.
     let leaves: UInt64
     /// The names some path has at each depth, as `UsageName.bit`s: a member whose name is
     /// not among them at its depth holds no usage, however deep its value goes.
-    private let namesByDepth: InlineArray<8, UInt64>
+    private let namesByDepth: InlineArray<7, UInt64>  // `maxLength` entries
+    /// Each target's `code`, and its field at the same index: a value's field is found by
+    /// comparing one number per target, not its path name by name.
+    private let codes: ContiguousArray<UInt64>
+    private let fields: ContiguousArray<UsageField>
 
     init(_ targets: [(path: [UsageName], field: UsageField)]) {
-        self.targets = targets
         self.maxDepth = targets.map(\.path.count).max() ?? 0
         self.leaves = targets.reduce(0) { $0 | ($1.path.last?.bit ?? 0) }
-        var namesByDepth = InlineArray<8, UInt64>(repeating: 0)
+        var namesByDepth = InlineArray<7, UInt64>(repeating: 0)
         for target in targets {
-            precondition(target.path.count <= namesByDepth.count, "a usage path longer than the names kept per depth")
+            precondition(target.path.count <= Self.maxLength, "a usage path longer than UsagePaths.maxLength")
             for (depth, name) in target.path.enumerated() { namesByDepth[depth] |= name.bit }
         }
         self.namesByDepth = namesByDepth
+        codes = ContiguousArray(targets.map { Self.code($0.path) })
+        fields = ContiguousArray(targets.map(\.field))
+    }
+
+    /// A path as one number: a name's raw value per byte from the lowest, the length in
+    /// the top byte (so a path and the same path followed by `other`, raw value 0, differ).
+    static func code(_ path: some Collection<UsageName>) -> UInt64 {
+        var code = UInt64(path.count) << 56
+        for (offset, name) in path.enumerated() { code |= UInt64(name.rawValue) << (8 * offset) }
+        return code
+    }
+
+    /// The field of the path `code` stands for, if it is a target's.
+    @inline(__always)
+    func field(code: UInt64) -> UsageField? {
+        for index in codes.indices where codes[index] == code { return fields[index] }
+        return nil
     }
 
     /// Whether a usage path can go through `name` at `depth` (0 for a document's own members).
     @inline(__always)
     func mayLeadSomewhere(_ name: UsageName, atDepth depth: Int) -> Bool {
         depth < maxDepth && namesByDepth[depth] & name.bit != 0
-    }
-
-    func field(at path: ArraySlice<UsageName>) -> UsageField? {
-        guard let leaf = path.last, leaves & leaf.bit != 0, path.count <= maxDepth else { return nil }
-        for target in targets where target.path.elementsEqual(path) { return target.field }
-        return nil
     }
 
     static func paths(for format: UsageFormat) -> UsagePaths {
