@@ -546,6 +546,20 @@ import Testing
         #expect(!captures.hasCounts && captures == UsageCaptures())
     }
 
+    @Test func everyNameIsFoundByItsSpellingAndNothingElse() {
+        for name in UsageName.allCases where !name.spelling.isEmpty {
+            let spelling = Array(name.spelling.utf8)
+            #expect(UsageName.named(spelling) == name)
+            #expect(UsageName.named(Array(spelling.dropLast())) == .other, "\(name)")
+            #expect(UsageName.named(spelling + [0x73]) == .other, "\(name)")
+            var otherCase = spelling
+            otherCase[0] ^= 0x20
+            #expect(UsageName.named(otherCase) == .other, "\(name)")
+        }
+        #expect(UsageName.named([UInt8]()) == .other)
+        #expect(UsageName.named([UInt8](repeating: 0x61, count: UsageName.maxLength + 1)) == .other)
+    }
+
     @Test func escapedNamesAndModelsAreDecoded() {
         let body = #"{"model":"ft:gpt-4o\/mini\u002dx","usage":{"prompt\u005ftokens":6,"completion_tokens":1}}"#
         #expect(Self.meter(body, .openai) == Usage(model: "ft:gpt-4o/mini-x", inputTokens: 6, outputTokens: 1, metered: true))

@@ -33,31 +33,50 @@ enum UsageName: UInt8, CaseIterable {
     /// Longer names than this are never looked up.
     static let maxLength = 32
 
-    /// Every spelling one after another, and where each lies by its length: a lookup
-    /// compares a few byte strings with `memcmp` and hashes nothing.
-    private struct Spellings {
-        var bytes: [UInt8] = []
-        var byLength = [[(offset: Int, name: UsageName)]](repeating: [], count: UsageName.maxLength + 1)
+    /// Every spelling one after another, and the names ordered by their spelling's length:
+    /// a lookup compares the few byte strings of its length and hashes nothing. Built once
+    /// for the process and never freed, so a lookup reads it without touching a reference
+    /// count (nested arrays cost a retain and a release per lookup).
+    private struct Spellings: @unchecked Sendable {
+        let bytes: UnsafeBufferPointer<UInt8>
+        /// Where each name's spelling starts in `bytes`, shortest first.
+        let entries: UnsafeBufferPointer<(offset: Int, name: UsageName)>
+        /// The names of length `n` are `entries[first[n]..<first[n + 1]]`.
+        let first: UnsafeBufferPointer<Int>
     }
 
     private static let spellings: Spellings = {
-        var table = Spellings()
-        for name in allCases where !name.spelling.isEmpty {
-            table.byLength[name.spelling.utf8.count].append((table.bytes.count, name))
-            table.bytes.append(contentsOf: name.spelling.utf8)
+        let named = allCases.filter { !$0.spelling.isEmpty }.sorted { $0.spelling.utf8.count < $1.spelling.utf8.count }
+        var bytes: [UInt8] = []
+        var entries: [(offset: Int, name: UsageName)] = []
+        var first = [Int](repeating: named.count, count: maxLength + 2)
+        for name in named {
+            let length = name.spelling.utf8.count
+            precondition(length <= maxLength, "a usage name longer than UsageName.maxLength")
+            if first[length] == named.count { first[length] = entries.count }
+            entries.append((bytes.count, name))
+            bytes.append(contentsOf: name.spelling.utf8)
         }
-        return table
+        // A length no name has starts where the next one that has names does.
+        for length in stride(from: maxLength, through: 0, by: -1) where first[length] == named.count {
+            first[length] = first[length + 1]
+        }
+        func immortal<Element>(_ array: [Element]) -> UnsafeBufferPointer<Element> {
+            let buffer = UnsafeMutableBufferPointer<Element>.allocate(capacity: array.count)
+            _ = buffer.initialize(from: array)
+            return UnsafeBufferPointer(buffer)
+        }
+        return Spellings(bytes: immortal(bytes), entries: immortal(entries), first: immortal(first))
     }()
 
     static func named(_ bytes: UnsafeBufferPointer<UInt8>) -> UsageName {
-        guard bytes.count <= maxLength, let base = bytes.baseAddress else { return .other }
+        guard bytes.count <= maxLength, let base = bytes.baseAddress, let all = spellings.bytes.baseAddress else { return .other }
         let table = spellings
-        return table.bytes.withUnsafeBufferPointer { all in
-            for candidate in table.byLength[bytes.count] where memcmp(all.baseAddress! + candidate.offset, base, bytes.count) == 0 {
-                return candidate.name
-            }
-            return .other
+        for candidate in table.entries[table.first[bytes.count]..<table.first[bytes.count + 1]]
+        where all[candidate.offset] == base[0] && memcmp(all + candidate.offset, base, bytes.count) == 0 {
+            return candidate.name
         }
+        return .other
     }
 
     static func named(_ bytes: [UInt8]) -> UsageName {
