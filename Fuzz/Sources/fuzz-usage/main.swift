@@ -37,10 +37,13 @@ enum UsageFuzz {
         }
     }
 
-    static func read(_ pieces: [ArraySlice<UInt8>], _ format: UsageFormat, _ contentType: String) -> Usage {
+    /// The usage as a body cut short here would report it (what was read, unless the
+    /// reading failed), then as a complete one (only a body that ended well counts).
+    static func read(_ pieces: [ArraySlice<UInt8>], _ format: UsageFormat, _ contentType: String) -> [Usage] {
         var meter = UsageMeter(format: format, contentType: contentType, requestModel: nil)
         for piece in pieces { piece.withUnsafeBytes { meter.consume($0) } }
-        return meter.finish(complete: true)
+        // `finish(complete: false)` changes nothing: the complete reading can follow it.
+        return [meter.finish(complete: false), meter.finish(complete: true)]
     }
 }
 

@@ -10,8 +10,9 @@ final class MeteringWriter: ResponseWriter {
     private let requestModel: String?
     /// Created with the head; `nil` before it, or when the body cannot be read (it is
     /// content-encoded on its way through). Only the thread serving the request touches
-    /// it, one call at a time, so the runtime's check of each access (tens of
-    /// instructions, on every chunk) is left out.
+    /// it, one call at a time, and nothing the meter calls comes back into this writer, so
+    /// no two accesses can overlap: the runtime's check of each (tens of instructions, on
+    /// every chunk) is left out.
     @exclusivity(unchecked) private var meter: UsageMeter?
     private var sawHead = false
 

@@ -12,9 +12,6 @@ import Foundation
 /// captured undone, and the byte-by-byte reading reads that document from its start and
 /// is the one that decides what is malformed.
 extension UsageJSONScanner {
-    private static let quote = UInt8(ascii: "\"")
-    private static let backslash = UInt8(ascii: "\\")
-
     /// Reads the whole documents at the start of `bytes`; returns where the byte-by-byte
     /// reading takes over (`bytes.count` when nothing is left). Called between documents.
     mutating func readWholeDocuments(_ bytes: UnsafeBufferPointer<UInt8>) -> Int {
@@ -53,10 +50,13 @@ extension UsageJSONScanner {
     }
 
     private mutating func wholeObject(_ bytes: UnsafeBufferPointer<UInt8>, _ index: inout Int) -> Bool {
+        // Objects nest here only along usage paths, a few deep; the check keeps the inline
+        // stack's bounds whatever the paths.
         guard stack.count < Self.maxDepth else { return false }
         stack.push(.other)
-        let namesMatter = self.namesMatter
         let depth = stack.count - (stack.first == .element ? 2 : 1)
+        // Below the deepest path no name matters: none is looked up.
+        let namesMatter = depth < paths.maxDepth
         index = Self.skipWhitespace(bytes, from: index + 1)
         guard index < bytes.count else { return false }
         if bytes[index] == UInt8(ascii: "}") {

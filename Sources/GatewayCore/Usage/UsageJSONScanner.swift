@@ -48,7 +48,9 @@ struct UsageJSONScanner {
 
     private enum NumberPhase { case sign, zero, integer, fractionStart, fraction, exponentStart, exponentSign, exponent }
 
-    // Read by the reading of whole documents too (`UsageJSONScanner+WholeDocuments.swift`).
+    // `paths`, `captures`, `documents` and `stack` (and `namesMatter`, `currentField`,
+    // `takeModel`, `takeCount`) are shared with the reading of whole documents
+    // (`UsageJSONScanner+WholeDocuments.swift`); the rest is the byte-by-byte reading's own.
     let paths: UsagePaths
     var captures = UsageCaptures()
     private(set) var failed = false
@@ -59,7 +61,7 @@ struct UsageJSONScanner {
     /// One entry per open object (the current member's name) or array (`element`).
     var stack = UsageNameStack()
     /// Arrays open below the top level: no usage path goes through one.
-    var innerArrays = 0
+    private var innerArrays = 0
     /// The number or model name the current scalar fills, if its path is a usage path.
     private var field: UsageField?
 
@@ -109,18 +111,20 @@ struct UsageJSONScanner {
     }
 
     mutating func feed(_ bytes: UnsafeBufferPointer<UInt8>) {
-        guard !failed else { return }
-        // Between documents, the ones that lie whole in this piece (nearly every JSON body
-        // and SSE event) are read by descent; the rest goes byte by byte.
-        let start = state == .top ? readWholeDocuments(bytes) : 0
-        if start < bytes.count { feedPieces(bytes, from: start) }
+        var index = 0
+        while index < bytes.count && !failed {
+            // Between documents, the ones that lie whole in the rest of this piece (nearly
+            // every JSON body and SSE event) are read by descent; the rest goes byte by byte
+            // until a document ends.
+            if state == .top { index += readWholeDocuments(UnsafeBufferPointer(rebasing: bytes[index...])) }
+            if index < bytes.count { feedPieces(bytes, from: &index) }
+        }
     }
 
     /// The byte-by-byte reading: resumes wherever the last piece left off, and is the one
-    /// that decides what is malformed.
-    private mutating func feedPieces(_ bytes: UnsafeBufferPointer<UInt8>, from start: Int) {
+    /// that decides what is malformed. Stops at the end of `bytes`, or between documents.
+    private mutating func feedPieces(_ bytes: UnsafeBufferPointer<UInt8>, from index: inout Int) {
         let count = bytes.count
-        var index = start
         while index < count {
             let byte = bytes[index]
             switch state {
@@ -249,12 +253,12 @@ struct UsageJSONScanner {
                 default: return fail()
                 }
             }
-            if failed { return }
+            if failed || state == .top { return }
         }
     }
 
-    private static let quote = UInt8(ascii: "\"")
-    private static let backslash = UInt8(ascii: "\\")
+    static let quote = UInt8(ascii: "\"")
+    static let backslash = UInt8(ascii: "\\")
 
     private mutating func fail() {
         failed = true
