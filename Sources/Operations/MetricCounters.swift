@@ -89,6 +89,27 @@ struct MetricCounters: Sendable, Equatable {
         }
     }
 
+    /// What one (route, key alias, model) series key has counted: its cost, tokens and
+    /// search units together, so that a finished request costs one lookup under the
+    /// metrics lock whatever it reported.
+    struct SpendCounts: Sendable, Equatable {
+        /// USD; `nil` until a request with a cost is counted (then the key has a cost series).
+        var cost: Double?
+        var tokens = TokenCounts()
+        /// Cohere's billed search units: a family without a model label, summed per
+        /// (route, key alias) when written.
+        var searchUnits = 0
+
+        /// Nothing that would make a series.
+        var isEmpty: Bool { cost == nil && tokens.isZero && searchUnits == 0 }
+
+        mutating func add(_ other: SpendCounts) {
+            if let theirs = other.cost { cost = (cost ?? 0) + theirs }
+            tokens.add(other.tokens)
+            searchUnits += other.searchUnits
+        }
+    }
+
     struct AliasKey: Hashable, Sendable, Comparable {
         var route: String
         var keyAlias = ""
@@ -145,12 +166,18 @@ struct MetricCounters: Sendable, Equatable {
 
     var requests: [RequestKey: Int] = [:]
     var upstreamErrors: [ErrorKey: Int] = [:]
-    /// USD, by route, key alias and model (successful requests).
-    var cost: [SpendKey: Double] = [:]
-    /// Tokens of metered responses; only non-zero counts make a series.
-    var tokens: [SpendKey: TokenCounts] = [:]
-    /// Cohere's billed search units.
-    var searchUnits: [AliasKey: Int] = [:]
+    /// By route, key alias and model: USD of successful requests, tokens of metered
+    /// responses (only non-zero counts make a series), and search units.
+    var spend: [SpendKey: SpendCounts] = [:]
+
+    /// Search units per (route, key alias), as `search_units_total` has them.
+    var searchUnitsByAlias: [AliasKey: Int] {
+        var sums: [AliasKey: Int] = [:]
+        for (key, counts) in spend where counts.searchUnits != 0 {
+            sums[AliasKey(route: key.route, keyAlias: key.keyAlias), default: 0] += counts.searchUnits
+        }
+        return sums
+    }
     /// Requests to a metering endpoint whose response carried no readable usage.
     var unmetered: [String: Int] = [:]
     /// Metered requests whose model had no price.
@@ -174,13 +201,11 @@ struct MetricCounters: Sendable, Equatable {
     mutating func merge(_ other: MetricCounters) {
         requests.merge(other.requests, uniquingKeysWith: +)
         upstreamErrors.merge(other.upstreamErrors, uniquingKeysWith: +)
-        cost.merge(other.cost, uniquingKeysWith: +)
-        tokens.merge(other.tokens) { mine, theirs in
+        spend.merge(other.spend) { mine, theirs in
             var sum = mine
             sum.add(theirs)
             return sum
         }
-        searchUnits.merge(other.searchUnits, uniquingKeysWith: +)
         unmetered.merge(other.unmetered, uniquingKeysWith: +)
         unpriced.merge(other.unpriced, uniquingKeysWith: +)
         if let theirs = other.ledger { merge(ledger: theirs) }
@@ -218,19 +243,19 @@ struct MetricCounters: Sendable, Equatable {
             lines.append(Self.line("r", key.route, key.method, String(key.status), String(n), key.keyAlias))
         }
         for (key, n) in upstreamErrors { lines.append(Self.line("e", key.route, key.kind, String(n))) }
-        for (key, value) in cost {
-            if key.keyAlias.isEmpty && key.model.isEmpty {
-                lines.append(Self.line("c", key.route, String(value)))
-            } else {
-                lines.append(Self.line("cm", key.route, key.keyAlias, key.model, String(value)))
+        for (key, counts) in spend {
+            if let value = counts.cost {
+                if key.keyAlias.isEmpty && key.model.isEmpty {
+                    lines.append(Self.line("c", key.route, String(value)))
+                } else {
+                    lines.append(Self.line("cm", key.route, key.keyAlias, key.model, String(value)))
+                }
+            }
+            for type in TokenType.allCases where counts.tokens[type] != 0 {
+                lines.append(Self.line("tk", key.route, key.keyAlias, key.model, type.rawValue, String(counts.tokens[type])))
             }
         }
-        for (key, counts) in tokens {
-            for type in TokenType.allCases where counts[type] != 0 {
-                lines.append(Self.line("tk", key.route, key.keyAlias, key.model, type.rawValue, String(counts[type])))
-            }
-        }
-        for (key, n) in searchUnits { lines.append(Self.line("su", key.route, key.keyAlias, String(n))) }
+        for (key, n) in searchUnitsByAlias { lines.append(Self.line("su", key.route, key.keyAlias, String(n))) }
         for (route, n) in unmetered { lines.append(Self.line("um", route, String(n))) }
         for (key, n) in unpriced { lines.append(Self.line("up", key.route, key.model, String(n))) }
         if let ledger {
@@ -266,14 +291,17 @@ struct MetricCounters: Sendable, Equatable {
                     requests[key, default: 0] += n
                 }
             case ("e", 4): if let n = Int(f[3]) { upstreamErrors[ErrorKey(route: f[1], kind: f[2]), default: 0] += n }
-            case ("c", 3): if let v = Double(f[2]) { cost[SpendKey(route: f[1]), default: 0] += v }
+            case ("c", 3): if let v = Double(f[2]) { spend[SpendKey(route: f[1]), default: SpendCounts()].add(.init(cost: v)) }
             case ("cm", 5):
-                if let v = Double(f[4]) { cost[SpendKey(route: f[1], keyAlias: f[2], model: f[3]), default: 0] += v }
+                if let v = Double(f[4]) {
+                    spend[SpendKey(route: f[1], keyAlias: f[2], model: f[3]), default: SpendCounts()].add(.init(cost: v))
+                }
             case ("tk", 6):
                 if let n = Int(f[5]), let type = TokenType(rawValue: f[4]) {
-                    tokens[SpendKey(route: f[1], keyAlias: f[2], model: f[3]), default: TokenCounts()][type] += n
+                    spend[SpendKey(route: f[1], keyAlias: f[2], model: f[3]), default: SpendCounts()].tokens[type] += n
                 }
-            case ("su", 4): if let n = Int(f[3]) { searchUnits[AliasKey(route: f[1], keyAlias: f[2]), default: 0] += n }
+            case ("su", 4):
+                if let n = Int(f[3]) { spend[SpendKey(route: f[1], keyAlias: f[2]), default: SpendCounts()].searchUnits += n }
             case ("um", 3): if let n = Int(f[2]) { unmetered[f[1], default: 0] += n }
             case ("up", 4): if let n = Int(f[3]) { unpriced[ModelKey(route: f[1], model: f[2]), default: 0] += n }
             case ("lg", 4), ("lg", 6):

@@ -19,31 +19,38 @@ public final class Metrics: Sendable {
         /// only when a series needs it, so unlabelled requests spend no label budget.
         mutating func count(usageOf record: RequestRecord, route: String, alias: String) {
             let cost = record.status < 400 ? record.cost : nil
-            let metered = record.usage?.metered == true
             guard cost != nil || record.usage != nil else { return }
-            var spend = MetricCounters.SpendKey(route: route, keyAlias: alias, model: record.model ?? "")
-            if let cost, let known = counters.cost.index(forKey: spend) {
+            var counts = MetricCounters.SpendCounts(cost: cost)
+            var metered = false
+            if let usage = record.usage {
+                guard usage.metered else {
+                    counters.unmetered[route, default: 0] += 1
+                    if cost != nil { add(counts, route: route, alias: alias, model: record.model) }
+                    return
+                }
+                metered = true
+                counts.tokens = MetricCounters.TokenCounts(
+                    cacheRead: usage.cacheReadTokens, cacheWrite: usage.cacheWriteTokens, input: usage.inputTokens,
+                    output: usage.outputTokens)
+                counts.searchUnits = usage.searchUnits
+            }
+            let model = add(counts, route: route, alias: alias, model: record.model)
+            if metered && !record.priced { counters.unpriced[.init(route: route, model: model), default: 0] += 1 }
+        }
+
+        /// Adds `counts` to their series and returns the model label they went under.
+        @discardableResult
+        private mutating func add(_ counts: MetricCounters.SpendCounts, route: String, alias: String, model: String?) -> String {
+            var key = MetricCounters.SpendKey(route: route, keyAlias: alias, model: model ?? "")
+            if let known = counters.spend.index(forKey: key) {
                 // Counted before under its own name, so the name is an admitted label: one
-                // lookup instead of the label's and the cost's.
-                counters.cost.values[known] += cost
+                // lookup instead of the label's and the series'.
+                counters.spend.values[known].add(counts)
             } else {
-                spend.model = cost != nil || metered ? models.label(route: route, keyAlias: alias, model: record.model) : ""
-                if let cost { counters.cost[spend, default: 0] += cost }
+                key.model = models.label(route: route, keyAlias: alias, model: model)
+                if !counts.isEmpty { counters.spend[key, default: MetricCounters.SpendCounts()].add(counts) }
             }
-            let model = spend.model
-            guard let usage = record.usage else { return }
-            guard metered else {
-                counters.unmetered[route, default: 0] += 1
-                return
-            }
-            let tokens = MetricCounters.TokenCounts(
-                cacheRead: usage.cacheReadTokens, cacheWrite: usage.cacheWriteTokens, input: usage.inputTokens,
-                output: usage.outputTokens)
-            if !tokens.isZero { counters.tokens[spend, default: MetricCounters.TokenCounts()].add(tokens) }
-            if usage.searchUnits != 0 {
-                counters.searchUnits[.init(route: route, keyAlias: alias), default: 0] += usage.searchUnits
-            }
-            if !record.priced { counters.unpriced[.init(route: route, model: model), default: 0] += 1 }
+            return key.model
         }
     }
 
@@ -226,21 +233,22 @@ public final class Metrics: Sendable {
         out.family(
             "fcgi_pass_through_cost_usd_total", "counter",
             "USD spent by successful requests: cost_per_request plus the price of their tokens.")
-        for (key, value) in c.cost.sorted(by: { $0.key < $1.key }) {
-            out.sample("fcgi_pass_through_cost_usd_total", labels(key), value)
+        let spend = c.spend.sorted(by: { $0.key < $1.key })
+        for (key, counts) in spend {
+            if let value = counts.cost { out.sample("fcgi_pass_through_cost_usd_total", labels(key), value) }
         }
         out.family(
             "fcgi_pass_through_tokens_total", "counter",
             "Tokens metered from responses by type: input, output, cache_read, cache_write.")
-        for (key, counts) in c.tokens.sorted(by: { $0.key < $1.key }) {
-            for type in MetricCounters.TokenType.allCases where counts[type] != 0 {
+        for (key, counts) in spend {
+            for type in MetricCounters.TokenType.allCases where counts.tokens[type] != 0 {
                 var labels = labels(key)
                 labels["type"] = type.rawValue
-                out.sample("fcgi_pass_through_tokens_total", labels, Double(counts[type]))
+                out.sample("fcgi_pass_through_tokens_total", labels, Double(counts.tokens[type]))
             }
         }
         out.family("fcgi_pass_through_search_units_total", "counter", "Search units billed by Cohere.")
-        for (key, n) in c.searchUnits.sorted(by: { $0.key < $1.key }) {
+        for (key, n) in c.searchUnitsByAlias.sorted(by: { $0.key < $1.key }) {
             out.sample("fcgi_pass_through_search_units_total", labels(.init(route: key.route, keyAlias: key.keyAlias)), Double(n))
         }
         out.family(

@@ -54,7 +54,7 @@ struct ModelLabels: Sendable {
     /// admitted already, so they keep their labels even beyond the bounds.
     mutating func adopt(_ counters: MetricCounters) {
         let keys =
-            Set(counters.cost.keys).union(counters.tokens.keys)
+            counters.spend.keys
             .filter { !$0.model.isEmpty && $0.model != Self.other }
         for key in keys where admitted.insert(key).inserted {
             models.insert(key.model)

@@ -30,7 +30,7 @@ import Testing
         var counters = MetricCounters()
         counters.requests[.init(route: "/a\tb%\n", method: "GET", status: 200)] = 3
         counters.upstreamErrors[.init(route: "x", kind: "tls")] = 2
-        counters.cost[.init(route: "x")] = 1.25
+        counters.spend[.init(route: "x")] = .init(cost: 1.25)
         counters.bytesIn["x"] = 10
         counters.bytesOut["x"] = 20
         counters.duration["x", default: .init()].observe(0.003)

@@ -188,11 +188,14 @@ import Testing
         let second = Metrics(shared: (region, 1))
         let usage = Usage(model: "claude", inputTokens: 100, outputTokens: 10, metered: true)
         finish(
-            first, record(caller: Self.team, usage: usage, cost: 0.5), record(route: "/rerank", usage: Usage(searchUnits: 1, metered: true))
+            first, record(caller: Self.team, usage: usage, cost: 0.5),
+            record(route: "/rerank", usage: Usage(model: "rerank-v3.5", searchUnits: 1, metered: true))
         )
         finish(
             second, record(caller: Self.team, usage: usage, cost: 0.25),
-            record(route: "/rerank", usage: Usage(searchUnits: 3, metered: true)),
+            // Search units are counted with the model's other series and summed per
+            // route and key alias across models and workers.
+            record(route: "/rerank", usage: Usage(model: "rerank-english-v3.0", searchUnits: 3, metered: true)),
             record(usage: Usage()), record(usage: Usage(model: "claude", inputTokens: 1, metered: true), priced: false))
         first.publish()
         second.publish()
@@ -269,10 +272,9 @@ import Testing
     @Test func theNewCountersSurviveTheEncodingAndOldCostLinesStillDecode() {
         var counters = MetricCounters()
         let awkward = MetricCounters.SpendKey(route: "/a\tb", keyAlias: "k%\n", model: "m\t%0A\n")
-        counters.cost[awkward] = 0.5
-        counters.cost[.init(route: "/plain")] = 2
-        counters.tokens[awkward] = .init(cacheRead: 12, output: 7)
-        counters.searchUnits[.init(route: "/r", keyAlias: "k%\n")] = 3
+        counters.spend[awkward] = .init(cost: 0.5, tokens: .init(cacheRead: 12, output: 7))
+        counters.spend[.init(route: "/plain")] = .init(cost: 2)
+        counters.spend[.init(route: "/r", keyAlias: "k%\n")] = .init(searchUnits: 3)
         counters.unmetered["/u\t"] = 4
         counters.unpriced[.init(route: "/a\tb", model: "m\t%0A\n")] = 5
         counters.ledger = .init(pending: 1, writeFailures: 2, dropped: 3)
@@ -282,7 +284,7 @@ import Testing
         // Each non-zero count of a series is its own line, as before; zero counts make none.
         #expect(lines.filter { $0.hasPrefix("tk\t") }.count == 2)
         #expect(lines.contains("tk\t/a%09b\tk%25%0A\tm%09%250A%0A\tcache_read\t12"))
-        #expect(MetricCounters(decoding: Data("c\t/old\t1.5".utf8)).cost == [.init(route: "/old"): 1.5])
+        #expect(MetricCounters(decoding: Data("c\t/old\t1.5".utf8)).spend == [.init(route: "/old"): .init(cost: 1.5)])
     }
 
     @Test func aReplacementKeepsItsPredecessorsModelsWithinTheCap() throws {
