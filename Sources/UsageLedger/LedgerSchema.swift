@@ -112,16 +112,45 @@ enum LedgerSchema {
         }
     }
 
-    /// Binds `row` to the insert statement's 19 parameters.
-    static func bind(_ row: SpendRow, to statement: SQLiteStatement) {
-        statement.bind(1, row.requestID)
+    /// Binds `row` to the insert statement's 19 parameters and runs it. The text columns
+    /// are copied one after another into `texts` and bound where they lie there: bound
+    /// as Swift strings, SQLite copied each into an allocation of its own and freed it
+    /// again, a few hundred instructions a column on every row.
+    static func insert(_ row: SpendRow, with statement: SQLiteStatement, texts: inout [UInt8]) throws(SQLiteError) {
+        texts.removeAll(keepingCapacity: true)
+        let requestID = append(row.requestID, to: &texts)
+        let keyAlias = append(row.keyAlias, to: &texts)
+        let keyHash = append(row.keyHash, to: &texts)
+        let route = append(row.route, to: &texts)
+        let method = append(row.method, to: &texts)
+        let model = row.model.map { append($0, to: &texts) }
+        let host = append(row.host, to: &texts)
+        try texts.withUnsafeBufferPointer { (bytes) throws(SQLiteError) in
+            func text(_ range: Range<Int>) -> UnsafeBufferPointer<UInt8> { UnsafeBufferPointer(rebasing: bytes[range]) }
+            statement.bind(1, inPlace: text(requestID))
+            statement.bind(4, inPlace: text(keyAlias))
+            statement.bind(5, inPlace: text(keyHash))
+            statement.bind(6, inPlace: text(route))
+            statement.bind(7, inPlace: text(method))
+            if let model { statement.bind(8, inPlace: text(model)) } else { statement.bind(8, nil as String?) }
+            statement.bind(19, inPlace: text(host))
+            bindNumbers(row, to: statement)
+            _ = try statement.step()
+        }
+    }
+
+    /// Where `text`'s UTF-8 went in `texts`.
+    private static func append(_ text: String, to texts: inout [UInt8]) -> Range<Int> {
+        let start = texts.count
+        if text.utf8.withContiguousStorageIfAvailable({ texts.append(contentsOf: $0) }) == nil {
+            texts.append(contentsOf: text.utf8)
+        }
+        return start..<texts.count
+    }
+
+    private static func bindNumbers(_ row: SpendRow, to statement: SQLiteStatement) {
         statement.bind(2, row.startTime)
         statement.bind(3, row.endTime)
-        statement.bind(4, row.keyAlias)
-        statement.bind(5, row.keyHash)
-        statement.bind(6, row.route)
-        statement.bind(7, row.method)
-        statement.bind(8, row.model)
         statement.bind(9, row.status)
         statement.bind(10, row.inputTokens)
         statement.bind(11, row.outputTokens)
@@ -132,7 +161,6 @@ enum LedgerSchema {
         statement.bind(16, row.durationMs)
         statement.bind(17, row.partial)
         statement.bind(18, row.metered)
-        statement.bind(19, row.host)
     }
 
     /// The row a select of `columns` is on.

@@ -127,6 +127,9 @@ final class LedgerWriter: Sendable {
 final class WriteConnection {
     let connection: SQLiteConnection
     private let statement: SQLiteStatement
+    /// The text columns of the row being inserted, bound where they lie here (kept, with
+    /// its capacity, from row to row).
+    private var texts: [UInt8] = []
 
     /// Opens `path` for writing; `readOnly` opens it as a file the process may not write.
     init(path: String, readOnly: Bool = false) throws(SQLiteError) {
@@ -158,10 +161,10 @@ final class WriteConnection {
         try connection.execute("BEGIN IMMEDIATE")
         do throws(SQLiteError) {
             for row in rows {
-                statement.reset()
-                LedgerSchema.bind(row, to: statement)
-                _ = try statement.step()
+                statement.resetKeepingBindings()
+                try LedgerSchema.insert(row, with: statement, texts: &texts)
             }
+            // Nothing bound may point into `texts` once the batch is done.
             statement.reset()
             try connection.execute("COMMIT")
         } catch {

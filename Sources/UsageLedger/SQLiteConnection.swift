@@ -136,6 +136,23 @@ final class SQLiteStatement {
         sqlite3_clear_bindings(handle)
     }
 
+    /// Ready to run again, keeping its bindings: for a caller that binds every parameter
+    /// anew before each step (clearing 19 of them cost about what binding them does).
+    func resetKeepingBindings() {
+        sqlite3_reset(handle)
+    }
+
+    /// Binds text that SQLite reads where it lies (`SQLITE_STATIC`) instead of copying it
+    /// into an allocation of its own: the bytes must stay in place until the statement
+    /// has stepped, and the parameter must be bound again (or cleared) before they move.
+    func bind(_ index: Int32, inPlace text: UnsafeBufferPointer<UInt8>) {
+        // An empty value still needs a pointer: a null one would bind NULL.
+        let start = text.isEmpty ? UnsafeRawPointer(Self.empty.utf8Start) : UnsafeRawPointer(text.baseAddress!)
+        sqlite3_bind_text(handle, index, start.assumingMemoryBound(to: CChar.self), Int32(text.count), nil)
+    }
+
+    private static let empty: StaticString = ""
+
     func int(_ column: Int32) -> Int { Int(sqlite3_column_int64(handle, column)) }
     func double(_ column: Int32) -> Double { sqlite3_column_double(handle, column) }
     func bool(_ column: Int32) -> Bool { sqlite3_column_int64(handle, column) != 0 }

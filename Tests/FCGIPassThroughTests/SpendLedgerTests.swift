@@ -82,9 +82,9 @@ import Testing
                 for migration in LedgerSchema.migrations.prefix(2) { try old.execute(migration) }
                 try old.execute("PRAGMA user_version = 2")
                 let insert = try old.prepare(LedgerSchema.insert)
+                var texts: [UInt8] = []
                 for row in before {
-                    LedgerSchema.bind(row, to: insert)
-                    _ = try insert.step()
+                    try LedgerSchema.insert(row, with: insert, texts: &texts)
                     insert.reset()
                 }
             }
@@ -188,6 +188,29 @@ import Testing
             var expected = SpendLedger.Stats()
             expected.writtenRows = 2
             #expect(ledger.stats == expected)
+        }
+    }
+
+    /// Rows of one batch share the buffer their text columns are bound from: each must
+    /// read back with its own texts, whatever the lengths around it.
+    @Test func textsOfRowsInOneBatchStayTheirOwn() throws {
+        try Self.withDirectory { directory in
+            let ledger = try SpendLedger.open(path: directory + "/usage.db")
+            defer { ledger.close() }
+            let models: [String?] = [nil, "", "m", "claude-sonnet-4-5-20250929-with-a-long-name", "modèle-é\u{301}", "\u{0}x"]
+            let rows = (0..<120).map { index in
+                SpendRow(
+                    requestID: "r-\(String(repeating: "x", count: index % 40))-\(index)", startTime: 1_700_000_000 + Double(index),
+                    endTime: 1_700_000_001, keyAlias: index % 3 == 0 ? "" : "alias-\(index)",
+                    keyHash: index % 3 == 0 ? "" : String(repeating: "f", count: 64), route: "/route/\(index % 5)",
+                    method: index % 2 == 0 ? "POST" : "GET", model: models[index % models.count].map(SpendRow.storable),
+                    status: 200)
+            }
+            for row in rows { ledger.record(row) }
+            #expect(ledger.flush())
+            let read = try Self.all(ledger)
+            #expect(read.count == rows.count)
+            for row in read { #expect(row == rows.first { $0.requestID == row.requestID }) }
         }
     }
 
