@@ -85,6 +85,31 @@ import Testing
                 + " reason=\"upstream said \\\"no\\\"\" empty=\"\" long=\(long) dynamic=\"k=v\"")
     }
 
+    /// A number's field reads exactly as `String(value)`: the ledger, `/spend/logs` and
+    /// `/metrics` show the same value, and a reader may compare the texts.
+    @Test func numbersAreWrittenAsStringWritesThem() {
+        var generator = SystemRandomNumberGenerator()
+        var values: [Double] = [
+            0, -0.0, 1e-4, 1e-4 - 1e-12, 0.00011, 9.9e-5, 0.002, 0.1 + 0.2, 1, 2.5, 100.5, 0.000001, 0.0000015,
+            999_999_999.999999, 1e9, 1e9 - 1e-6, 123_456.000001, 1e16, -0.002, .nan, .infinity, .pi, 1.0 / 3,
+            Double.ulpOfOne, .leastNonzeroMagnitude,
+        ]
+        for _ in 0..<20_000 {
+            // Whole millionths (prices, costs and their sums), near misses and anything.
+            let millionths = Double(Int.random(in: 0..<2_000_000_000_000_000, using: &generator))
+            values.append(millionths / 1e6)
+            values.append((millionths / 1e6).nextUp)
+            values.append(Double(Int.random(in: 1..<1_000_000, using: &generator)) * 0.000001)
+            values.append(Double(bitPattern: UInt64.random(in: 0...UInt64.max, using: &generator)))
+        }
+        for value in values {
+            var fields = LogFields(json: false, capacity: 16)
+            fields.add("cost", value)
+            let line = fields.line.withBytes { String(decoding: $0, as: UTF8.self) }
+            #expect(line == " cost=" + String(value), "\(value.bitPattern)")
+        }
+    }
+
     @Test func jsonLinesKeepTheFieldsAsPairs() {
         var fields = LogFields(json: true, capacity: 16)
         fields.add("status", 503)

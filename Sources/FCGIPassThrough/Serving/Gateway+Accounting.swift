@@ -45,7 +45,7 @@ extension Gateway {
                     fields.add("usage", "partial")
                 }
             }
-            if let cost = record.cost { fields.add("cost", String(cost)) }
+            if let cost = record.cost { fields.add("cost", cost) }
             fields.add("request_id", record.requestID)
         }
         metrics.requestFinished(record)
