@@ -6,20 +6,21 @@ import GatewayCore
 /// byte; the meter keeps a few hundred bytes of state whatever the response's size.
 final class MeteringWriter: ResponseWriter {
     private let base: any ResponseWriter
-    private let format: UsageFormat
     private let requestModel: String?
-    /// Created with the head; `nil` before it, or when the body cannot be read (it is
-    /// content-encoded on its way through). Only the thread serving the request touches
-    /// it, one call at a time, and nothing the meter calls comes back into this writer, so
-    /// no two accesses can overlap: the runtime's check of each (tens of instructions, on
-    /// every chunk) is left out.
-    @exclusivity(unchecked) private var meter: UsageMeter?
+    /// Made with the writer and started, where it lies, by the head (`reading`). Only the
+    /// thread serving the request touches it, one call at a time, and nothing the meter
+    /// calls comes back into this writer, so no two accesses can overlap: the runtime's
+    /// check of each (tens of instructions, on every chunk) is left out.
+    @exclusivity(unchecked) private var meter: UsageMeter
+    /// Whether the head started the meter: not before it, nor when the body cannot be
+    /// read (it is content-encoded on its way through).
+    private var reading = false
     private var sawHead = false
 
     init(_ base: any ResponseWriter, format: UsageFormat, requestModel: String?) {
         self.base = base
-        self.format = format
         self.requestModel = requestModel
+        meter = UsageMeter(format: format, requestModel: requestModel)
     }
 
     func writeHead(status: Int, headers: HTTPHeaders) -> Bool {
@@ -40,14 +41,15 @@ final class MeteringWriter: ResponseWriter {
         }
         let coding = contentEncoding.map { String(HTTPSyntax.trimmingWhitespace($0)) } ?? ""
         if coding.isEmpty || coding.caseInsensitiveEquals("identity") {
-            meter = UsageMeter(format: format, contentType: contentType, requestModel: requestModel)
+            meter.begin(contentType: contentType)
+            reading = true
         }
         return base.writeHead(status: status, headers: headers)
     }
 
     func writeBody(_ data: Data, flush: Bool) -> Bool {
         let written = base.writeBody(data, flush: flush)
-        if meter != nil { data.withUnsafeBytes { meter!.consume($0) } }
+        if reading { data.withUnsafeBytes { meter.consume($0) } }
         return written
     }
 
@@ -62,6 +64,6 @@ final class MeteringWriter: ResponseWriter {
     /// - Parameter complete: the response reached its end; `false` marks it partial.
     func finish(complete: Bool) -> Usage? {
         guard sawHead else { return nil }
-        return meter?.finish(complete: complete) ?? Usage(model: requestModel)
+        return reading ? meter.finish(complete: complete) : Usage(model: requestModel)
     }
 }

@@ -20,23 +20,23 @@ enum JSONTopLevelField {
     /// Nesting deeper than this is refused rather than walked (hostile bodies).
     static let maxDepth = 512
 
-    static func string(named name: String, in body: some Collection<UInt8>) -> Outcome {
+    static func string(named name: StaticString, in body: some Collection<UInt8>) -> Outcome {
+        let wanted = UnsafeBufferPointer(start: name.utf8Start, count: name.utf8CodeUnitCount)
+        if let outcome = body.withContiguousStorageIfAvailable({ string(named: wanted, in: $0) }) { return outcome }
+        return Array(body).withUnsafeBufferPointer { string(named: wanted, in: $0) }
+    }
+
+    private static func string(named wanted: UnsafeBufferPointer<UInt8>, in bytes: UnsafeBufferPointer<UInt8>) -> Outcome {
         var found: String?
         var count = 0
-        var name = name
-        let ok = name.withUTF8 { wanted in
-            body.withContiguousStorageIfAvailable { bytes -> Bool in
-                var scanner = Scanner(bytes: bytes)
-                return scanner.scanObject(naming: wanted) { isWanted, scanner in
-                    guard isWanted else { return scanner.skipValue() }
-                    count += 1
-                    guard let value = scanner.scanStringValue() else { return false }
-                    found = value
-                    return true
-                }
-            }
+        var scanner = Scanner(bytes: bytes)
+        let ok = scanner.scanObject(naming: wanted) { isWanted, scanner in
+            guard isWanted else { return scanner.skipValue() }
+            count += 1
+            guard let value = scanner.scanStringValue() else { return false }
+            found = value
+            return true
         }
-        guard let ok else { return string(named: name, in: Array(body)) }
         guard ok, count <= 1 else { return .unreadable }
         guard count == 1 else { return .absent }
         return found.map(Outcome.found) ?? .unreadable

@@ -46,18 +46,14 @@ enum JSONStringRun {
         UInt64(littleEndian: UnsafeRawPointer(at).loadUnaligned(as: UInt64.self))
     }
 
-    /// The high bit of each byte of `word` that stops a run. Each term marks the high bit
-    /// of every byte it matches; a borrow can mark a byte it does not match, but only
-    /// above one it does, so the lowest mark is always a real match.
+    /// The high bit of each byte of `word` that stops a run. Three tests, each of the form
+    /// `(x - k) & ~x & high` (a byte of `x` below `k`): `word ^ "` below 1, `word ^ \`
+    /// below 1, `word` below 0x20. XOR with an ASCII byte keeps a byte's high bit, so the
+    /// three share one `~word & high`. A borrow can mark a byte that does not match, but
+    /// only above one that does, so the lowest mark is always a real match.
     @inline(__always)
     private static func marks(_ word: UInt64, nonASCII: UInt64) -> UInt64 {
-        zeroBytes(word ^ (ones &* 0x22)) | zeroBytes(word ^ (ones &* 0x5C)) | ((word &- ones &* 0x20) & ~word & high)
-            | (word & nonASCII)
-    }
-
-    /// The high bit of every zero byte of `word` (and possibly of bytes above one).
-    @inline(__always)
-    private static func zeroBytes(_ word: UInt64) -> UInt64 {
-        (word &- ones) & ~word & high
+        let below = ((word ^ (ones &* 0x22)) &- ones) | ((word ^ (ones &* 0x5C)) &- ones) | (word &- ones &* 0x20)
+        return ((below & ~word) | (word & nonASCII)) & high
     }
 }

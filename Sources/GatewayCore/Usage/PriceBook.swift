@@ -184,7 +184,7 @@ public struct PriceBook: Sendable, Equatable {
 
     /// `price(model:provider: nil, endpoint:)`'s rates, without its names.
     func rates(model: String?, endpoint: Endpoint) -> ModelPrice.Rates? {
-        let found = model.flatMap { cachedLookup($0, provider: Self.provider(of: endpoint)).price?.rates }
+        let found = model.flatMap { cachedLookup($0, provider: Self.provider(of: endpoint)).rates }
         guard Self.overridesPrices(endpoint) else { return found }
         return (found ?? ModelPrice.Rates()).overridden(by: endpoint)
     }
@@ -336,10 +336,14 @@ private final class FoundPrices: Sendable {
     final class Entry: Sendable {
         let key: Key
         let price: ModelPrice?
+        /// `price`'s rates, kept apart: read through `price`, each request copied the
+        /// entry's three names (three retains and releases) to get at them.
+        let rates: ModelPrice.Rates?
 
         init(key: Key, price: ModelPrice?) {
             self.key = key
             self.price = price
+            rates = price?.rates
         }
     }
 

@@ -28,7 +28,8 @@ public struct UsageMeter {
         case skip
     }
 
-    private let mode: Mode
+    private let format: UsageFormat
+    private var mode = Mode.off
     private let requestModel: String?
     private var scanner: UsageJSONScanner
 
@@ -51,6 +52,22 @@ public struct UsageMeter {
     ///   - requestModel: the model the request named (its body's `model`, or the Gemini
     ///     or Vertex path's `models/{model}`); it wins over the one the response names.
     public init(format: UsageFormat, contentType: String?, requestModel: String?) {
+        self.init(format: format, requestModel: requestModel)
+        begin(contentType: contentType)
+    }
+
+    /// A meter that reads nothing until `begin(contentType:)`: its holder can make it
+    /// before the response's head arrives and start it in place (it is a few hundred
+    /// bytes, and each copy of it costs what a short JSON body's reading does).
+    public init(format: UsageFormat, requestModel: String?) {
+        self.format = format
+        self.requestModel = requestModel.flatMap { $0.isEmpty ? nil : $0 }
+        scanner = UsageJSONScanner(paths: .paths(for: format))
+    }
+
+    /// Starts reading a body of `contentType`: `text/event-stream` as server-sent
+    /// events, anything else (or nothing) as JSON.
+    public mutating func begin(contentType: String?) {
         if format == .none {
             mode = .off
         } else if let contentType, HTTPSyntax.isMediaType(contentType, "text/event-stream") {
@@ -58,8 +75,6 @@ public struct UsageMeter {
         } else {
             mode = .json
         }
-        self.requestModel = requestModel.flatMap { $0.isEmpty ? nil : $0 }
-        scanner = UsageJSONScanner(paths: .paths(for: format))
     }
 
     /// Reads one chunk of the body, as it is written to the client.
