@@ -184,7 +184,7 @@ public struct PriceBook: Sendable, Equatable {
 
     /// `price(model:provider: nil, endpoint:)`'s rates, without its names.
     func rates(model: String?, endpoint: Endpoint) -> ModelPrice.Rates? {
-        let found = model.flatMap { cachedLookup($0, provider: Self.provider(of: endpoint)).rates }
+        let found = model.flatMap { cachedRates($0, provider: Self.provider(of: endpoint)) }
         guard Self.overridesPrices(endpoint) else { return found }
         return (found ?? ModelPrice.Rates()).overridden(by: endpoint)
     }
@@ -195,6 +195,21 @@ public struct PriceBook: Sendable, Equatable {
 
     private static func overridesPrices(_ endpoint: Endpoint) -> Bool {
         endpoint.inputCostPerToken != nil || endpoint.outputCostPerToken != nil
+    }
+
+    /// `cachedLookup`'s rates, read under the cache's lock when the entry is there: the
+    /// entry is shared by every thread, and taking it out of the lock would retain and
+    /// release it, its reference count's cache line passing from core to core.
+    private func cachedRates(_ model: String, provider: String?) -> ModelPrice.Rates? {
+        let key = FoundPrices.Key(model: model, provider: provider)
+        let known = found.entries.withLock { cache -> ModelPrice.Rates?? in
+            if let last = cache.last, last.key == key { return .some(last.rates) }
+            guard let known = cache.entries[key] else { return nil }
+            cache.last = known
+            return .some(known.rates)
+        }
+        if let known { return known }
+        return cachedLookup(model, provider: provider).rates
     }
 
     /// `lookup`, remembered: a response's model is usually one seen before, and the lookup

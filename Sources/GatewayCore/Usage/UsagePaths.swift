@@ -146,7 +146,11 @@ struct UsageCaptures: Equatable {
 /// Where a format puts its usage: the member names from the top of one JSON document (one
 /// body, one SSE event, or one element of a top-level array) to a number, or to the
 /// response's model name. Paths never go through arrays.
-struct UsagePaths: Sendable {
+///
+/// There is one per format, made once for the process. Its tables are never freed, so a
+/// meter copies it without touching a reference count: every request's meter would
+/// otherwise retain and release the same shared arrays from every thread.
+struct UsagePaths: @unchecked Sendable {
     /// Paths are at most this long: a path and its length fit in one `UInt64` (`code`).
     static let maxLength = 7
 
@@ -159,8 +163,8 @@ struct UsagePaths: Sendable {
     private let namesByDepth: InlineArray<7, UInt64>  // `maxLength` entries
     /// Each target's `code`, and its field at the same index: a value's field is found by
     /// comparing one number per target, not its path name by name.
-    private let codes: ContiguousArray<UInt64>
-    private let fields: ContiguousArray<UsageField>
+    private let codes: UnsafeBufferPointer<UInt64>
+    private let fields: UnsafeBufferPointer<UsageField>
 
     init(_ targets: [(path: [UsageName], field: UsageField)]) {
         self.maxDepth = targets.map(\.path.count).max() ?? 0
@@ -171,8 +175,14 @@ struct UsagePaths: Sendable {
             for (depth, name) in target.path.enumerated() { namesByDepth[depth] |= name.bit }
         }
         self.namesByDepth = namesByDepth
-        codes = ContiguousArray(targets.map { Self.code($0.path) })
-        fields = ContiguousArray(targets.map(\.field))
+        codes = Self.immortal(targets.map { Self.code($0.path) })
+        fields = Self.immortal(targets.map(\.field))
+    }
+
+    private static func immortal<Element>(_ array: [Element]) -> UnsafeBufferPointer<Element> {
+        let buffer = UnsafeMutableBufferPointer<Element>.allocate(capacity: array.count)
+        _ = buffer.initialize(from: array)
+        return UnsafeBufferPointer(buffer)
     }
 
     /// A path as one number: a name's raw value per byte from the lowest, the length in
@@ -202,9 +212,11 @@ struct UsagePaths: Sendable {
         case .anthropic: return anthropic
         case .gemini: return gemini
         case .cohere: return cohere
-        case .none: return UsagePaths([])
+        case .none: return none
         }
     }
+
+    private static let none = UsagePaths([])
 
     /// OpenAI. Chat completions, completions and embeddings put `usage` at the top:
     /// `prompt_tokens` counts the whole prompt, the cached part (`prompt_tokens_details.
