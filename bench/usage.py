@@ -30,7 +30,7 @@ unmetered route's own spread from round to round. After the rounds the ledger is
 back: the metered routes' rows must carry the search units and tokens (a check that the
 metering measured is the metering that works).
 
-Knobs (environment): BENCH_TRANSPORTS (curl; curl,urlsession for both), BENCH_ROUNDS (5),
+Knobs (environment): BENCH_TRANSPORTS (curl; curl,urlsession for both), BENCH_ROUNDS (15),
 BENCH_SECONDS per load run (5), BENCH_CONNECTIONS (32,2: each count is a load run per
 round, split between the two routes; 32 saturates the two cores, 2 leaves them headroom),
 BENCH_INSTANCES gateway instances per set (1), BENCH_THREADS per instance (64), BENCH_GATEWAY_ARGS extra gateway flags,
@@ -157,7 +157,9 @@ def main() -> int:
     if any(a in ("-h", "--help") for a in sys.argv[1:]):
         print(__doc__)
         return 0
-    rounds, seconds = knob("BENCH_ROUNDS", 5), knob("BENCH_SECONDS", 5.0)
+    # A round's ratio moves by ±0.1 on two shared cores: the median of fewer rounds cannot
+    # tell 4 % from 6 %.
+    rounds, seconds = knob("BENCH_ROUNDS", 15), knob("BENCH_SECONDS", 5.0)
     loads = [int(c) for c in knob("BENCH_CONNECTIONS", "32,2").split(",") if c.strip()]
     sse_streams = knob("BENCH_SSE_STREAMS", 10)
     instances, threads = knob("BENCH_INSTANCES", 1), knob("BENCH_THREADS", 64)
