@@ -148,14 +148,15 @@ struct LineBuffer: ~Copyable {
     /// here, digit by digit, for a tenth of what the general algorithm costs.
     ///
     /// When `n / 1e6` (correctly rounded) is `value`, the decimal n/10⁶ reads back as
-    /// `value`; below 1e9 two doubles are less than 1e-6 apart, so no other decimal of
-    /// at most six places does, and a shorter text would be one. It is the shortest, and
-    /// unique: `String` writes the same digits.
+    /// `value`; below 1e9 adjacent doubles are at most 2⁻²³ apart, far less than 1e-6, so
+    /// no other decimal of at most six places does, and a shorter text would be one. It
+    /// is the shortest, and unique: `String` writes the same digits.
     mutating func appendShortest(_ value: Double) {
-        let millionths = (value * 1e6).rounded()
-        guard value >= 1e-4, value < 1e9, millionths / 1e6 == value else { return append(String(value)) }
-        let whole = Int(millionths) / 1_000_000
-        var fraction = Int(millionths) % 1_000_000
+        let rounded = (value * 1e6).rounded()
+        guard value >= 1e-4, value < 1e9, rounded / 1e6 == value else { return append(String(value)) }
+        let millionths = Int(rounded)
+        let whole = millionths / 1_000_000
+        var fraction = millionths % 1_000_000
         appendDecimal(whole)
         append(UInt8(ascii: "."))
         guard fraction != 0 else { return append(UInt8(ascii: "0")) }

@@ -116,6 +116,10 @@ enum LedgerSchema {
     /// are copied one after another into `texts` and bound where they lie there: bound
     /// as Swift strings, SQLite copied each into an allocation of its own and freed it
     /// again, a few hundred instructions a column on every row.
+    ///
+    /// On return the statement's text parameters still point into `texts`: the caller
+    /// must `reset()` the statement (which clears them) or insert again before `texts`
+    /// changes and before the statement is stepped any other way.
     static func insert(_ row: SpendRow, with statement: SQLiteStatement, texts: inout [UInt8]) throws(SQLiteError) {
         texts.removeAll(keepingCapacity: true)
         let requestID = append(row.requestID, to: &texts)

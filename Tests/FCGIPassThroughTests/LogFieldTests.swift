@@ -96,7 +96,12 @@ import Testing
         ]
         for _ in 0..<20_000 {
             // Whole millionths (prices, costs and their sums), near misses and anything.
+            // Up to 2e9, so about half land in the plain-decimal range and half above it;
+            // and a spread over every magnitude.
             let millionths = Double(Int.random(in: 0..<2_000_000_000_000_000, using: &generator))
+            let magnitude =
+                Double(Int.random(in: 1..<1_000_000, using: &generator)) * pow(10, Double(Int.random(in: -9...9, using: &generator)))
+            values.append((magnitude * 1e6).rounded() / 1e6)
             values.append(millionths / 1e6)
             values.append((millionths / 1e6).nextUp)
             values.append(Double(Int.random(in: 1..<1_000_000, using: &generator)) * 0.000001)

@@ -66,7 +66,8 @@ public struct UsageMeter {
     }
 
     /// Starts reading a body of `contentType`: `text/event-stream` as server-sent
-    /// events, anything else (or nothing) as JSON.
+    /// events, anything else (or nothing) as JSON. Once per meter, before any `consume`:
+    /// it sets how bytes are read and resets nothing read already.
     public mutating func begin(contentType: String?) {
         if format == .none {
             mode = .off

@@ -166,7 +166,8 @@ struct UsagePaths: @unchecked Sendable {
     private let codes: UnsafeBufferPointer<UInt64>
     private let fields: UnsafeBufferPointer<UsageField>
 
-    init(_ targets: [(path: [UsageName], field: UsageField)]) {
+    /// Only for the static tables below: each one's buffers are never freed.
+    private init(_ targets: [(path: [UsageName], field: UsageField)]) {
         self.maxDepth = targets.map(\.path.count).max() ?? 0
         self.leaves = targets.reduce(0) { $0 | ($1.path.last?.bit ?? 0) }
         var namesByDepth = InlineArray<7, UInt64>(repeating: 0)
