@@ -73,6 +73,38 @@ final class ManualClock: Sendable {
         #expect(limits.usage(key(1)).requestsInWindow == 3)
     }
 
+    /// A request that read the clock just before a second turned, and took the mutex after
+    /// one counted in the new second, looked at the window from the second before, where a
+    /// bucket from the future does not count: rpm 1 admitted both. The clock is now read
+    /// with the mutex held. Here the first request's clock call waits (up to half a second)
+    /// for the second request to be decided: read outside the mutex that wait lets the
+    /// second one in first; read inside, the second one waits for the first.
+    @Test func aRequestThatWaitedForTheMutexAcrossASecondStillSeesTheCount() async throws {
+        let second = 1_000_000.0
+        let firstIsReading = Locked(true)
+        let secondDecided = DispatchSemaphore(value: 0)
+        let limits = SharedKeyLimits.anonymous(now: {
+            guard
+                firstIsReading.withLock({ reading in
+                    defer { reading = false }
+                    return reading
+                })
+            else { return second + 1.5 }
+            _ = secondDecided.wait(timeout: .now() + 0.5)
+            return second + 0.999
+        })
+        let rpm = KeyLimits(rpm: 1)
+        let first = Task.detached { limits.admit(self.key(1), limits: rpm) }
+        // Let the first request reach its clock call before the second one starts.
+        while firstIsReading.withLock({ $0 }) { try await Task.sleep(for: .milliseconds(1)) }
+        let later = Task.detached {
+            defer { secondDecided.signal() }
+            return limits.admit(self.key(1), limits: rpm)
+        }
+        let answers = [await first.value, await later.value]
+        #expect(answers.filter { if case .admitted = $0 { true } else { false } }.count == 1, "\(answers)")
+    }
+
     @Test func theWindowSlidesSecondBySecond() {
         let clock = ManualClock()
         let limits = SharedKeyLimits.anonymous(now: clock.now)

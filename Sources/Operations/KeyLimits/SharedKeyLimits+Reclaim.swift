@@ -10,7 +10,7 @@ extension SharedKeyLimits {
     /// Frees the leases of every holder that is gone; returns how many.
     @discardableResult
     package func sweepDeadHolders() -> Int {
-        guard let held = withMutex({ $0.heldLeases() }) else { return 0 }
+        guard let held = withMutex({ table, _ in table.heldLeases() }) else { return 0 }
         return reclaim(held.filter { $0.holder != holder })
     }
 
@@ -26,7 +26,7 @@ extension SharedKeyLimits {
             return isGone
         }
         guard !dead.isEmpty else { return 0 }
-        return withMutex { table in
+        return withMutex { table, _ in
             var freed = 0
             for candidate in dead {
                 guard let index = table.heldEntry(candidate.lease), table.lease(index).holder == candidate.holder else {

@@ -59,11 +59,11 @@ package final class SharedKeyLimits: KeyLimiter, @unchecked Sendable {
     /// `admit` on behalf of `holder` (tests stand in for other processes with it).
     func admit(_ digest: KeyDigest, limits: KeyLimits, holder: LeaseHolder) -> KeyAdmission {
         guard !limits.isEmpty else { return .admitted(lease: nil, remainingRequests: nil) }
-        let second = currentSecond()
         var mayReclaim = true
         while true {
             guard mutex.lock() else { return failOpen(.lockFailureCount) }
-            let step = decide(digest, limits: limits, holder: holder, at: second, mayReclaim: mayReclaim)
+            // The clock is read with the mutex held (see `withMutex`).
+            let step = decide(digest, limits: limits, holder: holder, at: currentSecond(), mayReclaim: mayReclaim)
             mutex.unlock()
             switch step {
             case .answer(let admission): return admission
@@ -76,8 +76,7 @@ package final class SharedKeyLimits: KeyLimiter, @unchecked Sendable {
 
     package func charge(_ digest: KeyDigest, limits: KeyLimits, tokens: Int, cost: Double) {
         guard limits.isCharged else { return }
-        let second = currentSecond()
-        _ = withMutex { table in
+        _ = withMutex { table, second in
             guard let index = table.findOrClaim(digest, at: second) else {
                 countFailure(.tableFullCount)
                 return
@@ -92,22 +91,22 @@ package final class SharedKeyLimits: KeyLimiter, @unchecked Sendable {
 
     package func unseededBudgetWindow(_ digest: KeyDigest, limits: KeyLimits) -> Int? {
         guard let budget = limits.budget else { return nil }
-        let second = currentSecond()
-        let windowStart = Self.windowStart(of: budget, at: second)
-        let seeded = withMutex { table -> Bool in
-            guard let index = table.find(digest) else { return false }
-            return table.slot(index).budget(windowStart: windowStart).seeded
+        let unseeded = withMutex { table, second -> Int? in
+            let windowStart = Self.windowStart(of: budget, at: second)
+            guard let index = table.find(digest), table.slot(index).budget(windowStart: windowStart).seeded else {
+                return Int(windowStart)
+            }
+            return nil
         }
         // A table that cannot be locked is not asked again and again: admission fails open.
-        return seeded ?? true ? nil : Int(windowStart)
+        return unseeded ?? nil
     }
 
     package func seed(_ digest: KeyDigest, limits: KeyLimits, windowStart: Int, spend: Double) {
         guard let budget = limits.budget else { return }
-        let second = currentSecond()
-        let current = Self.windowStart(of: budget, at: second)
-        guard Int(current) == windowStart else { return }  // the window moved on: it starts at 0
-        _ = withMutex { table in
+        _ = withMutex { table, second in
+            let current = Self.windowStart(of: budget, at: second)
+            guard Int(current) == windowStart else { return }  // the window moved on: it starts at 0
             guard let index = table.findOrClaim(digest, at: second) else {
                 countFailure(.tableFullCount)
                 return
@@ -121,10 +120,9 @@ package final class SharedKeyLimits: KeyLimiter, @unchecked Sendable {
     /// hosts"); ignored once the window has moved on.
     package func setOtherHostsSpend(_ digest: KeyDigest, limits: KeyLimits, windowStart: Int, spend: Double) {
         guard let budget = limits.budget else { return }
-        let second = currentSecond()
-        let current = Self.windowStart(of: budget, at: second)
-        guard Int(current) == windowStart else { return }
-        _ = withMutex { table in
+        _ = withMutex { table, second in
+            let current = Self.windowStart(of: budget, at: second)
+            guard Int(current) == windowStart else { return }
             guard let index = table.findOrClaim(digest, at: second) else {
                 countFailure(.tableFullCount)
                 return
@@ -137,8 +135,7 @@ package final class SharedKeyLimits: KeyLimiter, @unchecked Sendable {
     /// process to ask in a given second, so a host with many workers asks the shared
     /// ledger once a second, not once per worker.
     package func claimSharedSpendRefresh() -> Bool {
-        let second = currentSecond()
-        return withMutex { table in
+        return withMutex { table, second in
             guard table.budgetRefreshSecond != second else { return false }
             table.budgetRefreshSecond = second
             return true
@@ -158,39 +155,32 @@ package final class SharedKeyLimits: KeyLimiter, @unchecked Sendable {
 
     /// What the table holds for `digest` now.
     package func usage(_ digest: KeyDigest) -> (requestsInWindow: Int, inFlight: Int) {
-        let second = currentSecond()
-        guard mutex.lock() else {
-            countFailure(.lockFailureCount)
-            return (0, 0)
-        }
-        defer { mutex.unlock() }
-        guard let index = table.find(digest) else { return (0, 0) }
-        let slot = table.slot(index)
-        return (slot.window(at: second).count, Int(slot.inFlight))
+        withMutex { table, second in
+            guard let index = table.find(digest) else { return (0, 0) }
+            let slot = table.slot(index)
+            return (slot.window(at: second).count, Int(slot.inFlight))
+        } ?? (0, 0)
     }
 
     /// The tokens in `digest`'s tpm window now.
     package func tokensInWindow(_ digest: KeyDigest) -> Int {
-        let second = currentSecond()
-        return withMutex { table in table.find(digest).map { table.slot($0).tokenWindow(at: second).tokens } ?? 0 } ?? 0
+        withMutex { table, second in table.find(digest).map { table.slot($0).tokenWindow(at: second).tokens } ?? 0 } ?? 0
     }
 
     /// `digest`'s spend in `budget`'s current window as the table has it, and whether it
     /// is known (seeded).
     package func budgetSpend(_ digest: KeyDigest, budget: KeyBudget) -> (spend: Double, seeded: Bool) {
-        let second = currentSecond()
-        let windowStart = Self.windowStart(of: budget, at: second)
-        return withMutex { table in
-            table.find(digest).map { table.slot($0).budget(windowStart: windowStart) } ?? (0, false)
+        withMutex { table, second in
+            let windowStart = Self.windowStart(of: budget, at: second)
+            return table.find(digest).map { table.slot($0).budget(windowStart: windowStart) } ?? (0, false)
         } ?? (0, false)
     }
 
     /// What other hosts spent in `budget`'s current window, as the table last heard.
     package func otherHostsSpend(_ digest: KeyDigest, budget: KeyBudget) -> Double {
-        let second = currentSecond()
-        let windowStart = Self.windowStart(of: budget, at: second)
-        return withMutex { table in
-            table.find(digest).map { table.slot($0).otherHostsSpend(windowStart: windowStart) } ?? 0
+        withMutex { table, second in
+            let windowStart = Self.windowStart(of: budget, at: second)
+            return table.find(digest).map { table.slot($0).otherHostsSpend(windowStart: windowStart) } ?? 0
         } ?? 0
     }
 
@@ -306,13 +296,19 @@ package final class SharedKeyLimits: KeyLimiter, @unchecked Sendable {
         return UInt32(min(max(time, 0), Double(UInt32.max)).rounded(.down))
     }
 
-    /// Runs `body` with the mutex held; `nil` (and a counted failure) when it cannot be had.
-    func withMutex<Result>(_ body: (KeyLimitTable) -> Result) -> Result? {
+    /// Runs `body` with the mutex held and the clock's second, read once the mutex is
+    /// held; `nil` (and a counted failure) when it cannot be had. Read before, a holder
+    /// that waited across a second's turn would look at the window from the second
+    /// before one whose requests the previous holder had just counted, and a bucket
+    /// from the future is not counted: 30 requests at once on `rpm_limit: 10` were seen
+    /// to admit 11. Read under the mutex, each holder's second is no earlier than the
+    /// last one's.
+    func withMutex<Result>(_ body: (KeyLimitTable, UInt32) -> Result) -> Result? {
         guard mutex.lock() else {
             countFailure(.lockFailureCount)
             return nil
         }
         defer { mutex.unlock() }
-        return body(table)
+        return body(table, currentSecond())
     }
 }
