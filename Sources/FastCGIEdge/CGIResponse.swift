@@ -43,5 +43,6 @@ enum CGIResponse {
         func flush() -> Bool { true }
         func abort() {}
         func clientHasGone() -> Bool { false }
+        var departureDescriptor: Int32? { nil }
     }
 }

@@ -123,6 +123,13 @@ final class FastCGIConnection: ResponseWriter, RequestBodySource, @unchecked Sen
         return poll(&pfd, 1, 0) > 0
     }
 
+    /// The connection itself: with the body read, it turns readable only when nginx
+    /// closes it (what `clientHasGone` polls for).
+    var departureDescriptor: Int32? {
+        let fd = request.pointee.ipcFd
+        return broken || fd < 0 ? nil : fd
+    }
+
     private func put(_ data: Data) -> Bool {
         guard !broken else { return false }
         if data.isEmpty { return true }

@@ -38,6 +38,12 @@ public protocol UpstreamSink: AnyObject {
     func stillWanted() -> Bool
     /// How often a silent exchange asks `stillWanted()`.
     var pollInterval: Duration { get }
+    /// A descriptor that turns readable when the client goes away, or `nil`. A transport
+    /// that waits on it beside the upstream's socket asks `stillWanted()` when it turns
+    /// readable and otherwise at `idleDeadline`, instead of every `pollInterval`.
+    var departureDescriptor: Int32? { get }
+    /// When the idle timeout ends the exchange unless the upstream sends something first.
+    var idleDeadline: ContinuousClock.Instant { get }
 }
 
 /// How much of an answer a transport that cannot pause (URLSession) may hold for a

@@ -41,6 +41,7 @@ final class RecordingWriter: ResponseWriter, @unchecked Sendable {
 
     func abort() { aborted = true }
     func clientHasGone() -> Bool { clientGone }
+    var departureDescriptor: Int32? { nil }
 
     var bodyText: String { String(decoding: body, as: UTF8.self) }
 }

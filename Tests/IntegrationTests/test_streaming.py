@@ -366,6 +366,28 @@ def test_str_03_client_leaving_closes_the_upstream_and_frees_everything(relay_st
         assert len(lines) >= 3 and all('" 499 ' in line for line in lines[-3:]), lines[-3:]
 
 
+@pytest.mark.skipif(transport() != "curl", reason="URLSession's exchange asks whether the client is there every 100 ms")
+def test_str_03_silent_upstreams_cost_no_wake_ups_while_their_clients_wait(relay_stack, mock, key, pid):
+    # The serving thread waits on the client's FastCGI connection beside the upstream's
+    # socket: a departure wakes it at once (the tests above), and silence does not wake it
+    # at all until the idle timeout is due.
+    streams = 20
+    exchanges = [relay_stack.exchange("GET", "/mock/stall-after-head?events=0", key) for _ in range(streams)]
+    try:
+        for exchange in exchanges:
+            exchange.read_head()
+        time.sleep(0.3)
+        before = probes.context_switches(pid)
+        time.sleep(2.0)
+        woken = probes.context_switches(pid) - before
+    finally:
+        for exchange in exchanges:
+            exchange.close()
+    # Asking every 100 ms, 20 silent streams would wake their threads about 400 times in
+    # 2 s; the process's own timers (the ledger's writer, metrics) wake it a few times a second.
+    assert woken < 100, f"{woken} wake-ups in 2 s with {streams} silent streams"
+
+
 # --- STR-04: the upstream fails mid-stream -----------------------------------------------------------
 
 

@@ -52,4 +52,5 @@ final class KeyHeadersWriter: ResponseWriter {
     func flush() -> Bool { base.flush() }
     func abort() { base.abort() }
     func clientHasGone() -> Bool { base.clientHasGone() }
+    var departureDescriptor: Int32? { base.departureDescriptor }
 }

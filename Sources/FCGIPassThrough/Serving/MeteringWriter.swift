@@ -58,6 +58,7 @@ final class MeteringWriter: ResponseWriter {
     func abort() { base.abort() }
 
     func clientHasGone() -> Bool { base.clientHasGone() }
+    var departureDescriptor: Int32? { base.departureDescriptor }
 
     /// What the response used; `nil` when no head was written (the request failed before
     /// the upstream answered: nothing to meter).

@@ -173,6 +173,9 @@ final class RelaySink: UpstreamSink {
         return true
     }
 
+    var departureDescriptor: Int32? { writer.departureDescriptor }
+    var idleDeadline: ContinuousClock.Instant { lastProgress + idleLimit }
+
     func stillWanted() -> Bool {
         if writer.clientHasGone() {
             writer.abort()

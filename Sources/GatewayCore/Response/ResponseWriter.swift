@@ -18,6 +18,11 @@ public protocol ResponseWriter: AnyObject {
     func abort()
     /// Checks, without blocking, whether the client has gone away.
     func clientHasGone() -> Bool
+    /// A descriptor that turns readable when the client goes away (nginx closes the
+    /// FastCGI connection), for a transport to wait on beside the upstream's socket so
+    /// that a departure is seen at once and a silent upstream costs no periodic
+    /// wake-ups; `nil` when there is none and `clientHasGone()` must be asked instead.
+    var departureDescriptor: Int32? { get }
 }
 
 extension ResponseWriter {

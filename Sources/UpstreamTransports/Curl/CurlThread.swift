@@ -60,7 +60,10 @@ final class CurlThread {
         // Removing an unfinished transfer closes its connection: nothing half-read is
         // ever reused.
         defer { curl_multi_remove_handle(multi, easy) }
-        let pollMilliseconds = Int32(clamping: max(1, Int(sink.pollInterval.seconds * 1000)))
+        // With the client's connection in the wait, its departure wakes the thread at
+        // once and a silent upstream costs no wake-ups until the idle timeout is due;
+        // without one, the sink is asked after every poll interval of silence.
+        let departure = sink.departureDescriptor
         var lastAsked = ContinuousClock.now
         while true {
             var running: Int32 = 0
@@ -70,16 +73,29 @@ final class CurlThread {
             // What this round delivered (a head and the body that came with it) leaves
             // in one write, before the wait.
             guard sink.flushBeforeWaiting() else { return .cancelled }
-            // Returns on socket activity or libcurl's next timer, at the latest after the
-            // poll interval, when the sink is asked whether the exchange is still wanted.
-            _ = curl_multi_poll(multi, nil, 0, pollMilliseconds, nil)
+            let due =
+                departure == nil ? max(transfer.lastProgress, lastAsked) + sink.pollInterval : sink.idleDeadline
+            // Returns on socket activity, libcurl's next timer or the client's departure,
+            // at the latest when the sink is due to be asked.
+            var client = curl_waitfd(fd: departure ?? -1, events: Int16(CURL_WAIT_POLLIN), revents: 0)
+            if departure == nil {
+                _ = curl_multi_poll(multi, nil, 0, Self.timeout(until: due), nil)
+            } else {
+                _ = curl_multi_poll(multi, &client, 1, Self.timeout(until: due), nil)
+            }
             let now = ContinuousClock.now
-            let silentSince = max(transfer.lastProgress, lastAsked)
-            if now - silentSince >= sink.pollInterval {
+            if client.revents != 0 || now >= due {
                 lastAsked = now
                 if !sink.stillWanted() { return .cancelled }
             }
         }
+    }
+
+    /// Milliseconds from now until `instant`, rounded up, at least 1 (libcurl's 0 would
+    /// not wait at all).
+    private static func timeout(until instant: ContinuousClock.Instant) -> Int32 {
+        let milliseconds = (instant - .now) / .milliseconds(1)
+        return Int32(clamping: Int(max(1, milliseconds.rounded(.up))))
     }
 
     /// The result code once the transfer is done, `nil` while it runs.

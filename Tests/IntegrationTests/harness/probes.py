@@ -37,6 +37,26 @@ def status_field(pid: int, name: str) -> int:
     raise KeyError(name)
 
 
+def context_switches(pid: int) -> int:
+    """Voluntary context switches of every thread of `pid` so far: how often its threads slept
+    and were woken."""
+    total = 0
+    for task in os.listdir(f"/proc/{pid}/task"):
+        try:
+            total += status_field_of(f"/proc/{pid}/task/{task}/status", "voluntary_ctxt_switches")
+        except (FileNotFoundError, ProcessLookupError):
+            pass  # the thread ended meanwhile
+    return total
+
+
+def status_field_of(path: str, name: str) -> int:
+    with open(path) as f:
+        for line in f:
+            if line.startswith(name + ":"):
+                return int(line.split()[1])
+    raise KeyError(name)
+
+
 def rss_kib(pid: int) -> int:
     return status_field(pid, "VmRSS")
 
