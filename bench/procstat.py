@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
 import time
 from pathlib import Path
 
@@ -97,3 +99,22 @@ class OtherLoad:
     def cpus(self) -> float:
         wall = (time.monotonic() - self.wall) * 1000
         return max(0.0, (busy_ms() - self.busy) - (own_ms() - self.own)) / wall if wall else 0.0
+
+
+def wakeup_costs(workdir: Path) -> str:
+    """What one thread waking another costs here, across CPUs and on one (bench/wakeup.c),
+    as a sentence for a report; every hop of a proxied request is such a wake-up."""
+    compiler = next((c for c in ("cc", "clang", "gcc") if shutil.which(c)), None)
+    if compiler is None:
+        return "wake-up cost not measured (no C compiler)"
+    binary = workdir / "wakeup"
+    try:
+        subprocess.run([compiler, "-O2", "-pthread", "-o", str(binary), str(Path(__file__).with_name("wakeup.c"))],
+                       check=True, capture_output=True, timeout=60)
+        out = subprocess.run([str(binary)], check=True, capture_output=True, text=True, timeout=60).stdout
+    except (OSError, subprocess.SubprocessError) as error:
+        return f"wake-up cost not measured ({error})"
+    fields = dict(part.split("=", 1) for part in out.split())
+    return (f"one thread waking another costs {fields['cross_cpu_us']} µs across CPUs and {fields['same_cpu_us']} µs "
+            "on one CPU here (bench/wakeup.c); a request through the gateway makes two such hops more than "
+            "one through nginx alone")

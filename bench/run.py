@@ -13,6 +13,7 @@ per load run (5), BENCH_CONNECTIONS (32), BENCH_INSTANCES gateway instances per 
 (2), BENCH_THREADS per instance (64),
 BENCH_GATEWAY_ARGS extra gateway flags, BENCH_FRONT_WORKERS nginx workers (auto),
 BENCH_BASELINE_KEEPALIVE=0 (nginx's default: a new upstream connection per request),
+BENCH_FASTCGI_KEEPALIVE=N (nginx keeps N idle FastCGI connections per worker: fastcgi_keep_conn on),
 BENCH_LIBCURL_DEFAULTS=1 (bench/libcurl_defaults.c: what two libcurl defaults cost URLSession),
 BENCH_CURL_IGNORE_MAXCONNECTS=1 / BENCH_CURL_KEEP_CAPATH=1 (the same aid: undo one of the curl transport's settings),
 BENCH_SSE_STREAMS per round (10), BENCH_ONLY (a subset of http,https,latency,sse), BENCH_LITELLM=1 adds LiteLLM Proxy, BENCH_KEEP=1 keeps
@@ -34,7 +35,7 @@ from statistics import median
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from load import wrk  # noqa: E402
-from procstat import OtherLoad, cpu_ms, rss_kib  # noqa: E402
+from procstat import OtherLoad, cpu_ms, rss_kib, wakeup_costs  # noqa: E402
 from report import goals, table  # noqa: E402
 from sse_client import read_stream  # noqa: E402
 from stack import MASTER_KEY, REPO, Stack, remove_workdir  # noqa: E402
@@ -189,6 +190,7 @@ def main() -> int:
         print(f"\nother processes kept {other.cpus():.2f} of {os.cpu_count()} CPUs busy during the rounds "
               f"(load average at end {os.getloadavg()[0]:.2f}, which counts the benchmark's own threads); "
               f"{time.monotonic() - started:.0f} s")
+        print(f"this machine: {wakeup_costs(workdir)}")
         for e in bench.errors:
             print("errors:", e)
         return 0

@@ -316,9 +316,16 @@ class Stack:
         groups, gateways = [], []
         for t in self.transports:
             group = f"fcgi_pass_through_{nginx_name(t)}"
-            groups.append(upstream_block(self.sockets(t), group))
+            block = upstream_block(self.sockets(t), group)
+            text = snippet.replace("fastcgi_pass fcgi_pass_through;", f"fastcgi_pass {group};")
+            # A comparison, not a deployment (docs/PERFORMANCE.md, "FastCGI connections kept
+            # open"): N idle FastCGI connections per nginx worker, reused for the next request.
+            if keep := os.environ.get("BENCH_FASTCGI_KEEPALIVE", ""):
+                block = block.replace("    }\n", f"        keepalive {int(keep)};\n    }}\n")
+                text = text.replace("fastcgi_keep_conn off;", "fastcgi_keep_conn on;")
+            groups.append(block)
             conf = d / f"fcgi-pass-through-{nginx_name(t)}.conf"
-            conf.write_text(snippet.replace("fastcgi_pass fcgi_pass_through;", f"fastcgi_pass {group};"))
+            conf.write_text(text)
             gateways.append(f"""    # The gateway set {t}, as users include it.
     server {{
         listen 127.0.0.1:{p[f'gateway_{t}']} backlog=4096;
