@@ -33,10 +33,13 @@ public protocol UpstreamSink: AnyObject {
     /// the upstream: what the sink held back to write together goes to the client now.
     /// `false` when the client is gone (the exchange then stops).
     func flushBeforeWaiting() -> Bool
-    /// Asked whenever the upstream has been silent for `pollInterval`: whether the
-    /// exchange is still wanted (the client is there, the idle timeout not reached).
+    /// Whether the exchange is still wanted (the client is there, the idle timeout not
+    /// reached): asked when `departureDescriptor` turns readable or `idleDeadline` comes,
+    /// or, by a transport that cannot wait on the descriptor, after every `pollInterval`
+    /// of silence.
     func stillWanted() -> Bool
-    /// How often a silent exchange asks `stillWanted()`.
+    /// How often a silent exchange asks `stillWanted()` when it cannot wait on
+    /// `departureDescriptor`.
     var pollInterval: Duration { get }
     /// A descriptor that turns readable when the client goes away, or `nil`. A transport
     /// that waits on it beside the upstream's socket asks `stillWanted()` when it turns

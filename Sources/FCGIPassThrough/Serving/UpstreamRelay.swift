@@ -11,7 +11,8 @@ import UpstreamTransports
 struct UpstreamRelay {
     let client: any UpstreamClient
     let buffering: ResponseBuffering
-    /// How often a silent upstream is checked for an idle timeout or a vanished client.
+    /// How often a silent upstream is checked for an idle timeout or a vanished client by
+    /// a transport that cannot wait on the client's connection (URLSession).
     let pollInterval: Duration
 
     /// What the exchange came to, for the request's record.
