@@ -116,11 +116,24 @@ final class FastCGIConnection: ResponseWriter, RequestBodySource, @unchecked Sen
 
     func clientHasGone() -> Bool {
         guard !broken else { return true }
-        // nginx closes the FastCGI connection when its client goes away (keep_conn off).
-        // The body was read completely, so anything readable now is that end, or a record
-        // nginx never sends mid-request (FCGI_ABORT_REQUEST): the request is over either way.
-        var pfd = pollfd(fd: request.pointee.ipcFd, events: Int16(POLLIN) | pollReadHangUp, revents: 0)
-        return poll(&pfd, 1, 0) > 0
+        // nginx closes the FastCGI connection when its client goes away. The body was read
+        // completely, so what can be readable now is that end, or a record nginx never
+        // sends mid-request: FCGI_ABORT_REQUEST for this request ends it; anything else (a
+        // second request's records: libfcgi does not multiplex) waits, and is refused once
+        // this request is done.
+        let fd = request.pointee.ipcFd
+        var pfd = pollfd(fd: fd, events: Int16(POLLIN) | pollReadHangUp, revents: 0)
+        guard poll(&pfd, 1, 0) > 0 else { return false }
+        if pfd.revents & (pollReadHangUp | Int16(POLLHUP) | Int16(POLLERR) | Int16(POLLNVAL)) != 0 { return true }
+        var header = (UInt8(0), UInt8(0), UInt8(0), UInt8(0), UInt8(0), UInt8(0), UInt8(0), UInt8(0))
+        let peeked = withUnsafeMutableBytes(of: &header) {
+            recv(fd, $0.baseAddress, FastCGIRecord.headerSize, Int32(MSG_PEEK | MSG_DONTWAIT))
+        }
+        if peeked == 0 { return true }  // the end of the connection
+        if peeked < 0 { return errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR }
+        guard peeked == FastCGIRecord.headerSize else { return false }  // the rest of a header is still to come
+        let recordID = Int32(header.2) << 8 | Int32(header.3)
+        return header.1 == FastCGIRecord.Kind.abortRequest.rawValue && recordID == request.pointee.requestId
     }
 
     /// The connection itself: with the body read, it turns readable only when nginx

@@ -970,12 +970,16 @@ def test_life_05_abort_request_or_a_closed_connection_cancels_the_upstream(robus
 def test_life_05_multiplexed_request_ids_are_refused_not_mixed(robustness_stack, mock, gateway, canaries):
     headers = {"Authorization": f"Bearer {canaries.master_key}"}
     with FastCGIClient(gateway.socket_path) as client:
-        client.send(whole_request("GET", "/mock/echo/one", headers, flags=KEEP_CONN))
+        # The second request's records arrive while the first waits for a slow upstream:
+        # bytes on the connection that are not its end nor FCGI_ABORT_REQUEST are no
+        # departure, so the first request is answered in full.
+        client.send(whole_request("GET", "/mock/slow?delay=0.5", headers, flags=KEEP_CONN))
+        mock.wait_for_requests(1)
         client.send(begin(2) + records_for(params_stream(request_params("GET", "/mock/echo/two", headers)), PARAMS, 2)
                     + record(STDIN, 2))
         stdout, ended = client.response(1)
-        assert ended and status_of(stdout) == 200 and b"/echo/one" in stdout
-    assert [r.path for r in mock.requests][:1] == ["/echo/one"]
+        assert ended and status_of(stdout) == 200 and b'"slept": 0.5' in stdout, stdout
+    assert [r.path for r in mock.requests][:1] == ["/slow"]
 
 
 @pytest.mark.parametrize("keep", [True, False], ids=["keep-conn", "no-keep-conn"])

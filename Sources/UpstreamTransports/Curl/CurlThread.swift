@@ -63,7 +63,7 @@ final class CurlThread {
         // With the client's connection in the wait, its departure wakes the thread at
         // once and a silent upstream costs no wake-ups until the idle timeout is due;
         // without one, the sink is asked after every poll interval of silence.
-        let departure = sink.departureDescriptor
+        var departure = sink.departureDescriptor
         var lastAsked = ContinuousClock.now
         while true {
             var running: Int32 = 0
@@ -87,6 +87,10 @@ final class CurlThread {
             if client.revents != 0 || now >= due {
                 lastAsked = now
                 if !sink.stillWanted() { return .cancelled }
+                // Readable and still wanted: bytes that are not a departure (a client that
+                // sends a second request early) stay readable, so the sink is asked every
+                // poll interval from here on instead.
+                if client.revents != 0 { departure = nil }
             }
         }
     }
