@@ -119,8 +119,10 @@ final class FastCGIConnection: ResponseWriter, RequestBodySource, @unchecked Sen
         // nginx closes the FastCGI connection when its client goes away. The body was read
         // completely, so what can be readable now is that end, or a record nginx never
         // sends mid-request: FCGI_ABORT_REQUEST for this request ends it; anything else (a
-        // second request's records: libfcgi does not multiplex) waits, and is refused once
-        // this request is done.
+        // client sending its next request, or a second request id, early) waits until this
+        // request is answered, and is then read as the next request of a kept connection.
+        // Only the first waiting record is looked at: an abort queued behind another record
+        // is seen once that record has been read.
         let fd = request.pointee.ipcFd
         var pfd = pollfd(fd: fd, events: Int16(POLLIN) | pollReadHangUp, revents: 0)
         guard poll(&pfd, 1, 0) > 0 else { return false }
@@ -136,8 +138,8 @@ final class FastCGIConnection: ResponseWriter, RequestBodySource, @unchecked Sen
         return header.1 == FastCGIRecord.Kind.abortRequest.rawValue && recordID == request.pointee.requestId
     }
 
-    /// The connection itself: with the body read, it turns readable only when nginx
-    /// closes it (what `clientHasGone` polls for).
+    /// The connection itself: with the body read, nginx makes it readable only by closing
+    /// it; what else a client may send early is told apart by `clientHasGone`.
     var departureDescriptor: Int32? {
         let fd = request.pointee.ipcFd
         return broken || fd < 0 ? nil : fd

@@ -43,7 +43,9 @@ public protocol UpstreamSink: AnyObject {
     var pollInterval: Duration { get }
     /// A descriptor that turns readable when the client goes away, or `nil`. A transport
     /// that waits on it beside the upstream's socket asks `stillWanted()` when it turns
-    /// readable and otherwise at `idleDeadline`, instead of every `pollInterval`.
+    /// readable and otherwise at `idleDeadline`, instead of every `pollInterval`; readable
+    /// and still wanted means bytes that are no departure, after which it asks every
+    /// `pollInterval` instead.
     var departureDescriptor: Int32? { get }
     /// When the idle timeout ends the exchange unless the upstream sends something first.
     var idleDeadline: ContinuousClock.Instant { get }

@@ -22,6 +22,8 @@ public protocol ResponseWriter: AnyObject {
     /// FastCGI connection), for a transport to wait on beside the upstream's socket so
     /// that a departure is seen at once and a silent upstream costs no periodic
     /// wake-ups; `nil` when there is none and `clientHasGone()` must be asked instead.
+    /// Readable is a reason to ask `clientHasGone()`, not an answer: bytes that are no
+    /// departure can make it readable too.
     var departureDescriptor: Int32? { get }
 }
 
