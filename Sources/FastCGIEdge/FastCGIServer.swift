@@ -73,6 +73,8 @@ public final class FastCGIServer: @unchecked Sendable {
     private let maxRequests: Int?
     /// Called once, by the acceptor, when `maxRequests` connections were accepted.
     private let onRetire: (@Sendable () -> Void)?
+    /// Called by each of the pool's threads as the last thing before it is done.
+    private let onThreadExit: (@Sendable () -> Void)?
     /// The acceptor holds a token of `idleThreads` for the next connection.
     /// Read and written by the thread in the acceptor's role only.
     private var threadReserved = false
@@ -83,7 +85,8 @@ public final class FastCGIServer: @unchecked Sendable {
     public init(
         listenFD: Int32, threads: Int, maxBodyBytes: Int, handler: any RequestHandler, maxRequests: Int? = nil,
         siblings: (any SocketSiblings)? = nil, onRetire: (@Sendable () -> Void)? = nil,
-        onRefused: (@Sendable (RefusalReason) -> Void)? = nil, onAcceptFailure: (@Sendable (Int32) -> Void)? = nil
+        onRefused: (@Sendable (RefusalReason) -> Void)? = nil, onAcceptFailure: (@Sendable (Int32) -> Void)? = nil,
+        onThreadExit: (@Sendable () -> Void)? = nil
     ) {
         self.threadCount = max(1, threads)
         self.maxBodyBytes = maxBodyBytes
@@ -98,6 +101,7 @@ public final class FastCGIServer: @unchecked Sendable {
         for _ in 0..<threadCount { idleThreads.signal() }
         self.maxRequests = maxRequests
         self.onRetire = onRetire
+        self.onThreadExit = onThreadExit
     }
 
     /// Initialises libfcgi; call once, before installing signal handling (docs/ARCHITECTURE.md, "libfcgi: initialise before signal handling").
@@ -162,6 +166,7 @@ public final class FastCGIServer: @unchecked Sendable {
         finished.enter()
         let thread = Thread { [self] in
             body()
+            onThreadExit?()
             finished.leave()
         }
         thread.name = name

@@ -1,6 +1,7 @@
 import FastCGIEdge
 import Foundation
 import GatewayCore
+import GatewayCrypto
 import Operations
 import UpstreamTransports
 import UsageLedger
@@ -97,7 +98,11 @@ struct WorkerProcess {
             listenFD: socket.fd, threads: options.threads, maxBodyBytes: options.maxBodyBytes, handler: gateway,
             maxRequests: maxRequests, siblings: region.map { WorkerSiblings(region: $0.0, slot: $0.1) },
             onRetire: { signals.requestRetirement() }, onRefused: { refusals.refused($0) },
-            onAcceptFailure: { acceptFailures.note([("reason", String(cString: strerror($0)))]) })
+            onAcceptFailure: { acceptFailures.note([("reason", String(cString: strerror($0)))]) },
+            // A TLS failure leaves OpenSSL's error state on the serving thread; freed from
+            // OpenSSL's own thread-exit handler, it would still be held by a process
+            // exiting at that moment (OpenSSLThread).
+            onThreadExit: { OpenSSLThread.releaseState() })
         server.start()
         metrics.startPublishing()
         keyLimits.startSweeping()
